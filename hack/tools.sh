@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Builds the pinned toolchain that this machine cannot download, into a cache outside the clone
+# (keyed by version, so a fresh clone reuses it), and links it into .tools/bin.
+#
+# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|langhost]...
+# Environment: INFRALAB_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/infralab).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=versions.env
+. "$repo/hack/versions.env"
+
+cache=${INFRALAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/infralab}
+bin="$repo/.tools/bin"
+export PULUMI_HOME=${PULUMI_HOME:-$cache/pulumi-home}
+mkdir -p "$cache/tools" "$bin" "$PULUMI_HOME"
+
+log() { printf '==> tools: %s\n' "$*" >&2; }
+
+# A tool's folder holds a .done file only after its build succeeded.
+built() { [ -f "$1/.done" ]; }
+
+# lock serialises builds of one tool when several `make` runs start at once.
+lock() {
+  exec {lockfd}>"$1.lock"
+  flock "$lockfd"
+}
+
+timed() {
+  local start=$SECONDS
+  "$@"
+  log "done in $((SECONDS - start))s"
+}
+
+link() { ln -sfn "$1" "$bin/$(basename "$1")"; }
+
+ensure_go() {
+  if ! command -v go >/dev/null; then
+    echo "tools: go is not installed; install Go >= $GO_MIN_VERSION (https://go.dev/dl) and re-run" >&2
+    exit 1
+  fi
+  local have
+  have=$(go env GOVERSION | sed 's/^go//')
+  if [ "$(printf '%s\n%s\n' "$GO_MIN_VERSION" "$have" | sort -V | head -n1)" != "$GO_MIN_VERSION" ]; then
+    echo "tools: go $have is older than $GO_MIN_VERSION (needed by pulumi/pkg/v3); upgrade Go" >&2
+    exit 1
+  fi
+}
+
+build_pulumi() {
+  local dir="$cache/tools/pulumi-v$PULUMI_VERSION"
+  lock "$dir"
+  if ! built "$dir"; then
+    log "building the pulumi CLI v$PULUMI_VERSION (cold: ~9 min, 2.3 GB RAM)"
+    rm -rf "$dir" && mkdir -p "$dir/src"
+    (
+      cd "$dir/src"
+      go mod init infralab.local/pulumi-build >/dev/null 2>&1
+      # pkg/v3's own go.mod replaces the clipboard module; a dependency's replace is ignored, so repeat it.
+      local pkgmod clip
+      pkgmod=$(go mod download -json "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+      clip=$(sed -n 's#^replace github.com/atotto/clipboard => \(.*\) \(.*\)#\1@\2#p' "$pkgmod")
+      [ -z "$clip" ] || go mod edit -replace "github.com/atotto/clipboard=$clip"
+      go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v$PULUMI_VERSION" >/dev/null
+      timed go build -trimpath -o "$dir/pulumi" \
+        -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+        github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+    )
+    touch "$dir/.done"
+  fi
+  link "$dir/pulumi"
+  log "pulumi $("$dir/pulumi" version)"
+}
+
+build_kubernetes_plugin() {
+  local dir="$cache/tools/pulumi-resource-kubernetes-v$KUBERNETES_PLUGIN_VERSION"
+  lock "$dir"
+  if ! built "$dir"; then
+    log "building the kubernetes provider plugin v$KUBERNETES_PLUGIN_VERSION (cold: ~8 min, 5 GB RAM)"
+    rm -rf "$dir" && mkdir -p "$dir/src"
+    (
+      cd "$dir/src"
+      go mod init infralab.local/kubernetes-plugin-build >/dev/null 2>&1
+      local mod=github.com/pulumi/pulumi-kubernetes/provider/v4
+      go get "$mod@$KUBERNETES_PROVIDER_MODULE_VERSION" >/dev/null
+      local src
+      src=$(go list -m -f '{{.Dir}}' "$mod")/cmd/pulumi-resource-kubernetes
+      # The module zip lacks the files `go generate` makes; rebuild them from the shipped inputs.
+      cp "$src/main.go" main.go
+      chmod u+w main.go
+      sed "0,/^{/s//{\n    \"version\": \"$KUBERNETES_PLUGIN_VERSION\",/" "$src/schema.json" >schema-embed.json
+      cp "$src/terraform-mapping.json" terraform-mapping-embed.json
+      go mod tidy >/dev/null
+      timed go build -trimpath -o "$dir/pulumi-resource-kubernetes" \
+        -ldflags "-s -w -X $mod/pkg/version.Version=$KUBERNETES_PLUGIN_VERSION" .
+    )
+    touch "$dir/.done"
+  fi
+  [ -x "$bin/pulumi" ] || build_pulumi
+  if ! "$bin/pulumi" plugin ls 2>/dev/null | grep -Eq "^kubernetes +resource +$KUBERNETES_PLUGIN_VERSION"; then
+    log "installing plugin kubernetes $KUBERNETES_PLUGIN_VERSION into PULUMI_HOME=$PULUMI_HOME"
+    "$bin/pulumi" plugin install resource kubernetes "$KUBERNETES_PLUGIN_VERSION" \
+      --file "$dir/pulumi-resource-kubernetes" >/dev/null
+  fi
+  log "plugin kubernetes $KUBERNETES_PLUGIN_VERSION installed"
+}
+
+kube_binaries="kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubelet kubeadm kubectl"
+
+build_kube() {
+  local dir="$cache/tools/kubernetes-v$KUBERNETES_VERSION"
+  lock "$dir"
+  if ! built "$dir"; then
+    log "building Kubernetes v$KUBERNETES_VERSION binaries: $kube_binaries (cold: ~8 min)"
+    rm -rf "$dir" && mkdir -p "$dir/src"
+    (
+      cd "$dir/src"
+      go mod init infralab.local/kubernetes-build >/dev/null 2>&1
+      local gomod
+      gomod=$(go mod download -json "k8s.io/kubernetes@v$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+      # The module zip has no staging/ folder and requires its staging modules as v0.0.0:
+      # point each at its published release instead.
+      local staging="v0.${KUBERNETES_VERSION#1.}"
+      local m
+      while read -r m; do
+        go mod edit -replace "$m=$m@$staging"
+      done < <(sed -n 's#^\s*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod")
+      local pkgs=()
+      for m in $kube_binaries; do
+        pkgs+=("k8s.io/kubernetes/cmd/$m")
+      done
+      go get "${pkgs[@]/%/@v$KUBERNETES_VERSION}" 2>&1 | grep -v '^go: \(added\|downloading\|upgraded\)' >&2 || true
+      local v="k8s.io/component-base/version"
+      CGO_ENABLED=0 timed go build -trimpath -o "$dir/" -ldflags "-s -w \
+        -X $v.gitVersion=v$KUBERNETES_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2) \
+        -X $v.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=v$KUBERNETES_VERSION" "${pkgs[@]}"
+    )
+    touch "$dir/.done"
+  fi
+  for m in $kube_binaries; do link "$dir/$m"; done
+  log "kubernetes $("$dir/kube-apiserver" --version)"
+}
+
+ensure_etcd() {
+  if ! command -v etcd >/dev/null; then
+    log "installing etcd-server from Debian"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq etcd-server etcd-client >/dev/null
+  fi
+  ln -sfn "$(command -v etcd)" "$bin/etcd"
+  if command -v etcdctl >/dev/null; then ln -sfn "$(command -v etcdctl)" "$bin/etcdctl"; fi
+  log "etcd $(etcd --version | head -n1)"
+}
+
+# The language host is our own code, so its cache key is a hash of its sources and the module pins.
+build_langhost() {
+  local key
+  key=$(cd "$repo" && cat go.mod go.sum tools/langhost/*.go | sha256sum | cut -c1-16)
+  local dir="$cache/tools/pulumi-language-go-$key"
+  if ! built "$dir"; then
+    log "building our Go language host (tools/langhost)"
+    rm -rf "$dir" && mkdir -p "$dir"
+    (cd "$repo" && timed go build -o "$dir/pulumi-language-go" ./tools/langhost)
+    touch "$dir/.done"
+  fi
+  link "$dir/pulumi-language-go"
+}
+
+main() {
+  ensure_go
+  local targets=("$@")
+  [ ${#targets[@]} -gt 0 ] || targets=(all)
+  for t in "${targets[@]}"; do
+    case $t in
+      all) build_pulumi && build_kubernetes_plugin && build_kube && ensure_etcd && build_langhost ;;
+      pulumi) build_pulumi ;;
+      kubernetes-plugin) build_kubernetes_plugin ;;
+      kube) build_kube ;;
+      etcd) ensure_etcd ;;
+      langhost) build_langhost ;;
+      *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, etcd, langhost)" >&2; exit 2 ;;
+    esac
+  done
+  log "tools ready in $bin (cache: $cache, du: $(du -sh "$cache/tools" | cut -f1))"
+}
+
+main "$@"

@@ -1,0 +1,53 @@
+// Package testenv finds the real tools that `make tools` builds, for tests that run them.
+//
+// A test that needs a tool calls Tool. When the tool is missing the test is skipped, unless
+// INFRALAB_REQUIRE_TOOLS=1 (set by `make test`), where a missing tool fails the test: CI must
+// never pass by skipping the real component.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// RepoRoot is the folder holding the project's go.mod.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// BinDir is where `make tools` links the built tools (INFRALAB_TOOLS_BIN overrides it).
+func BinDir() string {
+	if d := os.Getenv("INFRALAB_TOOLS_BIN"); d != "" {
+		return d
+	}
+	return filepath.Join(RepoRoot(), ".tools", "bin")
+}
+
+// Required reports whether missing tools fail tests instead of skipping them.
+func Required() bool { return os.Getenv("INFRALAB_REQUIRE_TOOLS") == "1" }
+
+// Tool returns the path of a built tool, looking in BinDir first and then on PATH.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	if p := filepath.Join(BinDir(), name); isExecutable(p) {
+		return p
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	msg := name + " not found in " + BinDir() + " or on PATH; run `make tools`"
+	if Required() {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
