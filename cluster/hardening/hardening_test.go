@@ -1,0 +1,147 @@
+package hardening
+
+import (
+	"encoding/base64"
+	"go/build"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+)
+
+const testKey = "MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MDE=" // 32 bytes, test only
+
+func decode(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, yaml.Unmarshal(b, &m))
+	return m
+}
+
+func TestEncryptionConfigUsesKeyForSecretsThenIdentity(t *testing.T) {
+	b, err := EncryptionConfig(testKey)
+	require.NoError(t, err)
+	m := decode(t, b)
+	assert.Equal(t, "EncryptionConfiguration", m["kind"])
+	res := m["resources"].([]any)[0].(map[string]any)
+	assert.Equal(t, []any{"secrets"}, res["resources"])
+	providers := res["providers"].([]any)
+	require.Len(t, providers, 2)
+	keys := providers[0].(map[string]any)["secretbox"].(map[string]any)["keys"].([]any)
+	assert.Equal(t, testKey, keys[0].(map[string]any)["secret"])
+	assert.Equal(t, EncryptionKeyName, keys[0].(map[string]any)["name"])
+	assert.Contains(t, providers[1], "identity", "identity must come last so old plaintext Secrets stay readable")
+}
+
+func TestEncryptionKeyValidationNeverEchoesKey(t *testing.T) {
+	short := base64.StdEncoding.EncodeToString([]byte("sixteen-byte-key"))
+	for name, k := range map[string]string{"empty": "", "not base64": "%%%not-base64%%%", "16 bytes": short} {
+		t.Run(name, func(t *testing.T) {
+			_, err := EncryptionConfig(k)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "head -c 32 /dev/urandom | base64", "error must tell the user the fix")
+			if k != "" {
+				assert.NotContains(t, err.Error(), k)
+			}
+		})
+	}
+}
+
+func TestAuditPolicyKeepsSecretBodiesOut(t *testing.T) {
+	b, err := AuditPolicy()
+	require.NoError(t, err)
+	m := decode(t, b)
+	assert.Equal(t, "audit.k8s.io/v1", m["apiVersion"])
+	rules := m["rules"].([]any)
+	// The first rule that names secrets must log Metadata only, and no earlier rule may log bodies.
+	for _, r := range rules {
+		rule := r.(map[string]any)
+		if namesResource(rule, "secrets") {
+			assert.Equal(t, "Metadata", rule["level"])
+			return
+		}
+		assert.NotContains(t, []string{"Request", "RequestResponse"}, rule["level"], "a body-logging rule precedes the secrets rule")
+	}
+	t.Fatal("no rule covers secrets")
+}
+
+func TestAdmissionConfigRestrictedByDefaultKubeSystemExempt(t *testing.T) {
+	b, err := AdmissionConfig()
+	require.NoError(t, err)
+	m := decode(t, b)
+	p := m["plugins"].([]any)[0].(map[string]any)
+	assert.Equal(t, "PodSecurity", p["name"])
+	cfg := p["configuration"].(map[string]any)
+	d := cfg["defaults"].(map[string]any)
+	for _, mode := range []string{"enforce", "audit", "warn"} {
+		assert.Equal(t, "restricted", d[mode], mode)
+		assert.Equal(t, "latest", d[mode+"-version"], mode)
+	}
+	assert.Equal(t, []any{"kube-system"}, cfg["exemptions"].(map[string]any)["namespaces"])
+}
+
+func TestAuthenticationConfigAnonymousOnlyOnHealth(t *testing.T) {
+	b, err := AuthenticationConfig()
+	require.NoError(t, err)
+	m := decode(t, b)
+	anon := m["anonymous"].(map[string]any)
+	assert.Equal(t, true, anon["enabled"])
+	var paths []string
+	for _, c := range anon["conditions"].([]any) {
+		paths = append(paths, c.(map[string]any)["path"].(string))
+	}
+	assert.ElementsMatch(t, []string{"/livez", "/readyz", "/healthz"}, paths)
+}
+
+func TestAPIServerArgsPointAtFilesAndNeverSetAnonymousAuth(t *testing.T) {
+	p := Paths{"/x/enc", "/x/audit", "/x/adm", "/x/authn", "/x/log"}
+	got := map[string]string{}
+	for _, a := range APIServerArgs(p) {
+		_, dup := got[a.Name]
+		require.False(t, dup, a.Name)
+		got[a.Name] = a.Value
+	}
+	assert.Equal(t, "/x/enc", got["encryption-provider-config"])
+	assert.Equal(t, "/x/audit", got["audit-policy-file"])
+	assert.Equal(t, "/x/adm", got["admission-control-config-file"])
+	assert.Equal(t, "/x/authn", got["authentication-config"])
+	assert.Equal(t, "/x/log", got["audit-log-path"])
+	assert.Equal(t, "Node,RBAC", got["authorization-mode"])
+	assert.Equal(t, "false", got["profiling"])
+	assert.Contains(t, got["enable-admission-plugins"], "NodeRestriction")
+	assert.NotContains(t, got, "anonymous-auth", "kube-apiserver refuses --anonymous-auth with an anonymous authentication config")
+}
+
+func TestNodePathsLiveUnderMountedDirs(t *testing.T) {
+	p := NodePaths()
+	for _, f := range []string{p.EncryptionConfig, p.AuditPolicy, p.AdmissionConfig, p.AuthnConfig} {
+		assert.True(t, strings.HasPrefix(f, ConfigDir+"/"), f)
+	}
+	assert.True(t, strings.HasPrefix(p.AuditLog, AuditLogDir+"/"))
+}
+
+// The control plane loads this package too; it must stay free of Pulumi and of other layers.
+func TestImportsArePure(t *testing.T) {
+	pkg, err := build.ImportDir(".", 0)
+	require.NoError(t, err)
+	for _, imp := range pkg.Imports {
+		assert.False(t, strings.Contains(imp, "pulumi") || strings.HasPrefix(imp, "github.com/infralab/"), "forbidden import %s", imp)
+	}
+}
+
+func namesResource(rule map[string]any, name string) bool {
+	rs, _ := rule["resources"].([]any)
+	for _, gr := range rs {
+		if gr.(map[string]any)["group"] != "" {
+			continue
+		}
+		for _, r := range gr.(map[string]any)["resources"].([]any) {
+			if r == name {
+				return true
+			}
+		}
+	}
+	return false
+}
