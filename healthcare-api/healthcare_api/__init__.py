@@ -1,0 +1,1 @@
+"""healthcare-api: patients and appointments on PostgreSQL, with a bounded connection pool."""
