@@ -1,0 +1,205 @@
+package stacks
+
+// Mode says which layers a stack runs.
+type Mode string
+
+const (
+	// ModeLab builds everything: Proxmox VMs, a kubeadm cluster, then the apps.
+	ModeLab Mode = "lab"
+	// ModeLocal deploys only the apps layer onto an existing kubeconfig.
+	ModeLocal Mode = "local"
+)
+
+// Config is one stack's whole configuration, as read from Pulumi.<stack>.yaml and its secrets.
+// Fields a mode does not use stay zero.
+type Config struct {
+	Mode Mode
+
+	// Lab only.
+	Proxmox    Proxmox
+	Network    Network
+	Image      Image
+	SSH        SSH
+	Kubernetes Kubernetes
+	Cluster    Cluster
+
+	// Local only: the kubeconfig the apps layer deploys to.
+	Kubeconfig string
+
+	Apps Apps
+
+	Secrets Secrets
+}
+
+// Proxmox is the Proxmox VE API and the hosts VMs are placed on.
+type Proxmox struct {
+	Endpoint string `json:"endpoint"`
+	// Insecure skips TLS verification of the API; nil means "not set" and is treated as false.
+	Insecure *bool         `json:"insecure,omitempty"`
+	Nodes    []ProxmoxNode `json:"nodes"`
+	// HostSSHUser is the user main.go connects as to configure NAT on each Proxmox host; empty skips
+	// that step and the README's one-time host step applies instead.
+	HostSSHUser string `json:"hostSshUser,omitempty"`
+}
+
+// ProxmoxNode is one Proxmox VE host.
+type ProxmoxNode struct {
+	Name string `json:"name"`
+	// Address is the host's SSH address, used only for the NAT step.
+	Address string `json:"address,omitempty"`
+	// Storage holds VM disks (e.g. local-lvm); ImageStorage holds the downloaded cloud image and
+	// cloud-init snippets (a directory storage, e.g. local).
+	Storage      string `json:"storage"`
+	ImageStorage string `json:"imageStorage"`
+}
+
+// Network is the private VM network behind NAT on the Proxmox host, and the cluster's ranges.
+type Network struct {
+	Bridge      string   `json:"bridge"`
+	Uplink      string   `json:"uplink"`
+	NodeCIDR    string   `json:"nodeCidr"`
+	Gateway     string   `json:"gateway"`
+	DNS         []string `json:"dns"`
+	PodCIDR     string   `json:"podCidr"`
+	ServiceCIDR string   `json:"serviceCidr"`
+}
+
+// Image is the cloud image every VM boots from.
+type Image struct {
+	URL               string `json:"url"`
+	Checksum          string `json:"checksum"`
+	ChecksumAlgorithm string `json:"checksumAlgorithm"`
+}
+
+// SSH is the login the VMs accept; the private key is a secret (Secrets.SSHPrivateKey).
+type SSH struct {
+	User      string `json:"user"`
+	PublicKey string `json:"publicKey"`
+}
+
+// Kubernetes pins the cluster software.
+type Kubernetes struct {
+	Version       string `json:"version"`
+	CalicoVersion string `json:"calicoVersion"`
+}
+
+// Cluster is the VMs per role.
+type Cluster struct {
+	ControlPlane Role `json:"controlPlane"`
+	Workers      Role `json:"workers"`
+}
+
+// Role sizes every VM of one role.
+type Role struct {
+	Cores  int    `json:"cores"`
+	Memory string `json:"memory"`
+	Disk   string `json:"disk"`
+	Nodes  []VM   `json:"nodes"`
+}
+
+// VM is one Kubernetes node.
+type VM struct {
+	Name string `json:"name"`
+	VMID int    `json:"vmId"`
+	IP   string `json:"ip"`
+	// ProxmoxNode places the VM; empty spreads VMs round robin over proxmox.nodes.
+	ProxmoxNode string `json:"proxmoxNode,omitempty"`
+}
+
+// Apps configures the apps layer.
+type Apps struct {
+	Namespaces Namespaces `json:"namespaces"`
+	API        API        `json:"api"`
+	Postgres   Postgres   `json:"postgres"`
+	Monitoring Monitoring `json:"monitoring"`
+	// SkipAwait stops the provider waiting for workloads to become ready: for a control plane
+	// without a kubelet, where pods never run.
+	SkipAwait bool `json:"skipAwait,omitempty"`
+	// PodSecurityExceptions relax Pod Security for one namespace, with the reason on record.
+	PodSecurityExceptions []PodSecurityException `json:"podSecurityExceptions,omitempty"`
+}
+
+// Namespaces names the namespaces the apps layer creates.
+type Namespaces struct {
+	API        string `json:"api"`
+	Database   string `json:"database"`
+	Monitoring string `json:"monitoring"`
+}
+
+// API is the healthcare-api Deployment.
+type API struct {
+	Image      string `json:"image"`
+	PullPolicy string `json:"pullPolicy,omitempty"`
+	Replicas   int    `json:"replicas"`
+	// DBPoolSize bounds the api's connections per replica: the seed found pooling was its real limit.
+	DBPoolSize int `json:"dbPoolSize"`
+	// AllowIngressFrom lists namespaces whose pods may call the api.
+	AllowIngressFrom []string `json:"allowIngressFrom,omitempty"`
+}
+
+// Postgres is the PostgreSQL StatefulSet and its exporter.
+type Postgres struct {
+	Image         string `json:"image"`
+	ExporterImage string `json:"exporterImage"`
+	PullPolicy    string `json:"pullPolicy,omitempty"`
+	StorageClass  string `json:"storageClass"`
+	StorageSize   string `json:"storageSize"`
+	// LocalVolume, when set, makes the apps layer declare a local PersistentVolume on one node (the
+	// seed's setup). Leave it out to let a provisioning StorageClass create the volume.
+	LocalVolume *LocalVolume `json:"localVolume,omitempty"`
+}
+
+// LocalVolume binds PostgreSQL's data to a folder on one node.
+type LocalVolume struct {
+	NodeName string `json:"nodeName"`
+	Path     string `json:"path"`
+}
+
+// Monitoring selects how metrics and alerts are deployed.
+type Monitoring struct {
+	// Mode is "chart" (kube-prometheus-stack), "standalone" (one Prometheus, no CRDs) or "off".
+	Mode            string `json:"mode"`
+	ChartVersion    string `json:"chartVersion,omitempty"`
+	Retention       string `json:"retention,omitempty"`
+	StorageSize     string `json:"storageSize,omitempty"`
+	PrometheusImage string `json:"prometheusImage,omitempty"`
+}
+
+// PodSecurityException relaxes Pod Security enforcement for one namespace.
+type PodSecurityException struct {
+	Namespace string `json:"namespace"`
+	Level     string `json:"level"`
+	Reason    string `json:"reason"`
+}
+
+// Secret is a config value that must be stored with `pulumi config set --secret`. Value holds the
+// plaintext only so validation can check its shape; it is never printed, and the program reads
+// secrets for resources as pulumi secret outputs, never from here.
+type Secret struct {
+	Key      string
+	Set      bool
+	IsSecret bool
+	Value    string
+}
+
+// Secrets are every secret a stack may need; which ones are required depends on the mode.
+type Secrets struct {
+	ProxmoxAPIToken      Secret
+	SSHPrivateKey        Secret
+	EncryptionKey        Secret
+	PostgresPassword     Secret
+	APIDBPassword        Secret
+	ExporterDBPassword   Secret
+	GrafanaAdminPassword Secret
+}
+
+// Secret config keys, without the "infralab:" namespace.
+const (
+	KeyProxmoxAPIToken      = "proxmoxApiToken"
+	KeySSHPrivateKey        = "sshPrivateKey"
+	KeyEncryptionKey        = "encryptionKey"
+	KeyPostgresPassword     = "postgresPassword"
+	KeyAPIDBPassword        = "apiDbPassword"
+	KeyExporterDBPassword   = "exporterDbPassword"
+	KeyGrafanaAdminPassword = "grafanaAdminPassword"
+)
