@@ -1,0 +1,114 @@
+package infra
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/muhlba91/pulumi-proxmoxve/sdk/v7/go/proxmoxve/network"
+	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+//go:embed scripts/host-nat.sh
+var hostNATScript string
+
+// hostNATPath is where the NAT script lives on the host, so its systemd unit can re-run it at boot.
+const hostNATPath = "/usr/local/lib/infralab/host-nat.sh"
+
+// ensureBridge declares the private bridge on a node. Only the first node carries the gateway
+// address; on the others the bridge is plain layer 2, joined through BridgePorts.
+func (r *reconciler) ensureBridge(pn ProxmoxNode) error {
+	nw := r.plan.args.Network
+	args := &network.NetworkBridgeArgs{
+		NodeName:  pulumi.String(pn.Name),
+		Name:      pulumi.String(nw.Bridge),
+		Autostart: pulumi.Bool(true),
+		Comment:   pulumi.String(fmt.Sprintf("infralab %s: private VM network %s", r.plan.args.Stack, r.plan.prefix)),
+		Ports:     pulumi.ToStringArray(pn.BridgePorts),
+	}
+	if pn.Name == r.plan.args.Proxmox.Nodes[0].Name {
+		gw := netip.MustParseAddr(nw.Gateway) // validated
+		args.Address = pulumi.String(netip.PrefixFrom(gw, r.plan.prefix.Bits()).String())
+	}
+	br, err := network.NewNetworkBridge(r.ctx, r.child("bridge-%s", pn.Name), args, r.pxOpts()...)
+	if err != nil {
+		return err
+	}
+	if r.bridges == nil {
+		r.bridges = map[string]pulumi.Resource{}
+	}
+	r.bridges[pn.Name] = br
+	return nil
+}
+
+// ensureHostNAT makes the first node forward and masquerade the private network.
+//
+// Declared as a remote command rather than a documented manual step: the provider needs SSH to
+// the host anyway (snippets), and a declared step is part of every rebuild from bare metal. The
+// Proxmox API cannot do it: it manages /etc/network/interfaces, not iptables or sysctl.
+func (r *reconciler) ensureHostNAT() error {
+	a := r.plan.args
+	if a.Network.SkipHostNAT {
+		return r.ctx.Log.Info("infra: network.skipHostNAT is set: forward and masquerade "+r.plan.prefix.String()+
+			" on the host yourself (docs/infra.md, \"Host NAT\")", &pulumi.LogArgs{Resource: r.parent})
+	}
+	first := a.Proxmox.Nodes[0]
+	env := map[string]string{
+		"INFRALAB_BRIDGE": a.Network.Bridge,
+		"INFRALAB_CIDR":   r.plan.prefix.String(),
+		"INFRALAB_UPLINK": a.Network.HostUplink,
+	}
+	sum := sha256.Sum256([]byte(hostNATScript))
+	cmd, err := remote.NewCommand(r.ctx, r.child("host-nat-%s", first.Name), &remote.CommandArgs{
+		Connection: remote.ConnectionArgs{
+			Host:       pulumi.String(r.plan.gatewaySSH),
+			User:       pulumi.String(a.Proxmox.HostSSH.User),
+			PrivateKey: pulumi.ToSecret(a.Proxmox.HostSSH.PrivateKey).(pulumi.StringInput),
+		},
+		// The script arrives on stdin and is installed, then run; its systemd unit re-runs it at boot.
+		Create: pulumi.String(natCommand(a.Proxmox.HostSSH.User, env, "install")),
+		Delete: pulumi.String(natCommand(a.Proxmox.HostSSH.User, env, "remove")),
+		Stdin:  pulumi.String(hostNATScript),
+		Triggers: pulumi.Array{
+			pulumi.String(hex.EncodeToString(sum[:])),
+			pulumi.String(env["INFRALAB_BRIDGE"]), pulumi.String(env["INFRALAB_CIDR"]), pulumi.String(env["INFRALAB_UPLINK"]),
+		},
+	},
+		pulumi.Parent(r.parent),
+		pulumi.DependsOn([]pulumi.Resource{r.bridges[first.Name]}),
+		// Replacing must remove the old rules before adding the new ones: create-before-delete
+		// would let the old command's remove wipe the rules the new one just added.
+		pulumi.DeleteBeforeReplace(true),
+	)
+	if err != nil {
+		return err
+	}
+	r.nat = cmd
+	return nil
+}
+
+// natCommand builds the remote shell line. Values go in as environment variables on the command
+// line: sshd drops SSH-level environment (AcceptEnv) on a stock Proxmox host. Values are
+// validated names and CIDRs, quoted anyway.
+func natCommand(user string, env map[string]string, action string) string {
+	sudo := ""
+	if user != "root" {
+		sudo = "sudo -n "
+	}
+	vars := fmt.Sprintf("INFRALAB_BRIDGE=%s INFRALAB_CIDR=%s INFRALAB_UPLINK=%s",
+		shellQuote(env["INFRALAB_BRIDGE"]), shellQuote(env["INFRALAB_CIDR"]), shellQuote(env["INFRALAB_UPLINK"]))
+	if action == "remove" {
+		return fmt.Sprintf("%senv %s sh %s remove", sudo, vars, hostNATPath)
+	}
+	install := fmt.Sprintf("install -d -m 0755 %s && cat > %s && chmod 0755 %s && env %s sh %s apply",
+		dirOf(hostNATPath), hostNATPath, hostNATPath, vars, hostNATPath)
+	return fmt.Sprintf("%ssh -c %s", sudo, shellQuote(install))
+}
+
+func dirOf(p string) string { return p[:strings.LastIndex(p, "/")] }
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
