@@ -37,9 +37,12 @@ type Proxmox struct {
 	// Insecure skips TLS verification of the API; nil means "not set" and is treated as false.
 	Insecure *bool         `json:"insecure,omitempty"`
 	Nodes    []ProxmoxNode `json:"nodes"`
-	// HostSSHUser is the user main.go connects as to configure NAT on each Proxmox host; empty skips
-	// that step and the README's one-time host step applies instead.
-	HostSSHUser string `json:"hostSshUser,omitempty"`
+	// HostSSHUser logs in to the Proxmox hosts (key: secret proxmoxSshPrivateKey): the provider
+	// uploads cloud-init snippets over SSH, which the Proxmox API cannot write, and the host NAT
+	// step runs over it.
+	HostSSHUser string `json:"hostSshUser"`
+	// SkipHostNAT leaves forwarding and masquerading on the host to the user (docs/infra.md).
+	SkipHostNAT bool `json:"skipHostNat,omitempty"`
 }
 
 // ProxmoxNode is one Proxmox VE host.
@@ -185,6 +188,7 @@ type Secret struct {
 // Secrets are every secret a stack may need; which ones are required depends on the mode.
 type Secrets struct {
 	ProxmoxAPIToken      Secret
+	ProxmoxSSHPrivateKey Secret
 	SSHPrivateKey        Secret
 	EncryptionKey        Secret
 	PostgresPassword     Secret
@@ -196,6 +200,7 @@ type Secrets struct {
 // Secret config keys, without the "infralab:" namespace.
 const (
 	KeyProxmoxAPIToken      = "proxmoxApiToken"
+	KeyProxmoxSSHPrivateKey = "proxmoxSshPrivateKey"
 	KeySSHPrivateKey        = "sshPrivateKey"
 	KeyEncryptionKey        = "encryptionKey"
 	KeyPostgresPassword     = "postgresPassword"

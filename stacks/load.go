@@ -57,6 +57,7 @@ func Load(src Source) (*Config, error) {
 	s := &cfg.Secrets
 	for key, dst := range map[string]*Secret{
 		KeyProxmoxAPIToken:      &s.ProxmoxAPIToken,
+		KeyProxmoxSSHPrivateKey: &s.ProxmoxSSHPrivateKey,
 		KeySSHPrivateKey:        &s.SSHPrivateKey,
 		KeyEncryptionKey:        &s.EncryptionKey,
 		KeyPostgresPassword:     &s.PostgresPassword,

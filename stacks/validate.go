@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/crypto/ssh"
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
@@ -54,6 +55,15 @@ func validateProxmox(cfg *Config, c *errs) {
 	if t := cfg.Secrets.ProxmoxAPIToken; t.Set && !proxmoxTokenRE.MatchString(t.Value) {
 		c.add(t.Key, "is not a Proxmox API token (value not shown)", "use the form USER@REALM!TOKENID=UUID, as printed by pveum user token add")
 	}
+	if p.HostSSHUser == "" || strings.ContainsAny(p.HostSSHUser, " @:") {
+		c.add("proxmox.hostSshUser", fmt.Sprintf("%q is not an SSH user", p.HostSSHUser), "the Proxmox API cannot upload cloud-init snippets, so the provider uses SSH: set root or a sudo user")
+	}
+	requireSecret(cfg.Secrets.ProxmoxSSHPrivateKey, c, "pulumi config set --secret proxmoxSshPrivateKey < ~/.ssh/id_ed25519 (a key root@pve accepts)")
+	if k := cfg.Secrets.ProxmoxSSHPrivateKey; k.Set {
+		if _, err := ssh.ParsePrivateKey([]byte(k.Value)); err != nil {
+			c.add(k.Key, "does not parse as an unencrypted OpenSSH private key (value not shown)", "use a key without a passphrase")
+		}
+	}
 	if len(p.Nodes) == 0 {
 		c.add("proxmox.nodes", "is empty", "list at least one Proxmox node, e.g. - name: pve1")
 	}
@@ -72,8 +82,8 @@ func validateProxmox(cfg *Config, c *errs) {
 		if n.ImageStorage == "" {
 			c.add(path+".imageStorage", "is required", "name a directory storage with content iso,snippets, e.g. local")
 		}
-		if p.HostSSHUser != "" && n.Address == "" {
-			c.add(path+".address", "is required when proxmox.hostSshUser is set", "give the host's SSH address, or remove hostSshUser and do the one-time NAT step from docs/infra.md")
+		if n.Address == "" {
+			c.add(path+".address", "is required", "give the host's SSH address (cloud-init snippets and the NAT step go over SSH)")
 		}
 	}
 }
