@@ -1,0 +1,156 @@
+package cluster
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Node is one VM reachable over SSH.
+type Node struct {
+	// Name becomes the Kubernetes node name (a DNS-1123 label).
+	Name string
+	// IP is the address SSH reaches and the kubelet advertises.
+	IP string
+}
+
+// KubeadmArgs configures the bootstrap. Every plain field is validated before any resource is
+// declared; the secret inputs are checked when their values arrive.
+type KubeadmArgs struct {
+	ClusterName string
+	// KubernetesVersion is x.y.z, e.g. 1.35.4; the packages come from pkgs.k8s.io vX.Y.
+	KubernetesVersion string
+	ControlPlane      Node
+	Workers           []Node
+	SSHUser           string
+	// SSHPrivateKey is the PEM private key; pass a Pulumi secret.
+	SSHPrivateKey pulumi.StringInput
+	PodCIDR       string
+	ServiceCIDR   string
+	// EncryptionKey is 32 random bytes, base64 (`head -c 32 /dev/urandom | base64`); pass a
+	// Pulumi secret. Changing it on a running cluster is refused (rotation is not supported yet).
+	EncryptionKey pulumi.StringInput
+	// CalicoVersion is the tigera-operator release, e.g. v3.30.3.
+	CalicoVersion string
+	// CalicoManifestSHA256, when set, must match tigera-operator.yaml of CalicoVersion.
+	CalicoManifestSHA256 string
+	// DependsOn are the resources the nodes need first (the VMs).
+	DependsOn []pulumi.Resource
+	// Timeouts in seconds; zero means the default.
+	CloudInitTimeoutSeconds int // default 900
+	NodeReadyTimeoutSeconds int // default 600
+}
+
+var (
+	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	semver    = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+	vSemver   = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
+	sha256Re  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	posixUser = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+)
+
+// ValidationError lists every problem found, one per line, each with its field path.
+type ValidationError struct{ Problems []string }
+
+func (e *ValidationError) Error() string {
+	return "invalid cluster configuration:\n  " + strings.Join(e.Problems, "\n  ")
+}
+
+// Validate checks every plain field and reports all problems at once.
+func (a *KubeadmArgs) Validate() error {
+	var p []string
+	add := func(field, format string, v ...any) { p = append(p, "cluster."+field+": "+fmt.Sprintf(format, v...)) }
+
+	if !dnsLabel.MatchString(a.ClusterName) {
+		add("clusterName", "%q is not a DNS-1123 label (lower-case letters, digits, '-', at most 63)", a.ClusterName)
+	}
+	if !semver.MatchString(a.KubernetesVersion) {
+		add("kubernetesVersion", "%q must be x.y.z without a leading v, e.g. 1.35.4", a.KubernetesVersion)
+	}
+	if !posixUser.MatchString(a.SSHUser) {
+		add("sshUser", "%q is not a valid login name (e.g. debian)", a.SSHUser)
+	}
+	if a.SSHPrivateKey == nil {
+		add("sshPrivateKey", "missing: set it with `pulumi config set --secret`")
+	}
+	if a.EncryptionKey == nil {
+		add("encryptionKey", "missing: `head -c 32 /dev/urandom | base64 | pulumi config set --secret ...`")
+	}
+	if !vSemver.MatchString(a.CalicoVersion) {
+		add("calicoVersion", "%q must be vX.Y.Z, e.g. v3.30.3", a.CalicoVersion)
+	}
+	if a.CalicoManifestSHA256 != "" && !sha256Re.MatchString(a.CalicoManifestSHA256) {
+		add("calicoManifestSha256", "must be 64 lower-case hex characters or empty")
+	}
+	if a.CloudInitTimeoutSeconds < 0 || a.NodeReadyTimeoutSeconds < 0 {
+		add("timeouts", "must not be negative")
+	}
+
+	pod := parseCIDR(a.PodCIDR, "podCidr", add)
+	svc := parseCIDR(a.ServiceCIDR, "serviceCidr", add)
+	if pod != nil && svc != nil && (pod.Contains(svc.IP) || svc.Contains(pod.IP)) {
+		add("serviceCidr", "%s overlaps podCidr %s; pick disjoint ranges", a.ServiceCIDR, a.PodCIDR)
+	}
+
+	names, ips := map[string]string{}, map[string]string{}
+	checkNode := func(field string, n Node) {
+		if !dnsLabel.MatchString(n.Name) {
+			add(field+".name", "%q is not a DNS-1123 label", n.Name)
+		} else if prev, dup := names[n.Name]; dup {
+			add(field+".name", "%q is already used by %s", n.Name, prev)
+		} else {
+			names[n.Name] = field
+		}
+		ip := net.ParseIP(n.IP)
+		switch {
+		case ip == nil || ip.To4() == nil:
+			add(field+".ip", "%q is not an IPv4 address", n.IP)
+		case pod != nil && pod.Contains(ip):
+			add(field+".ip", "%s lies inside podCidr %s", n.IP, a.PodCIDR)
+		case svc != nil && svc.Contains(ip):
+			add(field+".ip", "%s lies inside serviceCidr %s", n.IP, a.ServiceCIDR)
+		default:
+			if prev, dup := ips[n.IP]; dup {
+				add(field+".ip", "%s is already used by %s", n.IP, prev)
+			}
+			ips[n.IP] = field
+		}
+	}
+	checkNode("controlPlane", a.ControlPlane)
+	for i, w := range a.Workers {
+		checkNode(fmt.Sprintf("workers[%d]", i), w)
+	}
+	if len(p) > 0 {
+		return &ValidationError{Problems: p}
+	}
+	return nil
+}
+
+func parseCIDR(s, field string, add func(string, string, ...any)) *net.IPNet {
+	ip, n, err := net.ParseCIDR(s)
+	if err != nil || ip.To4() == nil {
+		add(field, "%q is not an IPv4 CIDR, e.g. 10.244.0.0/16", s)
+		return nil
+	}
+	if !ip.Equal(n.IP) {
+		add(field, "%q has host bits set; use %s", s, n.String())
+		return nil
+	}
+	return n
+}
+
+func (a *KubeadmArgs) cloudInitTimeout() int { return orDefault(a.CloudInitTimeoutSeconds, 900) }
+func (a *KubeadmArgs) nodeReadyTimeout() int { return orDefault(a.NodeReadyTimeoutSeconds, 600) }
+
+func orDefault(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+// nodes returns the control plane first, then the workers in order.
+func (a *KubeadmArgs) nodes() []Node { return append([]Node{a.ControlPlane}, a.Workers...) }

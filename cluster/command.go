@@ -1,0 +1,130 @@
+package cluster
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// libScript is prepended to every phase script; it holds log/retry/apt helpers.
+const libScript = "lib.sh"
+
+// step is one remote command of a phase.
+type step struct {
+	name   string // resource name, e.g. "cluster-join-worker-w1"
+	phase  string
+	node   Node
+	script string            // file in scripts/
+	env    map[string]string // plain values only
+	stdin  pulumi.StringInput
+	// secretStdout marks stdout secret and turns provider logging off.
+	secretStdout bool
+	// dialErrorLimit bounds SSH dial attempts (the provider backs off between them).
+	dialErrorLimit int
+	dependsOn      []pulumi.Resource
+}
+
+// script loads a phase script with the shared helpers in front.
+func loadScript(scripts fs.FS, name string) (string, error) {
+	lib, err := fs.ReadFile(scripts, libScript)
+	if err != nil {
+		return "", err
+	}
+	body, err := fs.ReadFile(scripts, name)
+	if err != nil {
+		return "", err
+	}
+	return string(lib) + "\n# ---- " + name + " ----\n" + string(body), nil
+}
+
+func sha256Hex(b string) string {
+	s := sha256.Sum256([]byte(b))
+	return hex.EncodeToString(s[:])
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// commandLine runs the script as root with a clean environment holding only env. Values go
+// through `env`, not the SSH session's environment, because stock sshd accepts no variables
+// (AcceptEnv). Nothing secret is ever put here: secrets travel on stdin.
+func commandLine(phase, script string, env map[string]string) string {
+	var b strings.Builder
+	b.WriteString("sudo -n env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	fmt.Fprintf(&b, " PHASE=%s", shellQuote(phase))
+	for _, k := range sortedKeys(env) {
+		fmt.Fprintf(&b, " %s=%s", k, shellQuote(env[k]))
+	}
+	fmt.Fprintf(&b, " bash -c %s %s", shellQuote(script), shellQuote(phase))
+	return b.String()
+}
+
+// triggers make the command run again when the script or a plain input changes. Long values
+// (embedded files) are reduced to their hash so the diff stays readable.
+func triggers(scriptName, script string, node Node, env map[string]string) pulumi.Array {
+	t := pulumi.Array{
+		pulumi.String("script=" + scriptName + "@sha256:" + sha256Hex(script)),
+		pulumi.String("node=" + node.Name + "/" + node.IP),
+	}
+	for _, k := range sortedKeys(env) {
+		v := env[k]
+		if len(v) > 80 {
+			v = "sha256:" + sha256Hex(v)
+		}
+		t = append(t, pulumi.String(k+"="+v))
+	}
+	return t
+}
+
+func (b *bootstrap) run(s step) (*remote.Command, error) {
+	script, err := loadScript(b.scripts, s.script)
+	if err != nil {
+		return nil, fmt.Errorf("phase %s: %w", s.phase, err)
+	}
+	dial := s.dialErrorLimit
+	if dial == 0 {
+		dial = 5
+	}
+	logging := remote.LoggingStdoutAndStderr
+	opts := []pulumi.ResourceOption{pulumi.Parent(b.parent), pulumi.DependsOn(s.dependsOn)}
+	if s.secretStdout {
+		logging = remote.LoggingNone
+		opts = append(opts, pulumi.AdditionalSecretOutputs([]string{"stdout"}))
+	} else if s.stdin != nil {
+		// The script reads a secret; it never prints it, but keep stdout out of logs anyway.
+		logging = remote.LoggingStderr
+	}
+	args := &remote.CommandArgs{
+		Connection: remote.ConnectionArgs{
+			Host:           pulumi.String(s.node.IP),
+			User:           pulumi.String(b.args.SSHUser),
+			PrivateKey:     pulumi.ToSecret(b.args.SSHPrivateKey).(pulumi.StringOutput),
+			DialErrorLimit: pulumi.Int(dial),
+			PerDialTimeout: pulumi.Int(15),
+		},
+		Create:   pulumi.String(commandLine(s.phase, script, s.env)),
+		Triggers: triggers(s.script, script, s.node, s.env),
+		Logging:  logging,
+		// Previous stdout may be a secret; never hand it back to the next run's environment.
+		AddPreviousOutputInEnv: pulumi.Bool(false),
+	}
+	if s.stdin != nil {
+		args.Stdin = pulumi.ToSecret(s.stdin).(pulumi.StringOutput)
+	}
+	return remote.NewCommand(b.ctx, s.name, args, opts...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

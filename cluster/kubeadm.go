@@ -1,0 +1,79 @@
+package cluster
+
+import (
+	"fmt"
+	"io/fs"
+
+	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Kubeadm is a kubeadm-bootstrapped, hardened cluster with Calico.
+type Kubeadm struct {
+	pulumi.ResourceState
+
+	// Kubeconfig is the cluster-admin kubeconfig (secret).
+	Kubeconfig pulumi.StringOutput `pulumi:"kubeconfig"`
+	// NodeNames resolves once every node is Ready.
+	NodeNames pulumi.StringArrayOutput `pulumi:"nodeNames"`
+	// APIEndpoint is https://<control plane IP>:6443, resolved after kubeadm init.
+	APIEndpoint pulumi.StringOutput `pulumi:"apiEndpoint"`
+}
+
+type bootstrap struct {
+	ctx     *pulumi.Context
+	parent  pulumi.Resource
+	name    string
+	args    *KubeadmArgs
+	scripts fs.FS
+
+	reachable, prepared     map[string]*remote.Command
+	init, kubeconfig, token *remote.Command
+	joins                   []*remote.Command
+	calico, nodesReady      *remote.Command
+}
+
+// NewKubeadm validates args, then declares the bootstrap phases as children of the component.
+func NewKubeadm(ctx *pulumi.Context, name string, args *KubeadmArgs, opts ...pulumi.ResourceOption) (*Kubeadm, error) {
+	return newKubeadm(ctx, name, args, Scripts(), opts...)
+}
+
+func newKubeadm(ctx *pulumi.Context, name string, args *KubeadmArgs, scripts fs.FS, opts ...pulumi.ResourceOption) (*Kubeadm, error) {
+	if args == nil {
+		return nil, fmt.Errorf("cluster: KubeadmArgs is nil")
+	}
+	if err := args.Validate(); err != nil {
+		return nil, err
+	}
+	comp := &Kubeadm{}
+	if err := ctx.RegisterComponentResource("infralab:cluster:Kubeadm", name, comp, opts...); err != nil {
+		return nil, err
+	}
+	b := &bootstrap{
+		ctx: ctx, parent: comp, name: name, args: args, scripts: scripts,
+		reachable: map[string]*remote.Command{}, prepared: map[string]*remote.Command{},
+	}
+	for _, p := range phases() {
+		if err := p.ensure(b); err != nil {
+			return nil, fmt.Errorf("cluster phase %s: %w", p.name, err)
+		}
+	}
+
+	var names []string
+	for _, n := range args.nodes() {
+		names = append(names, n.Name)
+	}
+	comp.Kubeconfig = pulumi.ToSecret(b.kubeconfig.Stdout).(pulumi.StringOutput)
+	comp.NodeNames = b.nodesReady.Stdout.ApplyT(func(string) []string { return names }).(pulumi.StringArrayOutput)
+	endpoint := "https://" + args.clusterConfig().endpoint()
+	comp.APIEndpoint = b.init.Stdout.ApplyT(func(string) string { return endpoint }).(pulumi.StringOutput)
+
+	if err := ctx.RegisterResourceOutputs(comp, pulumi.Map{
+		"kubeconfig":  comp.Kubeconfig,
+		"nodeNames":   comp.NodeNames,
+		"apiEndpoint": comp.APIEndpoint,
+	}); err != nil {
+		return nil, err
+	}
+	return comp, nil
+}

@@ -1,0 +1,262 @@
+package cluster
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/infralab/infralab/cluster/hardening"
+	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Phase names; each is also the middle of its commands' resource names.
+const (
+	PhaseWaitSSH         = "wait-ssh"
+	PhasePrepareNode     = "prepare-node"
+	PhaseKubeadmInit     = "kubeadm-init"
+	PhaseFetchKubeconfig = "fetch-kubeconfig"
+	PhaseJoinToken       = "join-token"
+	PhaseJoinWorker      = "join-worker"
+	PhaseCalico          = "calico"
+	PhaseWaitNodesReady  = "wait-nodes-ready"
+)
+
+type phase struct {
+	name   string
+	ensure func(*bootstrap) error
+}
+
+// phases is the whole bootstrap, in order. Each phase declares its commands with explicit
+// dependencies on the commands it needs, so independent work (nodes, joins) runs in parallel.
+func phases() []phase {
+	return []phase{
+		{PhaseWaitSSH, (*bootstrap).ensureReachable},
+		{PhasePrepareNode, (*bootstrap).ensureNodesPrepared},
+		{PhaseKubeadmInit, (*bootstrap).ensureControlPlane},
+		{PhaseFetchKubeconfig, (*bootstrap).fetchKubeconfig},
+		{PhaseJoinToken, (*bootstrap).ensureJoinToken},
+		{PhaseJoinWorker, (*bootstrap).ensureWorkersJoined},
+		{PhaseCalico, (*bootstrap).ensureCalico},
+		{PhaseWaitNodesReady, (*bootstrap).waitNodesReady},
+	}
+}
+
+// PhaseNames lists the phases in order (for docs and progress output).
+func PhaseNames() []string {
+	var names []string
+	for _, p := range phases() {
+		names = append(names, p.name)
+	}
+	return names
+}
+
+func (b *bootstrap) resName(phase string, n *Node) string {
+	if n == nil {
+		return b.name + "-" + phase
+	}
+	return b.name + "-" + phase + "-" + n.Name
+}
+
+// ensureReachable: SSH dial with up to 20 attempts (the provider backs off between them), then
+// a bounded wait for cloud-init.
+func (b *bootstrap) ensureReachable() error {
+	for _, n := range b.args.nodes() {
+		c, err := b.run(step{
+			name: b.resName(PhaseWaitSSH, &n), phase: PhaseWaitSSH, node: n, script: "wait-ready.sh",
+			env:            map[string]string{"NODE_NAME": n.Name, "CLOUD_INIT_TIMEOUT": strconv.Itoa(b.args.cloudInitTimeout())},
+			dialErrorLimit: 20,
+			dependsOn:      b.args.DependsOn,
+		})
+		if err != nil {
+			return err
+		}
+		b.reachable[n.Name] = c
+	}
+	return nil
+}
+
+func (b *bootstrap) ensureNodesPrepared() error {
+	for _, n := range b.args.nodes() {
+		c, err := b.run(step{
+			name: b.resName(PhasePrepareNode, &n), phase: PhasePrepareNode, node: n, script: "prepare-node.sh",
+			env:       map[string]string{"NODE_NAME": n.Name, "KUBERNETES_VERSION": b.args.KubernetesVersion},
+			dependsOn: []pulumi.Resource{b.reachable[n.Name]},
+		})
+		if err != nil {
+			return err
+		}
+		b.prepared[n.Name] = c
+	}
+	return nil
+}
+
+func (b *bootstrap) ensureControlPlane() error {
+	cp := b.args.ControlPlane
+	kubeadmConfig, err := renderKubeadmConfig(b.args.clusterConfig())
+	if err != nil {
+		return fmt.Errorf("render kubeadm config: %w", err)
+	}
+	files, err := hardeningFiles()
+	if err != nil {
+		return err
+	}
+	patch, err := renderAPIServerPatch(files)
+	if err != nil {
+		return err
+	}
+	enc := b.args.EncryptionKey.ToStringOutput().ApplyT(func(k string) (string, error) {
+		out, err := hardening.EncryptionConfig(k)
+		if err != nil {
+			return "", fmt.Errorf("cluster.encryptionKey: %w", err)
+		}
+		return string(out), nil
+	}).(pulumi.StringOutput)
+	b64 := func(p []byte) string { return base64.StdEncoding.EncodeToString(p) }
+	b.init, err = b.run(step{
+		name: b.resName(PhaseKubeadmInit, nil), phase: PhaseKubeadmInit, node: cp, script: "kubeadm-init.sh",
+		env: map[string]string{
+			"NODE_NAME":              cp.Name,
+			"KUBERNETES_VERSION":     b.args.KubernetesVersion,
+			"STATE_DIR":              stateDir,
+			"KUBEADM_CONFIG_B64":     b64(kubeadmConfig),
+			"APISERVER_PATCH_B64":    b64(patch),
+			"HARDENING_DIR":          hardening.ConfigDir,
+			"ENCRYPTION_CONFIG_PATH": hardening.EncryptionConfigPath,
+			"AUDIT_POLICY_PATH":      hardening.AuditPolicyPath,
+			"AUDIT_POLICY_B64":       b64(files[hardening.AuditPolicyPath]),
+			"ADMISSION_CONFIG_PATH":  hardening.AdmissionConfigPath,
+			"ADMISSION_CONFIG_B64":   b64(files[hardening.AdmissionConfigPath]),
+			"AUTHN_CONFIG_PATH":      hardening.AuthnConfigPath,
+			"AUTHN_CONFIG_B64":       b64(files[hardening.AuthnConfigPath]),
+			"AUDIT_LOG_DIR":          hardening.AuditLogDir,
+		},
+		stdin:     enc,
+		dependsOn: []pulumi.Resource{b.prepared[cp.Name]},
+	})
+	return err
+}
+
+func (b *bootstrap) fetchKubeconfig() error {
+	var err error
+	b.kubeconfig, err = b.run(step{
+		name: b.resName(PhaseFetchKubeconfig, nil), phase: PhaseFetchKubeconfig, node: b.args.ControlPlane,
+		script: "fetch-kubeconfig.sh", env: map[string]string{"STATE_DIR": stateDir},
+		secretStdout: true, dependsOn: []pulumi.Resource{b.init},
+	})
+	return err
+}
+
+// ensureJoinToken makes one token for all workers. Its triggers include the worker list, so
+// adding a worker later mints a fresh token instead of reusing an expired one.
+func (b *bootstrap) ensureJoinToken() error {
+	if len(b.args.Workers) == 0 {
+		return nil
+	}
+	var workers []string
+	for _, w := range b.args.Workers {
+		workers = append(workers, w.Name+"/"+w.IP)
+	}
+	var err error
+	b.token, err = b.run(step{
+		name: b.resName(PhaseJoinToken, nil), phase: PhaseJoinToken, node: b.args.ControlPlane, script: "join-token.sh",
+		env: map[string]string{
+			"TOKEN_TTL": joinTokenTTL, "TOKEN_DESCRIPTION": "infralab-join",
+			"WORKERS": strings.Join(workers, " "),
+		},
+		secretStdout: true, dependsOn: []pulumi.Resource{b.init},
+	})
+	return err
+}
+
+// joinSecret is what join-token.sh prints.
+type joinSecret struct {
+	Token      string `json:"token"`
+	CACertHash string `json:"caCertHash"`
+}
+
+// ensureWorkersJoined joins every worker in parallel: each join needs only the token and its
+// own prepared node, never another worker.
+func (b *bootstrap) ensureWorkersJoined() error {
+	endpoint := b.args.clusterConfig().endpoint()
+	for _, w := range b.args.Workers {
+		joinConf := b.token.Stdout.ApplyT(func(out string) (string, error) {
+			var s joinSecret
+			if err := json.Unmarshal([]byte(out), &s); err != nil || s.Token == "" || s.CACertHash == "" {
+				// Never include out: it is the token.
+				return "", fmt.Errorf("phase %s: unexpected output of %s; replace that command and run again", PhaseJoinWorker, PhaseJoinToken)
+			}
+			y, err := renderJoinConfig(joinConfig{Endpoint: endpoint, Token: s.Token, CACertHash: s.CACertHash, Node: w})
+			return string(y), err
+		}).(pulumi.StringOutput)
+		c, err := b.run(step{
+			name: b.resName(PhaseJoinWorker, &w), phase: PhaseJoinWorker, node: w, script: "join-worker.sh",
+			env: map[string]string{
+				"NODE_NAME": w.Name, "KUBERNETES_VERSION": b.args.KubernetesVersion,
+				"STATE_DIR": stateDir, "API_ENDPOINT": endpoint,
+			},
+			stdin:     joinConf,
+			dependsOn: []pulumi.Resource{b.token, b.prepared[w.Name]},
+		})
+		if err != nil {
+			return err
+		}
+		b.joins = append(b.joins, c)
+	}
+	return nil
+}
+
+func (b *bootstrap) ensureCalico() error {
+	installation, err := renderCalicoInstallation(b.args.PodCIDR)
+	if err != nil {
+		return err
+	}
+	b.calico, err = b.run(step{
+		name: b.resName(PhaseCalico, nil), phase: PhaseCalico, node: b.args.ControlPlane, script: "calico.sh",
+		env: map[string]string{
+			"CALICO_VERSION":         b.args.CalicoVersion,
+			"CALICO_MANIFEST_SHA256": b.args.CalicoManifestSHA256,
+			"STATE_DIR":              stateDir,
+			"INSTALLATION_B64":       base64.StdEncoding.EncodeToString(installation),
+		},
+		dependsOn: []pulumi.Resource{b.init},
+	})
+	return err
+}
+
+func (b *bootstrap) waitNodesReady() error {
+	var names []string
+	for _, n := range b.args.nodes() {
+		names = append(names, n.Name)
+	}
+	deps := []pulumi.Resource{b.calico}
+	for _, j := range b.joins {
+		deps = append(deps, j)
+	}
+	var err error
+	b.nodesReady, err = b.run(step{
+		name: b.resName(PhaseWaitNodesReady, nil), phase: PhaseWaitNodesReady, node: b.args.ControlPlane, script: "wait-nodes.sh",
+		env: map[string]string{
+			"EXPECTED_NODES":     strings.Join(names, " "),
+			"NODE_READY_TIMEOUT": strconv.Itoa(b.args.nodeReadyTimeout()),
+		},
+		dependsOn: deps,
+	})
+	return err
+}
+
+// commands returns every declared command (for tests and outputs).
+func (b *bootstrap) commands() []*remote.Command {
+	var all []*remote.Command
+	for _, n := range b.args.nodes() {
+		all = append(all, b.reachable[n.Name], b.prepared[n.Name])
+	}
+	all = append(all, b.init, b.kubeconfig)
+	if b.token != nil {
+		all = append(all, b.token)
+	}
+	all = append(all, b.joins...)
+	return append(all, b.calico, b.nodesReady)
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Phase kubeadm-init: writes the hardening files and the generated kubeadm config, then runs
+# `kubeadm init` once. stdin carries the EncryptionConfiguration (a secret); it is written 0600
+# and never echoed. A re-run on an initialised control plane only refreshes files and static pod
+# manifests; it never runs init again.
+set -euo pipefail
+require NODE_NAME KUBERNETES_VERSION STATE_DIR KUBEADM_CONFIG_B64 APISERVER_PATCH_B64 \
+	HARDENING_DIR ENCRYPTION_CONFIG_PATH AUDIT_POLICY_PATH AUDIT_POLICY_B64 \
+	ADMISSION_CONFIG_PATH ADMISSION_CONFIG_B64 AUTHN_CONFIG_PATH AUTHN_CONFIG_B64 AUDIT_LOG_DIR
+umask 077
+export KUBECONFIG=/etc/kubernetes/admin.conf
+marker="${STATE_DIR}/init-done"
+config="${STATE_DIR}/kubeadm-config.yaml"
+log_file=/var/log/infralab/kubeadm-init.log
+
+refuse_version_change
+if [[ -f /etc/kubernetes/manifests/kube-apiserver.yaml ]]; then
+	running=$(grep -oE 'kube-apiserver:v[0-9]+\.[0-9]+\.[0-9]+' /etc/kubernetes/manifests/kube-apiserver.yaml | head -n1 | cut -d: -f2 || true)
+	if [[ -n "${running}" && "${running}" != "v${KUBERNETES_VERSION}" ]]; then
+		die "control plane runs ${running} but v${KUBERNETES_VERSION} was requested: changing the version of a running cluster is not supported yet (needs kubeadm upgrade)"
+	fi
+fi
+
+install -d -m 0700 "${STATE_DIR}" "${HARDENING_DIR}" "${AUDIT_LOG_DIR}" /var/log/infralab "${STATE_DIR}/patches"
+
+enc_new=$(mktemp "${STATE_DIR}/encryption.XXXXXX")
+trap 'rm -f "${enc_new}"' EXIT
+cat >"${enc_new}"
+[[ -s "${enc_new}" ]] || die "no EncryptionConfiguration on stdin"
+
+api_ready() { kubectl get --raw=/readyz >/dev/null 2>&1; }
+initialised() {
+	[[ -f "${marker}" ]] && return 0
+	# A cluster that finished init in an earlier run whose marker write was lost.
+	[[ -f /etc/kubernetes/admin.conf ]] && api_ready &&
+		kubectl -n kube-system get configmap kubeadm-config >/dev/null 2>&1
+}
+
+if [[ -f "${ENCRYPTION_CONFIG_PATH}" ]] && ! cmp -s "${enc_new}" "${ENCRYPTION_CONFIG_PATH}" && initialised; then
+	die "the Secret encryption key differs from the one this cluster uses: rotating it is not supported yet (stored Secrets would become unreadable). Restore the previous key in the stack config; see docs/cluster.md"
+fi
+write_if_changed "${ENCRYPTION_CONFIG_PATH}" 0600 <"${enc_new}" || true
+
+changed=0
+for pair in "AUDIT_POLICY" "ADMISSION_CONFIG" "AUTHN_CONFIG"; do
+	path_var="${pair}_PATH"
+	data_var="${pair}_B64"
+	base64 -d <<<"${!data_var}" | write_if_changed "${!path_var}" 0600 && changed=1
+done
+base64 -d <<<"${KUBEADM_CONFIG_B64}" | write_if_changed "${config}" 0600 && changed=1
+base64 -d <<<"${APISERVER_PATCH_B64}" | write_if_changed "${STATE_DIR}/patches/kube-apiserver+strategic.yaml" 0600 && changed=1
+
+if initialised; then
+	touch "${marker}"
+	if ((changed)); then
+		# Regenerates the static pod manifests from the new config; the patch carries a hash of
+		# the hardening files, so the kubelet restarts the API server when one of them changed.
+		log "control plane already initialised; applying changed configuration to the static pods"
+		timeout 300 kubeadm init phase control-plane all --config "${config}" >>"${log_file}" 2>&1 ||
+			die "kubeadm init phase control-plane failed; see ${log_file} on ${NODE_NAME}"
+		retry 30 2 api_ready || die "API server not ready after the configuration change; see crictl ps -a and ${log_file} on ${NODE_NAME}"
+	else
+		log "control plane already initialised; nothing to do"
+	fi
+	echo "control plane ${NODE_NAME} initialised (Kubernetes v${KUBERNETES_VERSION})"
+	exit 0
+fi
+
+if [[ -e /etc/kubernetes/admin.conf || -e /etc/kubernetes/manifests/kube-apiserver.yaml || -d /var/lib/etcd/member ]]; then
+	log "a previous kubeadm init did not finish; resetting this control plane before retrying"
+	timeout 300 kubeadm reset --force >>"${log_file}" 2>&1 || die "kubeadm reset failed; see ${log_file} on ${NODE_NAME}"
+	# reset removes /etc/kubernetes/manifests but leaves our files; put the config back in place.
+	base64 -d <<<"${KUBEADM_CONFIG_B64}" | write_if_changed "${config}" 0600 || true
+fi
+
+log "kubeadm init on ${NODE_NAME} (Kubernetes v${KUBERNETES_VERSION}); log: ${log_file}"
+# --skip-token-print keeps the bootstrap token out of the log; the join-token phase makes its own.
+if ! timeout 900 kubeadm init --config "${config}" --skip-token-print >>"${log_file}" 2>&1; then
+	tail -n 25 "${log_file}" >&2 || true
+	die "kubeadm init failed on ${NODE_NAME}; full log in ${log_file}. Fix the cause and run pulumi up again (the next run resets and retries)."
+fi
+retry 30 2 api_ready || die "API server not ready after kubeadm init; see ${log_file}"
+touch "${marker}"
+echo "control plane ${NODE_NAME} initialised (Kubernetes v${KUBERNETES_VERSION})"

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Helpers prepended to every phase script before it is sent to a node (see cluster/command.go).
+# Progress goes to stderr; stdout is reserved for a phase's output value.
+set -euo pipefail
+
+log() { printf '[%s] %s\n' "${PHASE:-infralab}" "$*" >&2; }
+
+die() {
+	printf '[%s] ERROR: %s\n' "${PHASE:-infralab}" "$*" >&2
+	exit 1
+}
+
+# retry ATTEMPTS FIRST_DELAY_SECONDS CMD...: doubles the delay after each failure, capped at 60 s.
+retry() {
+	local attempts=$1 delay=$2 n=1
+	shift 2
+	until "$@"; do
+		if ((n >= attempts)); then
+			log "gave up after ${attempts} attempts: $*"
+			return 1
+		fi
+		log "attempt ${n}/${attempts} failed, retrying in ${delay}s: $*"
+		sleep "${delay}"
+		n=$((n + 1))
+		delay=$((delay * 2 > 60 ? 60 : delay * 2))
+	done
+}
+
+# apt_get waits for the dpkg lock (cloud-init and unattended-upgrades hold it on first boot)
+# and bounds each run, so a stuck mirror fails the phase instead of hanging it.
+apt_get() {
+	DEBIAN_FRONTEND=noninteractive retry 5 5 timeout 600 apt-get -o DPkg::Lock::Timeout=300 -o Acquire::Retries=3 -q -y "$@"
+}
+
+# write_if_changed PATH MODE: writes stdin to PATH atomically; exit 0 if the content changed.
+write_if_changed() {
+	local path=$1 mode=$2 tmp
+	tmp=$(mktemp "${path}.XXXXXX")
+	chmod "${mode}" "${tmp}"
+	cat >"${tmp}"
+	if [[ -f "${path}" ]] && cmp -s "${tmp}" "${path}"; then
+		rm -f "${tmp}"
+		return 1
+	fi
+	mv -f "${tmp}" "${path}"
+	return 0
+}
+
+# require VAR...: fails with the names of missing inputs (a bug in the caller, not the node).
+require() {
+	local v missing=()
+	for v in "$@"; do
+		[[ -n "${!v:-}" ]] || missing+=("${v}")
+	done
+	((${#missing[@]} == 0)) || die "missing inputs: ${missing[*]}"
+}
+
+# installed_k8s_version prints x.y.z of the installed kubelet, or nothing.
+installed_k8s_version() {
+	dpkg-query -W -f='${Version}' kubelet 2>/dev/null | sed -E 's/^([0-9]+\.[0-9]+\.[0-9]+).*/\1/' || true
+}
+
+# refuse_version_change stops when the node already belongs to a cluster running another version.
+# An upgrade needs `kubeadm upgrade`, node by node; re-running init or join would break the cluster.
+refuse_version_change() {
+	local have
+	have=$(installed_k8s_version)
+	if [[ -f /etc/kubernetes/kubelet.conf && -n "${have}" && "${have}" != "${KUBERNETES_VERSION}" ]]; then
+		die "node runs Kubernetes ${have} but ${KUBERNETES_VERSION} was requested: changing the version of a running cluster is not supported yet (needs kubeadm upgrade). Set kubernetesVersion back to ${have}, or rebuild the cluster."
+	fi
+}
