@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"path"
 	"strings"
 
 	"github.com/muhlba91/pulumi-proxmoxve/sdk/v7/go/proxmoxve/network"
@@ -70,8 +71,8 @@ func (r *reconciler) ensureHostNAT() error {
 			PrivateKey: pulumi.ToSecret(a.Proxmox.HostSSH.PrivateKey).(pulumi.StringInput),
 		},
 		// The script arrives on stdin and is installed, then run; its systemd unit re-runs it at boot.
-		Create: pulumi.String(natCommand(a.Proxmox.HostSSH.User, env, "install")),
-		Delete: pulumi.String(natCommand(a.Proxmox.HostSSH.User, env, "remove")),
+		Create: pulumi.String(natCommand(a.Proxmox.HostSSH.User, hostNATPath, env, "apply")),
+		Delete: pulumi.String(natCommand(a.Proxmox.HostSSH.User, hostNATPath, env, "remove")),
 		Stdin:  pulumi.String(hostNATScript),
 		Triggers: pulumi.Array{
 			pulumi.String(hex.EncodeToString(sum[:])),
@@ -91,24 +92,23 @@ func (r *reconciler) ensureHostNAT() error {
 	return nil
 }
 
-// natCommand builds the remote shell line. Values go in as environment variables on the command
-// line: sshd drops SSH-level environment (AcceptEnv) on a stock Proxmox host. Values are
-// validated names and CIDRs, quoted anyway.
-func natCommand(user string, env map[string]string, action string) string {
+// natCommand builds the remote shell line that installs (script on stdin) and applies, or
+// removes, the NAT. Values go in as environment variables on the command line: sshd drops
+// SSH-level environment (AcceptEnv) on a stock Proxmox host. Values are validated names and
+// CIDRs, quoted anyway.
+func natCommand(user, script string, env map[string]string, action string) string {
 	sudo := ""
 	if user != "root" {
 		sudo = "sudo -n "
 	}
-	vars := fmt.Sprintf("INFRALAB_BRIDGE=%s INFRALAB_CIDR=%s INFRALAB_UPLINK=%s",
-		shellQuote(env["INFRALAB_BRIDGE"]), shellQuote(env["INFRALAB_CIDR"]), shellQuote(env["INFRALAB_UPLINK"]))
-	if action == "remove" {
-		return fmt.Sprintf("%senv %s sh %s remove", sudo, vars, hostNATPath)
+	run := fmt.Sprintf("%senv INFRALAB_BRIDGE=%s INFRALAB_CIDR=%s INFRALAB_UPLINK=%s sh %s %s", sudo,
+		shellQuote(env["INFRALAB_BRIDGE"]), shellQuote(env["INFRALAB_CIDR"]), shellQuote(env["INFRALAB_UPLINK"]),
+		shellQuote(script), action)
+	if action != "apply" {
+		return run
 	}
-	install := fmt.Sprintf("install -d -m 0755 %s && cat > %s && chmod 0755 %s && env %s sh %s apply",
-		dirOf(hostNATPath), hostNATPath, hostNATPath, vars, hostNATPath)
-	return fmt.Sprintf("%ssh -c %s", sudo, shellQuote(install))
+	return fmt.Sprintf("set -e; %sinstall -d -m 0755 %s; %stee %s >/dev/null; %schmod 0755 %s; %s",
+		sudo, shellQuote(path.Dir(script)), sudo, shellQuote(script), sudo, shellQuote(script), run)
 }
-
-func dirOf(p string) string { return p[:strings.LastIndex(p, "/")] }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
