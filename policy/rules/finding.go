@@ -86,6 +86,9 @@ type StackRule struct {
 // Display names a resource for messages: the last part of its type token and its Pulumi name.
 func Display(r Resource) string {
 	t := r.Type
+	if p, ok := strings.CutPrefix(t, "pulumi:providers:"); ok {
+		return fmt.Sprintf("provider %s %q", p, r.Name)
+	}
 	if i := strings.LastIndex(t, ":"); i >= 0 {
 		t = t[i+1:]
 	}

@@ -151,6 +151,10 @@ func checkRemoteCommandCredentials(r Resource) []Finding {
 	f := newFinder("remote-command-credentials-secret", r)
 	conn := root(r.Props, "").get("connection")
 	for _, c := range []node{conn, conn.get("proxy")} {
+		if c.unknown && !c.isSecret() {
+			f.unknown("", c.path)
+			break
+		}
 		for _, key := range []string{"privateKey", "password", "privateKeyPassword"} {
 			requireSecret(f, c.get(key), "the SSH connection's "+key,
 				"pass it as a Pulumi secret, e.g. config.RequireSecret(ctx, \"sshPrivateKey\") or pulumi.ToSecret(...)")
