@@ -79,7 +79,6 @@ func TestEveryVMHasItsSizingAndSettings(t *testing.T) {
 func TestChildrenAreParentedAndUseTheExplicitProvider(t *testing.T) {
 	m, _, err := run(t, fixture(t, 1, 2))
 	require.NoError(t, err)
-	comp := m.ofType(ComponentType)[0]
 	for _, r := range m.res {
 		if r.typ == ComponentType {
 			continue
@@ -90,7 +89,6 @@ func TestChildrenAreParentedAndUseTheExplicitProvider(t *testing.T) {
 			assert.Contains(t, r.rpc.GetProvider(), "pulumi:providers:proxmoxve::lab-proxmox", "%s uses the explicit provider", r.name)
 		}
 	}
-	_ = comp
 }
 
 func TestCloudInitHasTheKeyAndNoPassword(t *testing.T) {
