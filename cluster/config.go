@@ -22,7 +22,7 @@ const (
 	initTokenTTL = "15m0s"
 	// joinTokenTTL bounds the token the join-token phase creates for the workers.
 	joinTokenTTL = "1h0m0s"
-	// podPidsLimit caps processes per pod (CIS 4.2.13): a fork bomb stays inside its pod.
+	// podPidsLimit caps processes per pod: a fork bomb stays inside its pod.
 	podPidsLimit = 4096
 	// hardeningHashAnnotation on the API server pod changes when a hardening file changes, so
 	// the kubelet restarts the static pod and the new file takes effect.

@@ -9,7 +9,7 @@ type Arg struct {
 	Value string `json:"value"`
 }
 
-// tlsCipherSuites are the strong TLS 1.2 suites CIS 1.2.30/4.2.12 accept (TLS 1.3 suites are
+// tlsCipherSuites are the strong TLS 1.2 suites the CIS benchmark accepts (TLS 1.3 suites are
 // not configurable in Go and are always strong).
 const tlsCipherSuites = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384," +
 	"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256," +

@@ -13,7 +13,7 @@ const (
 	AuditLogPath = AuditLogDir + "/audit.log"
 )
 
-// Audit log retention, the values CIS 1.2.17-1.2.19 ask for (days, files, MiB).
+// Audit log retention, the values the CIS benchmark asks for (days, files, MiB).
 const (
 	AuditLogMaxAge    = 30
 	AuditLogMaxBackup = 10

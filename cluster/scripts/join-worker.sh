@@ -10,6 +10,7 @@ install -d -m 0700 "${STATE_DIR}" /var/log/infralab
 refuse_version_change
 if [[ -f /etc/kubernetes/kubelet.conf ]] && systemctl is-active --quiet kubelet; then
 	cat >/dev/null
+	tighten_kubelet_files
 	log "${NODE_NAME} already joined; nothing to do"
 	echo "${NODE_NAME} joined"
 	exit 0
@@ -30,4 +31,5 @@ if ! timeout 600 kubeadm join --config "${config}" >>"${log_file}" 2>&1; then
 	tail -n 25 "${log_file}" >&2 || true
 	die "kubeadm join failed on ${NODE_NAME}; full log in ${log_file}. If the token expired, run: pulumi up --replace on the join-token command (see docs/cluster.md)"
 fi
+tighten_kubelet_files
 echo "${NODE_NAME} joined"

@@ -51,6 +51,7 @@ base64 -d <<<"${KUBEADM_CONFIG_B64}" | write_if_changed "${config}" 0600 && chan
 base64 -d <<<"${APISERVER_PATCH_B64}" | write_if_changed "${STATE_DIR}/patches/kube-apiserver+strategic.yaml" 0600 && changed=1
 
 if initialised; then
+	tighten_kubelet_files
 	touch "${marker}"
 	if ((changed)); then
 		# Regenerates the static pod manifests from the new config; the patch carries a hash of
@@ -80,5 +81,6 @@ if ! timeout 900 kubeadm init --config "${config}" --skip-token-print >>"${log_f
 	die "kubeadm init failed on ${NODE_NAME}; full log in ${log_file}. Fix the cause and run pulumi up again (the next run resets and retries)."
 fi
 retry 30 2 api_ready || die "API server not ready after kubeadm init; see ${log_file}"
+tighten_kubelet_files
 touch "${marker}"
 echo "control plane ${NODE_NAME} initialised (Kubernetes v${KUBERNETES_VERSION})"

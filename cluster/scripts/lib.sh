@@ -69,3 +69,13 @@ refuse_version_change() {
 		die "node runs Kubernetes ${have} but ${KUBERNETES_VERSION} was requested: changing the version of a running cluster is not supported yet (needs kubeadm upgrade). Set kubernetesVersion back to ${have}, or rebuild the cluster."
 	fi
 }
+
+# tighten_kubelet_files: kubeadm and the packages leave these 0644; the CIS benchmark wants 0600.
+tighten_kubelet_files() {
+	local f
+	for f in /var/lib/kubelet/config.yaml /usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf \
+		/etc/systemd/system/kubelet.service.d/10-kubeadm.conf /etc/kubernetes/kubelet.conf; do
+		[[ -f "${f}" ]] && chmod 0600 "${f}"
+	done
+	return 0
+}
