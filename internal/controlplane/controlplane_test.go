@@ -1,0 +1,154 @@
+package controlplane
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/infralab/infralab/internal/testenv"
+)
+
+// requireBinaries skips (or fails under INFRALAB_REQUIRE_TOOLS=1) without the real binaries.
+func requireBinaries(t *testing.T) {
+	t.Helper()
+	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager"} {
+		testenv.Tool(t, name)
+	}
+}
+
+func TestStartServesAPIAndStopEndsProcesses(t *testing.T) {
+	requireBinaries(t)
+	var log strings.Builder
+	begin := time.Now()
+	cp, err := Start(context.Background(), Options{Dir: t.TempDir(), Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cp.Stop() })
+	t.Logf("cold start (no hardening): %.1fs\n%s", time.Since(begin).Seconds(), log.String())
+
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(cp.Kubeconfig())
+	if err != nil {
+		t.Fatalf("kubeconfig does not parse: %v", err)
+	}
+	client := kubernetes.NewForConfigOrDie(cfg)
+	ctx := context.Background()
+	if _, err := client.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{}); err != nil {
+		t.Fatalf("default ServiceAccount: %v", err)
+	}
+	v, err := client.Discovery().ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(v.GitVersion, "v1.") {
+		t.Errorf("server version %q", v.GitVersion)
+	}
+	onDisk, err := os.ReadFile(cp.KubeconfigPath())
+	if err != nil || string(onDisk) != string(cp.Kubeconfig()) {
+		t.Errorf("KubeconfigPath does not hold Kubeconfig(): %v", err)
+	}
+	if st, _ := os.Stat(cp.KubeconfigPath()); st.Mode().Perm() != 0o600 {
+		t.Errorf("kubeconfig mode %v, want 0600 (it holds a client key)", st.Mode().Perm())
+	}
+
+	// Anonymous requests must be refused: the admin certificate is the only way in.
+	anon := *cfg
+	anon.TLSClientConfig.CertData, anon.TLSClientConfig.KeyData = nil, nil
+	if _, err := kubernetes.NewForConfigOrDie(&anon).CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); err == nil {
+		t.Error("an anonymous client could list namespaces")
+	}
+
+	pids := cp.Pids()
+	if len(pids) != 3 {
+		t.Fatalf("Pids() = %v, want etcd, kube-apiserver, kube-controller-manager", pids)
+	}
+	if err := cp.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	for name, pid := range pids {
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Errorf("%s (pid %d) still runs after Stop", name, pid)
+		}
+	}
+}
+
+func TestFailingComponentErrorQuotesItsLog(t *testing.T) {
+	requireBinaries(t)
+	dir := t.TempDir()
+	_, err := Start(context.Background(), Options{
+		Dir:       dir,
+		Hardening: &Hardening{EncryptionConfig: []byte("kind: NotAnEncryptionConfiguration\n")},
+		Timeout:   time.Minute,
+	})
+	if err == nil {
+		t.Fatal("Start succeeded with a broken encryption config")
+	}
+	msg := err.Error()
+	for _, want := range []string{"kube-apiserver", "exited", filepath.Join(dir, "logs", "kube-apiserver.log"), "encryption"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not mention %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestStartRejectsBadOptions(t *testing.T) {
+	full := t.TempDir()
+	if err := os.WriteFile(filepath.Join(full, "x"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		opts Options
+		want string
+	}{
+		"no dir":        {Options{}, "Options.Dir is empty"},
+		"non-empty dir": {Options{Dir: full}, "is not empty"},
+		"no binaries":   {Options{Dir: t.TempDir(), BinDir: t.TempDir()}, "run `make tools`"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			if tt.want == "run `make tools`" {
+				// Only meaningful when the tools are not also on PATH.
+				t.Setenv("PATH", t.TempDir())
+			}
+			_, err := Start(context.Background(), tt.opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Start error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestAPIServerArgsDropFlagsOfAbsentFiles(t *testing.T) {
+	p := &pki{}
+	args, err := apiServerArgs(t.TempDir(), p, 6443, "https://127.0.0.1:2379", &Hardening{AuditPolicy: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(args, " ")
+	for _, want := range []string{"--audit-policy-file=", "--audit-log-maxage=", "--anonymous-auth=false", "--authorization-mode=Node,RBAC", "--endpoint-reconciler-type=none"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("args lack %s", want)
+		}
+	}
+	for _, unwanted := range []string{"--encryption-provider-config", "--authentication-config", "--admission-control-config-file"} {
+		if strings.Contains(joined, unwanted) {
+			t.Errorf("args carry %s although its file is absent", unwanted)
+		}
+	}
+	seen := map[string]bool{}
+	for _, a := range args {
+		name, _, _ := strings.Cut(a, "=")
+		if seen[name] {
+			t.Errorf("flag %s given twice", name)
+		}
+		seen[name] = true
+	}
+}
