@@ -15,6 +15,9 @@ type Node struct {
 	Name string
 	// IP is the address SSH reaches and the kubelet advertises.
 	IP string
+	// InstanceID (optional) is the VM's ID. It goes into the triggers of every command on this
+	// node, so a replaced VM runs its phases again even when it keeps its name and IP.
+	InstanceID pulumi.StringInput
 }
 
 // KubeadmArgs configures the bootstrap. Every plain field is validated before any resource is

@@ -28,6 +28,8 @@ type step struct {
 	// dialErrorLimit bounds SSH dial attempts (the provider backs off between them).
 	dialErrorLimit int
 	dependsOn      []pulumi.Resource
+	// extraTriggers re-run the command when they change (e.g. other nodes' VM IDs).
+	extraTriggers pulumi.Array
 }
 
 // script loads a phase script with the shared helpers in front.
@@ -79,6 +81,9 @@ func triggers(scriptName, script string, node Node, env map[string]string) pulum
 		}
 		t = append(t, pulumi.String(k+"="+v))
 	}
+	if node.InstanceID != nil {
+		t = append(t, node.InstanceID)
+	}
 	return t
 }
 
@@ -109,7 +114,7 @@ func (b *bootstrap) run(s step) (*remote.Command, error) {
 			PerDialTimeout: pulumi.Int(15),
 		},
 		Create:   pulumi.String(commandLine(s.phase, script, s.env)),
-		Triggers: triggers(s.script, script, s.node, s.env),
+		Triggers: append(triggers(s.script, script, s.node, s.env), s.extraTriggers...),
 		Logging:  logging,
 		// Previous stdout may be a secret; never hand it back to the next run's environment.
 		AddPreviousOutputInEnv: pulumi.Bool(false),

@@ -260,6 +260,23 @@ func TestVersionChangeRerunsPrepareButNeverDropsTheGuard(t *testing.T) {
 	assert.Contains(t, string(lib), "not supported yet")
 }
 
+func TestReplacedVMRerunsItsNodesPhases(t *testing.T) {
+	a := testArgs()
+	a.Workers[0].InstanceID = pulumi.String("vm-101")
+	base := triggersByCommand(run(t, a, Scripts()))
+	b := testArgs()
+	b.Workers[0].InstanceID = pulumi.String("vm-201")
+	after := triggersByCommand(run(t, b, Scripts()))
+	for name, tr := range base {
+		// A fresh worker needs a fresh token: the old one may have expired.
+		if strings.HasSuffix(name, "-worker-1") || name == "lab-join-token" {
+			assert.NotEqual(t, tr, after[name], name)
+		} else {
+			assert.Equal(t, tr, after[name], name)
+		}
+	}
+}
+
 func TestInvalidArgsDeclareNothing(t *testing.T) {
 	m := newMocks()
 	a := testArgs()

@@ -149,15 +149,20 @@ func (b *bootstrap) fetchKubeconfig() error {
 	return err
 }
 
-// ensureJoinToken makes one token for all workers. Its triggers include the worker list, so
-// adding a worker later mints a fresh token instead of reusing an expired one.
+// ensureJoinToken makes one token for all workers. Its triggers include the worker list and
+// their VM IDs, so adding or replacing a worker mints a fresh token instead of reusing an
+// expired one.
 func (b *bootstrap) ensureJoinToken() error {
 	if len(b.args.Workers) == 0 {
 		return nil
 	}
 	var workers []string
+	var vmIDs pulumi.Array
 	for _, w := range b.args.Workers {
 		workers = append(workers, w.Name+"/"+w.IP)
+		if w.InstanceID != nil {
+			vmIDs = append(vmIDs, w.InstanceID)
+		}
 	}
 	var err error
 	b.token, err = b.run(step{
@@ -166,7 +171,7 @@ func (b *bootstrap) ensureJoinToken() error {
 			"TOKEN_TTL": joinTokenTTL, "TOKEN_DESCRIPTION": "infralab-join",
 			"WORKERS": strings.Join(workers, " "),
 		},
-		secretStdout: true, dependsOn: []pulumi.Resource{b.init},
+		secretStdout: true, dependsOn: []pulumi.Resource{b.init}, extraTriggers: vmIDs,
 	})
 	return err
 }
