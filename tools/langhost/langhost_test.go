@@ -59,27 +59,10 @@ func newProject(t *testing.T, program string) *project {
 	hostDir := buildHost(t)
 
 	dir := t.TempDir()
-	root := testenv.RepoRoot()
-	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gomod = regexp.MustCompile(`(?m)^module .*$`).ReplaceAll(gomod, []byte("module langhosttest"))
-	gosum, err := os.ReadFile(filepath.Join(root, "go.sum"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{
-		"go.mod":      gomod,
-		"go.sum":      gosum,
-		"main.go":     []byte(program),
-		"Pulumi.yaml": []byte("name: langhosttest\nruntime: go\n"),
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeModule(t, dir, "langhosttest", map[string]string{
+		"main.go":     program,
+		"Pulumi.yaml": "name: langhosttest\nruntime: go\n",
+	})
 	backend := t.TempDir()
 	home := t.TempDir()
 	p := &project{t: t, cli: cli, dir: dir, env: append(os.Environ(),
@@ -94,6 +77,28 @@ func newProject(t *testing.T, program string) *project {
 	)}
 	p.mustRun("stack", "init", "dev")
 	return p
+}
+
+// writeModule writes a Go module that pins exactly what the repo's go.mod pins, so the build
+// needs nothing beyond the module cache.
+func writeModule(t *testing.T, dir, name string, files map[string]string) {
+	t.Helper()
+	root := testenv.RepoRoot()
+	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gosum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files["go.mod"] = regexp.MustCompile(`(?m)^module .*$`).ReplaceAllString(string(gomod), "module "+name)
+	files["go.sum"] = string(gosum)
+	for file, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func buildHost(t *testing.T) string {
@@ -209,6 +214,60 @@ func TestEngineAddress(t *testing.T) {
 	for _, tt := range tests {
 		if got := engineAddress(tt.args); got != tt.want {
 			t.Errorf("engineAddress(%q) = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}
+
+const testPolicyPack = `package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/blang/semver"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/policyx"
+)
+
+func main() {
+	err := policyx.Main(func(*pulumi.Context) (policyx.PolicyPack, error) {
+		return policyx.NewPolicyPack("langhost-test-pack", semver.MustParse("0.1.0"), policyx.EnforcementLevelMandatory,
+			[]policyx.Policy{policyx.NewResourceValidationPolicy("no-dev-stack", policyx.ResourceValidationPolicyArgs{
+				Description:      "Stacks named dev are refused (test rule).",
+				EnforcementLevel: policyx.EnforcementLevelMandatory,
+				ValidateResource: func(_ context.Context, args policyx.ResourceValidationArgs) error {
+					if args.Resource.Type == "pulumi:pulumi:Stack" && strings.HasSuffix(args.Resource.Name, "-dev") {
+						args.Manager.ReportViolation("the test pack refuses stack "+args.Resource.Name, "")
+					}
+					return nil
+				},
+			})})
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+`
+
+// A Go policy pack runs through RunPlugin: the host builds it, starts it, and streams its output.
+func TestGoPolicyPackGatesPreview(t *testing.T) {
+	p := newProject(t, testProgram)
+	p.mustRun("config", "set", "--secret", "token", tokenValue)
+	pack := t.TempDir()
+	writeModule(t, pack, "langhostpolicytest", map[string]string{
+		"main.go":           testPolicyPack,
+		"PulumiPolicy.yaml": "runtime: go\nversion: 0.1.0\ndescription: langhost test pack\n",
+	})
+	out, err := p.run("preview", "--policy-pack", pack)
+	if err == nil {
+		t.Fatal("preview passed although the mandatory test policy is violated")
+	}
+	for _, want := range []string{"no-dev-stack", "the test pack refuses stack langhosttest-dev"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("preview output lacks %q", want)
 		}
 	}
 }
