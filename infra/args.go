@@ -87,6 +87,8 @@ type NetworkArgs struct {
 	Bridge string
 	// HostUplink is the host interface that carries the public address, e.g. vmbr0.
 	HostUplink string
+	// MTU of the private bridges (and so of the VMs' NICs); 0 keeps 1500. A Hetzner vSwitch needs 1400.
+	MTU int
 	// SkipHostNAT leaves forwarding and masquerading to the user (routed setups, or when the host
 	// step in docs/infra.md was done by hand).
 	SkipHostNAT bool

@@ -31,6 +31,9 @@ func (r *reconciler) ensureBridge(pn ProxmoxNode) error {
 		Comment:   pulumi.String(fmt.Sprintf("infralab %s: private VM network %s", r.plan.args.Stack, r.plan.prefix)),
 		Ports:     pulumi.ToStringArray(pn.BridgePorts),
 	}
+	if nw.MTU != 0 {
+		args.Mtu = pulumi.Int(nw.MTU)
+	}
 	if pn.Name == r.plan.args.Proxmox.Nodes[0].Name {
 		gw := netip.MustParseAddr(nw.Gateway) // validated
 		args.Address = pulumi.String(netip.PrefixFrom(gw, r.plan.prefix.Bits()).String())

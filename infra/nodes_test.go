@@ -210,13 +210,16 @@ func TestPlacementFollowsConfig(t *testing.T) {
 }
 
 func TestBridgeAndHostNAT(t *testing.T) {
-	m, _, err := run(t, fixture(t, 3, 2))
+	a := fixture(t, 3, 2)
+	a.Network.MTU = 1400
+	m, _, err := run(t, a)
 	require.NoError(t, err)
 	bridges := m.ofType(typeBridge)
 	require.Len(t, bridges, 3)
 	for _, b := range bridges {
 		assert.Equal(t, "vmbr1", str(b.inputs, "name"))
 		assert.Equal(t, []string{"enp0s31f6.4000"}, strs(b.inputs, "ports"))
+		assert.Equal(t, 1400, num(b.inputs, "mtu"), "vSwitch MTU on every bridge")
 		if str(b.inputs, "nodeName") == "pve1" {
 			assert.Equal(t, "10.10.10.1/24", str(b.inputs, "address"), "gateway node carries the gateway address")
 		} else {
@@ -238,6 +241,7 @@ func TestBridgeAndHostNAT(t *testing.T) {
 	assert.True(t, slices.ContainsFunc(cmd.rpc.GetDependencies(), func(u string) bool { return strings.HasSuffix(u, "::lab-bridge-pve1") }),
 		"NAT waits for the bridge: %v", cmd.rpc.GetDependencies())
 	for _, v := range m.ofType(typeVM) {
+		assert.Equal(t, 1, num(first(v.inputs, "networkDevices"), "mtu"), "NIC follows the bridge MTU")
 		assert.True(t, slices.ContainsFunc(v.rpc.GetDependencies(), func(u string) bool { return strings.HasSuffix(u, "::lab-host-nat-pve1") }),
 			"VM %s boots after NAT is up (cloud-init installs packages)", str(v.inputs, "name"))
 	}

@@ -172,6 +172,9 @@ func validateNetwork(errs *fieldErrors, p *plan) {
 	if nw.SearchDomain != "" && !domainRE.MatchString(nw.SearchDomain) {
 		errs.add("network.searchDomain", "%q is not a domain name", nw.SearchDomain)
 	}
+	if nw.MTU != 0 && (nw.MTU < 576 || nw.MTU > 9000) {
+		errs.add("network.mtu", "%d is outside 576..9000 (0 keeps the default 1500)", nw.MTU)
+	}
 	if !bridgeRE.MatchString(nw.Bridge) {
 		errs.add("network.bridge", "%q is not a Proxmox bridge name (e.g. vmbr1, at most 10 characters)", nw.Bridge)
 	}

@@ -43,6 +43,10 @@ func (r *reconciler) ensureVM(v VMArgs, nodeName string) (Node, error) {
 	tags := []string{"infralab", a.Stack, v.Role}
 	sort.Strings(tags)
 
+	nic := &vm.VirtualMachineNetworkDeviceArgs{Bridge: pulumi.String(a.Network.Bridge), Model: pulumi.String("virtio")}
+	if a.Network.MTU != 0 {
+		nic.Mtu = pulumi.Int(1) // 1 = take the bridge's MTU
+	}
 	deps := []pulumi.Resource{r.bridges[pn.Name]}
 	if r.nat != nil {
 		// First boot installs packages, which needs the host's NAT.
@@ -75,10 +79,7 @@ func (r *reconciler) ensureVM(v VMArgs, nodeName string) (Node, error) {
 			Iothread:    pulumi.Bool(true),
 			Ssd:         pulumi.Bool(true),
 		}},
-		NetworkDevices: vm.VirtualMachineNetworkDeviceArray{&vm.VirtualMachineNetworkDeviceArgs{
-			Bridge: pulumi.String(a.Network.Bridge),
-			Model:  pulumi.String("virtio"),
-		}},
+		NetworkDevices: vm.VirtualMachineNetworkDeviceArray{nic},
 		// Cloud images log to the serial console; without one their boot output is lost.
 		SerialDevices: vm.VirtualMachineSerialDeviceArray{&vm.VirtualMachineSerialDeviceArgs{Device: pulumi.String("socket")}},
 		Initialization: &vm.VirtualMachineInitializationArgs{
