@@ -161,9 +161,12 @@ type LocalVolume struct {
 // Monitoring selects how metrics and alerts are deployed.
 type Monitoring struct {
 	// Mode is "chart" (kube-prometheus-stack), "standalone" (one Prometheus, no CRDs) or "off".
-	Mode            string `json:"mode"`
-	ChartVersion    string `json:"chartVersion,omitempty"`
-	Retention       string `json:"retention,omitempty"`
+	Mode         string `json:"mode"`
+	ChartVersion string `json:"chartVersion,omitempty"`
+	Retention    string `json:"retention,omitempty"`
+	// StorageClass keeps Prometheus data on a PVC of this (provisioning) class; empty keeps it in
+	// an emptyDir, lost when the pod moves.
+	StorageClass    string `json:"storageClass,omitempty"`
 	StorageSize     string `json:"storageSize,omitempty"`
 	PrometheusImage string `json:"prometheusImage,omitempty"`
 }

@@ -4,15 +4,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
-	"sigs.k8s.io/yaml"
 )
 
 // mapSource is config as the Pulumi engine hands it to a program: structured values as JSON
@@ -28,33 +25,11 @@ func (m mapSource) IsSecret(key string) bool      { return m.secrets[key] }
 // readStackFile loads stacks/Pulumi.<stack>.yaml the way the CLI does.
 func readStackFile(t *testing.T, stack string) mapSource {
 	t.Helper()
-	raw, err := os.ReadFile("Pulumi." + stack + ".yaml")
+	values, err := ReadStackFile("Pulumi." + stack + ".yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		Config map[string]any `json:"config"`
-	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
-	src := mapSource{values: map[string]string{}, secrets: map[string]bool{}}
-	for k, v := range doc.Config {
-		key, ok := strings.CutPrefix(k, Namespace+":")
-		if !ok {
-			t.Fatalf("key %q is outside the %s namespace", k, Namespace)
-		}
-		if m, isMap := v.(map[string]any); isMap && m["secure"] != nil {
-			t.Fatalf("%s holds an encrypted secret; stack files must hold none", k)
-		}
-		if s, isString := v.(string); isString {
-			src.values[key] = s
-			continue
-		}
-		b, _ := json.Marshal(v)
-		src.values[key] = string(b)
-	}
-	return src
+	return mapSource{values: values, secrets: map[string]bool{}}
 }
 
 // testKeys is an SSH key pair made for one test run; no key material lives in the repo.

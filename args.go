@@ -1,0 +1,133 @@
+package main
+
+import (
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/infralab/infralab/apps"
+	clusterlayer "github.com/infralab/infralab/cluster"
+	"github.com/infralab/infralab/infra"
+	"github.com/infralab/infralab/stacks"
+)
+
+// The functions here translate the validated stack config into each layer's own args, so a layer
+// never depends on the config format or on another layer.
+
+func infraArgs(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) *infra.NodesArgs {
+	a := &infra.NodesArgs{
+		Stack: ctx.Stack(),
+		Proxmox: infra.ProxmoxArgs{
+			Endpoint: cfg.Proxmox.Endpoint,
+			APIToken: secrets[stacks.KeyProxmoxAPIToken],
+			Insecure: cfg.Proxmox.Insecure != nil && *cfg.Proxmox.Insecure,
+			HostSSH: infra.HostSSHArgs{
+				User:       cfg.Proxmox.HostSSHUser,
+				PrivateKey: secrets[stacks.KeyProxmoxSSHPrivateKey],
+			},
+		},
+		Image: infra.ImageArgs{
+			URL:               cfg.Image.URL,
+			Checksum:          cfg.Image.Checksum,
+			ChecksumAlgorithm: cfg.Image.ChecksumAlgorithm,
+		},
+		Network: infra.NetworkArgs{
+			CIDR:        cfg.Network.NodeCIDR,
+			Gateway:     cfg.Network.Gateway,
+			DNS:         cfg.Network.DNS,
+			Bridge:      cfg.Network.Bridge,
+			HostUplink:  cfg.Network.Uplink,
+			SkipHostNAT: cfg.Proxmox.SkipHostNAT,
+		},
+		SSH: infra.GuestSSHArgs{User: cfg.SSH.User, PublicKey: cfg.SSH.PublicKey},
+	}
+	for _, n := range cfg.Proxmox.Nodes {
+		a.Proxmox.Nodes = append(a.Proxmox.Nodes, infra.ProxmoxNode{
+			Name: n.Name, Address: n.Address, Storage: n.Storage, ImageStorage: n.ImageStorage,
+		})
+	}
+	addVMs := func(role string, r stacks.Role) {
+		for _, vm := range r.Nodes {
+			a.VMs = append(a.VMs, infra.VMArgs{
+				Name: vm.Name, Role: role, VMID: vm.VMID, IP: vm.IP, ProxmoxNode: vm.ProxmoxNode,
+				Cores: r.Cores, MemoryMiB: mebibytes(r.Memory), DiskGiB: gibibytes(r.Disk),
+			})
+		}
+	}
+	addVMs(infra.RoleControlPlane, cfg.Cluster.ControlPlane)
+	addVMs(infra.RoleWorker, cfg.Cluster.Workers)
+	return a
+}
+
+func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *clusterlayer.KubeadmArgs {
+	cp := cfg.Cluster.ControlPlane.Nodes[0]
+	a := &clusterlayer.KubeadmArgs{
+		ClusterName:       "infralab",
+		KubernetesVersion: cfg.Kubernetes.Version,
+		ControlPlane:      clusterlayer.Node{Name: cp.Name, IP: cp.IP},
+		SSHUser:           cfg.SSH.User,
+		SSHPrivateKey:     secrets[stacks.KeySSHPrivateKey],
+		PodCIDR:           cfg.Network.PodCIDR,
+		ServiceCIDR:       cfg.Network.ServiceCIDR,
+		EncryptionKey:     secrets[stacks.KeyEncryptionKey],
+		CalicoVersion:     cfg.Kubernetes.CalicoVersion,
+		// The VMs must exist (and their guest agents report in) before the first SSH attempt.
+		DependsOn: []pulumi.Resource{nodes},
+	}
+	for _, w := range cfg.Cluster.Workers.Nodes {
+		a.Workers = append(a.Workers, clusterlayer.Node{Name: w.Name, IP: w.IP})
+	}
+	return a
+}
+
+func appsArgs(cfg *stacks.Config, secrets secretValues) *apps.PlatformArgs {
+	ac := cfg.Apps
+	a := &apps.PlatformArgs{
+		Namespaces: apps.Namespaces{API: ac.Namespaces.API, Database: ac.Namespaces.Database, Monitoring: ac.Namespaces.Monitoring},
+		API: apps.APIArgs{
+			Image: ac.API.Image, PullPolicy: ac.API.PullPolicy, Replicas: ac.API.Replicas, PoolSize: ac.API.DBPoolSize,
+		},
+		Postgres: apps.PostgresArgs{
+			Image: ac.Postgres.Image, PullPolicy: ac.Postgres.PullPolicy,
+			StorageClass: ac.Postgres.StorageClass, StorageSize: ac.Postgres.StorageSize,
+		},
+		Exporter: apps.ExporterArgs{Image: ac.Postgres.ExporterImage, PullPolicy: ac.Postgres.PullPolicy},
+		Monitoring: apps.MonitoringArgs{
+			Mode: ac.Monitoring.Mode, ChartVersion: ac.Monitoring.ChartVersion, Retention: ac.Monitoring.Retention,
+			StorageClass: ac.Monitoring.StorageClass, StorageSize: ac.Monitoring.StorageSize,
+			PrometheusImage:      ac.Monitoring.PrometheusImage,
+			PrometheusPullPolicy: ac.Postgres.PullPolicy,
+		},
+		Secrets: apps.Secrets{
+			PostgresPassword:     secrets[stacks.KeyPostgresPassword],
+			APIDatabasePassword:  secrets[stacks.KeyAPIDBPassword],
+			ExporterPassword:     secrets[stacks.KeyExporterDBPassword],
+			GrafanaAdminPassword: secrets[stacks.KeyGrafanaAdminPassword],
+		},
+		SkipAwait: ac.SkipAwait,
+	}
+	if lv := ac.Postgres.LocalVolume; lv != nil {
+		a.Postgres.Local = &apps.LocalVolume{NodeName: lv.NodeName, Path: lv.Path}
+	}
+	for _, ns := range ac.API.AllowIngressFrom {
+		a.API.AllowIngressFrom = append(a.API.AllowIngressFrom, apps.IngressSource{
+			NamespaceLabels: map[string]string{"kubernetes.io/metadata.name": ns},
+		})
+	}
+	if cfg.Mode == stacks.ModeLab && ac.Monitoring.Mode == apps.MonitoringChart {
+		// Prometheus scrapes the kubelets and the operator talks to the API server: both live on
+		// the node network, which default-deny egress would otherwise block.
+		a.Monitoring.NodeCIDRs = []string{cfg.Network.NodeCIDR}
+		a.Monitoring.KubeAPICIDRs = []string{cfg.Cluster.ControlPlane.Nodes[0].IP + "/32"}
+	}
+	if len(ac.PodSecurityExceptions) > 0 {
+		a.PSAExceptions = map[string]apps.PSAException{}
+		for _, e := range ac.PodSecurityExceptions {
+			a.PSAExceptions[e.Namespace] = apps.PSAException{Level: e.Level, Reason: e.Reason}
+		}
+	}
+	return a
+}
+
+// Sizes were validated by stacks.Load, so they parse.
+func mebibytes(q string) int { v := resource.MustParse(q); return int(v.Value() >> 20) }
+func gibibytes(q string) int { v := resource.MustParse(q); return int(v.Value() >> 30) }
