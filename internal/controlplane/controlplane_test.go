@@ -92,6 +92,7 @@ func TestFailingComponentErrorQuotesItsLog(t *testing.T) {
 		t.Fatal("Start succeeded with a broken encryption config")
 	}
 	msg := err.Error()
+	t.Logf("error (as users see it):\n%s", msg)
 	for _, want := range []string{"kube-apiserver", "exited", filepath.Join(dir, "logs", "kube-apiserver.log"), "encryption"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)
