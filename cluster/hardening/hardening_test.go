@@ -82,7 +82,7 @@ func TestAdmissionConfigRestrictedByDefaultKubeSystemExempt(t *testing.T) {
 	assert.Equal(t, []any{"kube-system"}, cfg["exemptions"].(map[string]any)["namespaces"])
 }
 
-func TestAuthenticationConfigAnonymousOnlyOnHealth(t *testing.T) {
+func TestAuthenticationConfigAnonymousOnlyOnHealthAndClusterInfo(t *testing.T) {
 	b, err := AuthenticationConfig()
 	require.NoError(t, err)
 	m := decode(t, b)
@@ -92,7 +92,7 @@ func TestAuthenticationConfigAnonymousOnlyOnHealth(t *testing.T) {
 	for _, c := range anon["conditions"].([]any) {
 		paths = append(paths, c.(map[string]any)["path"].(string))
 	}
-	assert.ElementsMatch(t, []string{"/livez", "/readyz", "/healthz"}, paths)
+	assert.ElementsMatch(t, []string{"/livez", "/readyz", "/healthz", "/api/v1/namespaces/kube-public/configmaps/cluster-info"}, paths)
 }
 
 func TestAPIServerArgsPointAtFilesAndNeverSetAnonymousAuth(t *testing.T) {
