@@ -17,7 +17,8 @@ def main() -> int:
         return 2
     logging.getLogger("healthcare_api").info("starting with %r", settings)
     uvicorn.run(create_app(settings), host=settings.listen_host, port=settings.listen_port,
-                log_level="info", access_log=False, proxy_headers=False, lifespan="on")
+                log_level="info", log_config=None, access_log=False, proxy_headers=False,
+                lifespan="on")
     return 0
 
 

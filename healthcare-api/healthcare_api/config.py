@@ -78,7 +78,7 @@ def load(env=None) -> Settings:
         pool_size=_int(env, "DB_POOL_SIZE", 5, 1, 100, errors),
         pool_timeout=_float(env, "DB_POOL_TIMEOUT", 5.0, 0.1, 300, errors),
         listen_host=env.get("LISTEN_HOST", "0.0.0.0"),
-        listen_port=_int(env, "LISTEN_PORT", 8080, 1, 65535, errors),
+        listen_port=_int(env, "PORT", 8080, 1, 65535, errors),
     )
     if not s.db_host:
         errors.append("DB_HOST: not set; set it to the PostgreSQL Service name, e.g. postgres")

@@ -105,7 +105,7 @@ class Server:
         self.env = dict(
             base, PYTHONPATH=app_dir, PYTHONDONTWRITEBYTECODE="1", HOME=workdir,
             DB_HOST="127.0.0.1", DB_PORT=str(pg.port), DB_NAME="healthcare", DB_USER="healthcare",
-            DB_PASSWORD_FILE=pg.pwfile, LISTEN_HOST="127.0.0.1", LISTEN_PORT=str(self.port))
+            DB_PASSWORD_FILE=pg.pwfile, LISTEN_HOST="127.0.0.1", PORT=str(self.port))
         self.env.update(env)
         self.log = open(os.path.join(workdir, f"server-{self.port}.log"), "w+")
         self.proc = subprocess.Popen([sys.executable, "-m", "healthcare_api"], cwd=workdir,

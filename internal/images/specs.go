@@ -186,7 +186,7 @@ func collectPostgres(ctx context.Context, _ *Builder, f *fileSet) ([]string, err
 	u := postgresUser
 	f.addDir("/var/lib/postgresql", 0o755, u.uid, u.gid)
 	f.addDir("/var/lib/postgresql/data", 0o700, u.uid, u.gid)
-	f.addDir("/var/run/postgresql", 0o2775, u.uid, u.gid)
+	f.addDir("/var/run/postgresql", 0o775, u.uid, u.gid)
 	return []string{"postgresql-15", "postgresql-client-15", "busybox-static", "tzdata"}, nil
 }
 

@@ -54,11 +54,12 @@ init_database() {
 
 [ -s "$PGDATA/PG_VERSION" ] || init_database
 
-# A Unix socket needs a writable directory: a volume mounted there, else TCP only.
-if [ -d "$SOCKET_DIR" ] && [ -w "$SOCKET_DIR" ]; then
+# A Unix socket needs a writable directory: a volume mounted there, else TCP only. Probe by
+# writing, since a read-only root still shows the directory's owner write bit.
+sockets=""
+if (: >"$SOCKET_DIR/.probe") 2>/dev/null; then
+	rm -f "$SOCKET_DIR/.probe"
 	sockets="$SOCKET_DIR"
-else
-	sockets=""
 fi
 
 exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories="$sockets" "$@"
