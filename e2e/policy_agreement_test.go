@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/infralab/infralab/internal/controlplane"
+	"github.com/infralab/infralab/internal/testenv"
+	"github.com/infralab/infralab/policy/corpus"
+)
+
+// TestPolicyAgreesWithPodSecurity sends every pod spec of the policy corpus to a real
+// kube-apiserver (the embedded control plane) in a namespace enforcing Pod Security restricted,
+// with server-side dry run. Whatever the API server rejects, the pack must report; so every spec
+// the pack passes is admitted.
+func TestPolicyAgreesWithPodSecurity(t *testing.T) {
+	for _, tool := range []string{"kube-apiserver", "kube-controller-manager", "etcd"} {
+		testenv.Tool(t, tool)
+	}
+	ctx := context.Background()
+	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: t.TempDir(), Log: testLog{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := cp.Stop(); err != nil {
+			t.Errorf("stopping the control plane: %v", err)
+		}
+	})
+	cfg, err := clientcmd.BuildConfigFromFlags("", cp.KubeconfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.WarningHandler = nil
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ns = "policy-corpus"
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: ns, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{
+		Name: corpus.ServiceAccount}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	specs := corpus.Generate()
+	var admitted, rejected, reportedByPack, rejectedByPSA, disagreements int
+	var missed []string
+	for _, s := range specs {
+		var podSpec corev1.PodSpec
+		data, err := json.Marshal(s.Pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &podSpec); err != nil {
+			t.Fatalf("%s: %v", s.Name, err)
+		}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: ns}, Spec: podSpec}
+		_, apiErr := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		findings := corpus.Evaluate(s.Pod)
+		if apiErr == nil {
+			admitted++
+		} else {
+			rejected++
+			if strings.Contains(apiErr.Error(), "violates PodSecurity") {
+				rejectedByPSA++
+			}
+		}
+		if len(findings) > 0 {
+			reportedByPack++
+		}
+		switch {
+		case apiErr != nil && len(findings) == 0:
+			disagreements++
+			missed = append(missed, fmt.Sprintf("%s %v: rejected by the API server but passed by the pack: %v", s.Name, s.Mutations, apiErr))
+		case len(s.Mutations) == 0 && apiErr != nil:
+			t.Errorf("%s: a valid spec was rejected: %v", s.Name, apiErr)
+		case len(s.Mutations) == 0 && len(findings) > 0:
+			t.Errorf("%s: a valid spec was reported by the pack: %s", s.Name, findings[0].Message())
+		}
+	}
+	sort.Strings(missed)
+	for _, m := range missed {
+		t.Error(m)
+	}
+	summary := fmt.Sprintf("policy corpus: %d pod specs; kube-apiserver admitted %d, rejected %d (%d by PodSecurity restricted); "+
+		"the pack reported %d; rejected but passed by the pack: %d", len(specs), admitted, rejected, rejectedByPSA, reportedByPack, disagreements)
+	t.Log(summary)
+	if out := os.Getenv("INFRALAB_POLICY_AGREEMENT_OUT"); out != "" {
+		_ = os.WriteFile(out, []byte(summary+"\n"), 0o644)
+	}
+	if rejectedByPSA == 0 {
+		t.Fatal("the API server rejected nothing for Pod Security: is the namespace not enforcing restricted?")
+	}
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
