@@ -31,18 +31,21 @@ func infraArgs(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) *i
 			ChecksumAlgorithm: cfg.Image.ChecksumAlgorithm,
 		},
 		Network: infra.NetworkArgs{
-			CIDR:        cfg.Network.NodeCIDR,
-			Gateway:     cfg.Network.Gateway,
-			DNS:         cfg.Network.DNS,
-			Bridge:      cfg.Network.Bridge,
-			HostUplink:  cfg.Network.Uplink,
-			SkipHostNAT: cfg.Proxmox.SkipHostNAT,
+			CIDR:         cfg.Network.NodeCIDR,
+			Gateway:      cfg.Network.Gateway,
+			DNS:          cfg.Network.DNS,
+			Bridge:       cfg.Network.Bridge,
+			HostUplink:   cfg.Network.Uplink,
+			SkipHostNAT:  cfg.Proxmox.SkipHostNAT,
+			MTU:          cfg.Network.MTU,
+			SearchDomain: cfg.Network.SearchDomain,
 		},
 		SSH: infra.GuestSSHArgs{User: cfg.SSH.User, PublicKey: cfg.SSH.PublicKey},
 	}
 	for _, n := range cfg.Proxmox.Nodes {
 		a.Proxmox.Nodes = append(a.Proxmox.Nodes, infra.ProxmoxNode{
 			Name: n.Name, Address: n.Address, Storage: n.Storage, ImageStorage: n.ImageStorage,
+			BridgePorts: n.BridgePorts,
 		})
 	}
 	addVMs := func(role string, r stacks.Role) {

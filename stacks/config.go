@@ -54,6 +54,9 @@ type ProxmoxNode struct {
 	// cloud-init snippets (a directory storage, e.g. local).
 	Storage      string `json:"storage"`
 	ImageStorage string `json:"imageStorage"`
+	// BridgePorts joins the private bridge to other hosts at layer 2 (e.g. a Hetzner vSwitch VLAN
+	// interface); needed on every host once VMs spread over several.
+	BridgePorts []string `json:"bridgePorts,omitempty"`
 }
 
 // Network is the private VM network behind NAT on the Proxmox host, and the cluster's ranges.
@@ -65,6 +68,9 @@ type Network struct {
 	DNS         []string `json:"dns"`
 	PodCIDR     string   `json:"podCidr"`
 	ServiceCIDR string   `json:"serviceCidr"`
+	// MTU of the private bridge and the VMs' NICs; 0 keeps the default (1400 for a Hetzner vSwitch).
+	MTU          int    `json:"mtu,omitempty"`
+	SearchDomain string `json:"searchDomain,omitempty"`
 }
 
 // Image is the cloud image every VM boots from.

@@ -116,6 +116,9 @@ func validateNetwork(n *Network, c *errs) {
 	case nodes != nil && !nodes.Contains(gw):
 		c.add("network.gateway", fmt.Sprintf("%s is not inside network.nodeCidr %s", gw, nodes), "use the Proxmox host's address on the VM bridge")
 	}
+	if n.MTU != 0 && (n.MTU < 1280 || n.MTU > 9000) {
+		c.add("network.mtu", fmt.Sprintf("%d is outside 1280-9000", n.MTU), "leave it out for the default, or use 1400 behind a Hetzner vSwitch")
+	}
 	if len(n.DNS) == 0 {
 		c.add("network.dns", "is empty", "list at least one resolver, e.g. [1.1.1.1]")
 	}

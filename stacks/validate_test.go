@@ -161,6 +161,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"pod cidr overlaps nodes", lab, []edit{{"network.podCidr", "10.10.0.0/16"}}, []string{"network.podCidr"}},
 		{"service cidr overlaps pods", lab, []edit{{"network.serviceCidr", "192.168.128.0/20"}}, []string{"network.serviceCidr"}},
 		{"gateway outside", lab, []edit{{"network.gateway", "10.10.11.1"}}, []string{"network.gateway"}},
+		{"mtu too small", lab, []edit{{"network.mtu", 500}}, []string{"network.mtu"}},
 		{"dns bad", lab, []edit{{"network.dns[1]", "dns.google"}}, []string{"network.dns[1]"}},
 		{"image http", lab, []edit{{"image.url", "http://example.com/x.qcow2"}}, []string{"image.url"}},
 		{"image checksum short", lab, []edit{{"image.checksum", "abc123"}}, []string{"image.checksum"}},
