@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strconv"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -62,11 +64,16 @@ func infraArgs(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) *i
 }
 
 func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *clusterlayer.KubeadmArgs {
+	// The VM's ID goes into every phase's triggers, so a replaced VM runs its phases again.
+	instance := map[string]pulumi.StringInput{}
+	for _, n := range nodes.Nodes {
+		instance[n.Name] = n.VMID.ApplyT(func(id int) string { return strconv.Itoa(id) }).(pulumi.StringOutput)
+	}
 	cp := cfg.Cluster.ControlPlane.Nodes[0]
 	a := &clusterlayer.KubeadmArgs{
 		ClusterName:       "infralab",
 		KubernetesVersion: cfg.Kubernetes.Version,
-		ControlPlane:      clusterlayer.Node{Name: cp.Name, IP: cp.IP},
+		ControlPlane:      clusterlayer.Node{Name: cp.Name, IP: cp.IP, InstanceID: instance[cp.Name]},
 		SSHUser:           cfg.SSH.User,
 		SSHPrivateKey:     secrets[stacks.KeySSHPrivateKey],
 		PodCIDR:           cfg.Network.PodCIDR,
@@ -77,7 +84,7 @@ func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *
 		DependsOn: []pulumi.Resource{nodes},
 	}
 	for _, w := range cfg.Cluster.Workers.Nodes {
-		a.Workers = append(a.Workers, clusterlayer.Node{Name: w.Name, IP: w.IP})
+		a.Workers = append(a.Workers, clusterlayer.Node{Name: w.Name, IP: w.IP, InstanceID: instance[w.Name]})
 	}
 	return a
 }

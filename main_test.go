@@ -70,7 +70,7 @@ type stackConfig struct {
 	secrets []string
 }
 
-func loadStack(t *testing.T, stack string) stackConfig {
+func loadStack(t testing.TB, stack string) stackConfig {
 	t.Helper()
 	values, err := stacks.ReadStackFile(filepath.Join("stacks", "Pulumi."+stack+".yaml"))
 	if err != nil {
@@ -104,7 +104,7 @@ func (sc *stackConfig) secret(key, value string) {
 }
 
 // run executes the program against the mock engine with this config.
-func (sc stackConfig) run(t *testing.T) (*recorder, error) {
+func (sc stackConfig) run(t testing.TB) (*recorder, error) {
 	t.Helper()
 	cfg := map[string]string{}
 	for k, v := range sc.values {

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+)
+
+// withWorkers rewrites the lab stack to n workers on a /20 node network, spread round robin over
+// three Proxmox hosts joined by a vSwitch, the largest shape the config allows without edits.
+func withWorkers(t testing.TB, sc stackConfig, n int) stackConfig {
+	t.Helper()
+	var network, proxmox, cluster map[string]any
+	for key, dst := range map[string]*map[string]any{"network": &network, "proxmox": &proxmox, "cluster": &cluster} {
+		if err := json.Unmarshal([]byte(sc.values[key]), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	network["nodeCidr"], network["gateway"], network["mtu"] = "10.10.0.0/20", "10.10.0.1", 1400
+	hosts := []any{}
+	for i := 1; i <= 3; i++ {
+		hosts = append(hosts, map[string]any{
+			"name": fmt.Sprintf("pve%d", i), "address": fmt.Sprintf("pve%d.example.com", i),
+			"storage": "local-lvm", "imageStorage": "local", "bridgePorts": []string{"enp0s31f6.4000"},
+		})
+	}
+	proxmox["nodes"] = hosts
+	cp := cluster["controlPlane"].(map[string]any)
+	cp["nodes"] = []any{map[string]any{"name": "k8s-cp-1", "vmId": 200, "ip": "10.10.0.10"}}
+	workers := []any{}
+	for i := 1; i <= n; i++ {
+		workers = append(workers, map[string]any{
+			"name": fmt.Sprintf("k8s-worker-%d", i), "vmId": 200 + i,
+			"ip": fmt.Sprintf("10.10.%d.%d", (10+i)/256, (10+i)%256),
+		})
+	}
+	cluster["workers"].(map[string]any)["nodes"] = workers
+	for key, v := range map[string]any{"network": network, "proxmox": proxmox, "cluster": cluster} {
+		b, _ := json.Marshal(v)
+		sc.values[key] = string(b)
+	}
+	return sc
+}
+
+// BenchmarkLabProgram measures the whole program's evaluation under the mock engine (config
+// validation, every layer's declarations) as the cluster grows. `make bench` runs it.
+func BenchmarkLabProgram(b *testing.B) {
+	for _, n := range []int{3, 30, 300} {
+		b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
+			sc := withWorkers(b, loadStack(b, "lab"), n)
+			b.ReportAllocs()
+			var resources int
+			for i := 0; i < b.N; i++ {
+				rec, err := sc.run(b)
+				if err != nil {
+					b.Fatal(err)
+				}
+				resources = len(rec.resources)
+			}
+			b.ReportMetric(float64(resources), "resources")
+		})
+	}
+}
+
+func TestLabProgramScalesTo300Workers(t *testing.T) {
+	rec, err := withWorkers(t, loadStack(t, "lab"), 300).run(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := rec.types()
+	// One VM and one cloud-init snippet per node: the control plane plus 300 workers.
+	if got := types["proxmoxve:VM/virtualMachine:VirtualMachine"]; got != 301 {
+		t.Fatalf("VMs = %d, want 301 (%v)", got, types)
+	}
+}
