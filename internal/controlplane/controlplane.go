@@ -48,8 +48,12 @@ type ControlPlane struct {
 	kubeconfig     []byte
 	kubeconfigPath string
 
+	apiBin  string
+	apiArgs []string
+
 	mu       sync.Mutex
 	procs    []*process // in start order
+	paused   map[string]bool
 	stopped  bool
 	stopErr  error
 	stopOnce sync.Once
@@ -81,7 +85,7 @@ func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if err := ensureFreshDir(dir); err != nil {
 		return nil, err
 	}
-	cp := &ControlPlane{dir: dir, kubeconfigPath: filepath.Join(dir, "kubeconfig")}
+	cp := &ControlPlane{dir: dir, kubeconfigPath: filepath.Join(dir, "kubeconfig"), paused: map[string]bool{}}
 	s := &starter{cp: cp, opts: opts, log: opts.Log, begin: time.Now()}
 	phases := []struct {
 		name string
@@ -161,18 +165,71 @@ func (s *starter) startAPIServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	proc, err := s.cp.launch("kube-apiserver", s.bins["kube-apiserver"], args)
+	s.cp.apiBin, s.cp.apiArgs = s.bins["kube-apiserver"], args
+	proc, err := s.cp.launch("kube-apiserver", s.cp.apiBin, args)
 	if err != nil {
 		return err
 	}
-	client, err := tlsClient(s.cp.pki.CACert, s.cp.pki.AdminCert, s.cp.pki.AdminKey)
+	return s.cp.waitAPIServer(ctx, proc)
+}
+
+func (cp *ControlPlane) waitAPIServer(ctx context.Context, proc *process) error {
+	client, err := tlsClient(cp.pki.CACert, cp.pki.AdminCert, cp.pki.AdminKey)
 	if err != nil {
 		return err
 	}
 	return waitFor(ctx, proc, "ready (/readyz)", func(ctx context.Context) error {
-		_, err := get(ctx, client, s.cp.serverURL+"/readyz")
+		_, err := get(ctx, client, cp.serverURL+"/readyz")
 		return err
 	})
+}
+
+// StopAPIServer stops kube-apiserver alone, leaving etcd and its data, so a test can break a
+// deployment half-way. StartAPIServer brings it back.
+func (cp *ControlPlane) StopAPIServer() error {
+	cp.mu.Lock()
+	p := cp.find("kube-apiserver")
+	if p == nil {
+		cp.mu.Unlock()
+		return errors.New("controlplane: kube-apiserver was never started")
+	}
+	cp.paused["kube-apiserver"] = true
+	cp.mu.Unlock()
+	return p.stop(10 * time.Second)
+}
+
+// StartAPIServer starts kube-apiserver again with the same port, flags and data, and waits
+// until it is ready.
+func (cp *ControlPlane) StartAPIServer(ctx context.Context) error {
+	cp.mu.Lock()
+	if old := cp.find("kube-apiserver"); old == nil || !old.exited() {
+		cp.mu.Unlock()
+		return errors.New("controlplane: kube-apiserver is running or was never started; call StopAPIServer first")
+	}
+	cp.mu.Unlock()
+	proc, err := startProcess("kube-apiserver", cp.apiBin, cp.apiArgs, filepath.Join(cp.dir, "logs"))
+	if err != nil {
+		return err
+	}
+	cp.mu.Lock()
+	for i, p := range cp.procs {
+		if p.name == "kube-apiserver" {
+			cp.procs[i] = proc
+		}
+	}
+	delete(cp.paused, "kube-apiserver")
+	cp.mu.Unlock()
+	return cp.waitAPIServer(ctx, proc)
+}
+
+// find returns the newest process of a component; callers hold mu.
+func (cp *ControlPlane) find(name string) *process {
+	for _, p := range cp.procs {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 func (s *starter) writeKubeconfigs(context.Context) error {
@@ -312,7 +369,7 @@ func (cp *ControlPlane) Err() error {
 		return nil
 	}
 	for _, p := range cp.procs {
-		if p.exited() {
+		if p.exited() && !cp.paused[p.name] {
 			return p.failure("exited unexpectedly")
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -64,6 +65,31 @@ func TestStartServesAPIAndStopEndsProcesses(t *testing.T) {
 	anon.TLSClientConfig.CertData, anon.TLSClientConfig.KeyData = nil, nil
 	if _, err := kubernetes.NewForConfigOrDie(&anon).CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); err == nil {
 		t.Error("an anonymous client could list namespaces")
+	}
+
+	// A fault a test can inject: the API server goes away and comes back with the data intact.
+	_, err = client.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "survives"}, Data: map[string]string{"k": "v"},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.StopAPIServer(); err != nil {
+		t.Fatalf("StopAPIServer: %v", err)
+	}
+	if _, err := client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{}); err == nil {
+		t.Error("the API answered after StopAPIServer")
+	}
+	if err := cp.Err(); err != nil {
+		t.Errorf("Err() reports the deliberately stopped API server: %v", err)
+	}
+	restart := time.Now()
+	if err := cp.StartAPIServer(ctx); err != nil {
+		t.Fatalf("StartAPIServer: %v", err)
+	}
+	t.Logf("API server restart: %.1fs", time.Since(restart).Seconds())
+	if cm, err := client.CoreV1().ConfigMaps("default").Get(ctx, "survives", metav1.GetOptions{}); err != nil || cm.Data["k"] != "v" {
+		t.Errorf("ConfigMap after restart: %v %v", cm, err)
 	}
 
 	pids := cp.Pids()
