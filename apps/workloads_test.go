@@ -1,0 +1,157 @@
+package apps
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestPostgresStatefulSet(t *testing.T) {
+	res := declare(t, offArgs())
+	sts := find(t, res, "kubernetes:apps/v1:StatefulSet", "database", "postgres")
+	spec := asMap(sts.get("spec", "template", "spec"))
+	c := asMap(get(spec, "containers", 0))
+	if c["image"] != "postgres:15.8-bookworm" {
+		t.Errorf("image = %v", c["image"])
+	}
+	if get(spec, "securityContext", "fsGroup") != float64(999) || get(c, "securityContext", "runAsUser") != float64(999) {
+		t.Errorf("postgres must run as 999 with fsGroup 999: %v", spec["securityContext"])
+	}
+	mounts := map[string]string{}
+	for _, m := range asList(c["volumeMounts"]) {
+		mounts[get(m, "mountPath").(string)] = get(m, "name").(string)
+	}
+	wantMounts := map[string]string{"/var/lib/postgresql/data": "data", "/var/run/postgresql": "run", "/tmp": "tmp"}
+	if !reflect.DeepEqual(mounts, wantMounts) {
+		t.Errorf("mounts = %v, want %v", mounts, wantMounts)
+	}
+	for _, v := range asList(spec["volumes"]) {
+		if get(v, "emptyDir") == nil {
+			t.Errorf("pod volume %v is not an emptyDir", get(v, "name"))
+		}
+	}
+	for _, probe := range []string{"readinessProbe", "livenessProbe"} {
+		if cmd := get(c, probe, "exec", "command", 0); cmd != "pg_isready" {
+			t.Errorf("%s runs %v, want pg_isready", probe, cmd)
+		}
+	}
+	env := map[string]any{}
+	for _, e := range asList(c["env"]) {
+		env[get(e, "name").(string)] = e
+	}
+	if get(env["POSTGRES_PASSWORD"], "valueFrom", "secretKeyRef", "name") != "postgres-superuser" {
+		t.Errorf("POSTGRES_PASSWORD = %v, want the postgres-superuser Secret", env["POSTGRES_PASSWORD"])
+	}
+	pvc := asMap(sts.get("spec", "volumeClaimTemplates", 0))
+	if get(pvc, "spec", "storageClassName") != "infralab-local" || get(pvc, "spec", "resources", "requests", "storage") != "10Gi" {
+		t.Errorf("claim template = %v", pvc)
+	}
+	svc := find(t, res, "kubernetes:core/v1:Service", "database", "postgres")
+	if svc.get("spec", "clusterIP") != "None" || sts.get("spec", "serviceName") != "postgres" {
+		t.Error("postgres needs a headless Service named by the StatefulSet")
+	}
+	pdb := find(t, res, "kubernetes:policy/v1:PodDisruptionBudget", "database", "postgres")
+	if pdb.get("spec", "minAvailable") != float64(1) {
+		t.Errorf("postgres PDB = %v", pdb.get("spec"))
+	}
+
+	// Local storage: the class and one PV pinned to the node and reserved for the claim.
+	sc := find(t, res, "kubernetes:storage.k8s.io/v1:StorageClass", "", "infralab-local")
+	if sc.get("provisioner") != "kubernetes.io/no-provisioner" || sc.get("volumeBindingMode") != "WaitForFirstConsumer" {
+		t.Errorf("storage class = %v", sc.obj())
+	}
+	pv := find(t, res, "kubernetes:core/v1:PersistentVolume", "", "database-postgres-data")
+	got := []any{
+		pv.get("spec", "local", "path"),
+		pv.get("spec", "nodeAffinity", "required", "nodeSelectorTerms", 0, "matchExpressions", 0, "values", 0),
+		pv.get("spec", "claimRef", "name"), pv.get("spec", "claimRef", "namespace"),
+		pv.get("spec", "storageClassName"), pv.get("spec", "persistentVolumeReclaimPolicy"),
+	}
+	want := []any{"/var/lib/infralab/postgres", "worker-1", "data-postgres-0", "database", "infralab-local", "Retain"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("local PV = %v, want %v", got, want)
+	}
+
+	// A replicated class instead: no class or PV of ours.
+	a := offArgs()
+	a.Postgres.Local = nil
+	a.Postgres.StorageClass = "longhorn"
+	res = declare(t, a)
+	if len(ofType(res, "kubernetes:storage.k8s.io/v1:StorageClass"))+len(ofType(res, "kubernetes:core/v1:PersistentVolume")) != 0 {
+		t.Error("a named class must not declare local storage")
+	}
+	sts = find(t, res, "kubernetes:apps/v1:StatefulSet", "database", "postgres")
+	if sts.get("spec", "volumeClaimTemplates", 0, "spec", "storageClassName") != "longhorn" {
+		t.Error("claim does not use the configured class")
+	}
+}
+
+func TestAPIDeployment(t *testing.T) {
+	a := offArgs()
+	a.API.Replicas = 3
+	a.API.PoolSize = 7
+	res := declare(t, a)
+	d := find(t, res, "kubernetes:apps/v1:Deployment", "healthcare", "healthcare-api")
+	spec := asMap(d.get("spec", "template", "spec"))
+	c := asMap(get(spec, "containers", 0))
+	got := map[string]any{
+		"replicas":       d.get("spec", "replicas"),
+		"maxUnavailable": d.get("spec", "strategy", "rollingUpdate", "maxUnavailable"),
+		"port":           get(c, "ports", 0, "containerPort"),
+		"readiness":      get(c, "readinessProbe", "httpGet", "path"),
+		"liveness":       get(c, "livenessProbe", "httpGet", "path"),
+		"spread":         get(spec, "topologySpreadConstraints", 0, "topologyKey"),
+	}
+	want := map[string]any{
+		"replicas": float64(3), "maxUnavailable": float64(0), "port": float64(8080),
+		"readiness": "/readyz", "liveness": "/healthz", "spread": "kubernetes.io/hostname",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("api deployment = %v, want %v", got, want)
+	}
+	env := map[string]any{}
+	for _, e := range asList(c["env"]) {
+		env[get(e, "name").(string)] = e
+	}
+	for name, val := range map[string]string{"PORT": "8080", "DB_HOST": "postgres.database.svc", "DB_PORT": "5432", "DB_NAME": "healthcare", "DB_POOL_SIZE": "7"} {
+		if get(env[name], "value") != val {
+			t.Errorf("env %s = %v, want %s", name, env[name], val)
+		}
+	}
+	for _, name := range []string{"DB_USER", "DB_PASSWORD"} {
+		if get(env[name], "valueFrom", "secretKeyRef", "name") != "healthcare-api-db" {
+			t.Errorf("env %s = %v, want a secretKeyRef to healthcare-api-db", name, env[name])
+		}
+	}
+	svc := find(t, res, "kubernetes:core/v1:Service", "healthcare", "healthcare-api")
+	if svc.get("spec", "ports", 0, "port") != float64(8080) || svc.get("spec", "type") != "ClusterIP" {
+		t.Errorf("api service = %v", svc.get("spec"))
+	}
+	find(t, res, "kubernetes:policy/v1:PodDisruptionBudget", "healthcare", "healthcare-api")
+
+	// The role job caps the api's connections at its pool budget: (3+1)*7+2.
+	job := find(t, res, "kubernetes:batch/v1:Job", "database", "postgres-roles")
+	for _, e := range asList(job.get("spec", "template", "spec", "containers", 0, "env")) {
+		if get(e, "name") == "API_DB_CONNECTION_LIMIT" && get(e, "value") != "30" {
+			t.Errorf("API_DB_CONNECTION_LIMIT = %v, want 30", get(e, "value"))
+		}
+	}
+}
+
+func TestQuotasAndLimitRanges(t *testing.T) {
+	res := declare(t, baseArgs())
+	for _, ns := range []string{"healthcare", "database"} {
+		q := find(t, res, "kubernetes:core/v1:ResourceQuota", ns, "quota")
+		for _, k := range []string{"requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "pods"} {
+			if q.get("spec", "hard", k) == nil {
+				t.Errorf("%s quota lacks %s", ns, k)
+			}
+		}
+		lr := find(t, res, "kubernetes:core/v1:LimitRange", ns, "limits")
+		if lr.get("spec", "limits", 0, "default", "memory") == nil || lr.get("spec", "limits", 0, "defaultRequest", "cpu") == nil {
+			t.Errorf("%s LimitRange has no container defaults", ns)
+		}
+	}
+	if n := len(ofType(res, "kubernetes:core/v1:ResourceQuota")); n != 2 {
+		t.Errorf("quotas = %d, want one per app namespace (2)", n)
+	}
+}
