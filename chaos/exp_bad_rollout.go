@@ -42,7 +42,7 @@ func (e *BadRollout) Plan(env *Env) []string {
 	return []string{
 		fmt.Sprintf("steady state: Deployment %s in %v is Available with >= %d ready replicas", env.Opts.Target, env.Scope.Namespaces, env.Opts.MinAvailable),
 		fmt.Sprintf("inject: set every container image to %s, with %s", env.Opts.BadImage, deadline),
-		fmt.Sprintf("observe every %s: abort if available replicas fall below the steady-state count or %d; held when Progressing=False/ProgressDeadlineExceeded", "interval", env.Opts.MinAvailable),
+		fmt.Sprintf("observe: abort if available replicas fall below the steady-state count or %d; held when Progressing=False/ProgressDeadlineExceeded", env.Opts.MinAvailable),
 		"rollback: restore the original pod template and progressDeadlineSeconds (what `kubectl rollout undo` does)",
 	}
 }

@@ -103,7 +103,8 @@ func newFlags(c *cli) *flag.FlagSet {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
 	fs := newFlags(&c)
-	fs.Usage = func() { usage(stderr, fs) }
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, "run `chaos --help` for the experiments and flags") }
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		usage(stdout, fs)
 		return 0
