@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -141,36 +142,55 @@ func (s *starter) ensureCertificates(context.Context) error {
 }
 
 func (s *starter) startEtcd(ctx context.Context) error {
-	ports, err := freePorts(2)
-	if err != nil {
-		return err
-	}
-	s.cp.etcdEndpoint = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
-	proc, err := s.cp.launch("etcd", s.bins["etcd"], etcdArgs(s.cp.dir, s.cp.pki, ports[0], ports[1]))
-	if err != nil {
-		return err
-	}
-	return waitFor(ctx, proc, "healthy", func(ctx context.Context) error {
-		return etcdHealthy(ctx, s.cp.etcdEndpoint, s.cp.pki)
+	return s.withFreePorts(2, func(ports []int) (*process, error) {
+		s.cp.etcdEndpoint = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
+		// A failed attempt may have left a member with the old peer URL behind.
+		if err := os.RemoveAll(filepath.Join(s.cp.dir, "etcd")); err != nil {
+			return nil, err
+		}
+		proc, err := s.cp.launch("etcd", s.bins["etcd"], etcdArgs(s.cp.dir, s.cp.pki, ports[0], ports[1]))
+		if err != nil {
+			return nil, err
+		}
+		return proc, waitFor(ctx, proc, "healthy", func(ctx context.Context) error {
+			return etcdHealthy(ctx, s.cp.etcdEndpoint, s.cp.pki)
+		})
 	})
 }
 
 func (s *starter) startAPIServer(ctx context.Context) error {
-	ports, err := freePorts(1)
-	if err != nil {
-		return err
+	return s.withFreePorts(1, func(ports []int) (*process, error) {
+		s.cp.serverURL = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
+		args, err := apiServerArgs(s.cp.dir, s.cp.pki, ports[0], s.cp.etcdEndpoint, s.opts.Hardening)
+		if err != nil {
+			return nil, err
+		}
+		s.cp.apiBin, s.cp.apiArgs = s.bins["kube-apiserver"], args
+		proc, err := s.cp.launch("kube-apiserver", s.cp.apiBin, args)
+		if err != nil {
+			return nil, err
+		}
+		return proc, s.cp.waitAPIServer(ctx, proc)
+	})
+}
+
+// withFreePorts runs start with n free ports. A port is only free until the component binds it,
+// and other tests on the machine pick ports too: when the component lost that race, it is
+// started again with new ports.
+func (s *starter) withFreePorts(n int, start func(ports []int) (*process, error)) error {
+	for attempt := 1; ; attempt++ {
+		ports, err := freePorts(n)
+		if err != nil {
+			return err
+		}
+		proc, err := start(ports)
+		if err == nil || attempt == 3 || proc == nil || !proc.exited() ||
+			!strings.Contains(tail(proc.logPath, logTailLines), "address already in use") {
+			return err
+		}
+		s.progress("%s lost a free port to another process; retrying with new ports", proc.name)
+		s.cp.forget(proc)
 	}
-	s.cp.serverURL = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
-	args, err := apiServerArgs(s.cp.dir, s.cp.pki, ports[0], s.cp.etcdEndpoint, s.opts.Hardening)
-	if err != nil {
-		return err
-	}
-	s.cp.apiBin, s.cp.apiArgs = s.bins["kube-apiserver"], args
-	proc, err := s.cp.launch("kube-apiserver", s.cp.apiBin, args)
-	if err != nil {
-		return err
-	}
-	return s.cp.waitAPIServer(ctx, proc)
 }
 
 func (cp *ControlPlane) waitAPIServer(ctx context.Context, proc *process) error {
@@ -220,6 +240,18 @@ func (cp *ControlPlane) StartAPIServer(ctx context.Context) error {
 	delete(cp.paused, "kube-apiserver")
 	cp.mu.Unlock()
 	return cp.waitAPIServer(ctx, proc)
+}
+
+// forget drops a process that exited during a failed start attempt.
+func (cp *ControlPlane) forget(proc *process) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	for i, p := range cp.procs {
+		if p == proc {
+			cp.procs = append(cp.procs[:i], cp.procs[i+1:]...)
+			return
+		}
+	}
 }
 
 // find returns the newest process of a component; callers hold mu.

@@ -179,3 +179,47 @@ func TestAPIServerArgsDropFlagsOfAbsentFiles(t *testing.T) {
 		seen[name] = true
 	}
 }
+
+func TestPortRaceIsRetriedWithNewPorts(t *testing.T) {
+	var log strings.Builder
+	s := &starter{cp: &ControlPlane{dir: t.TempDir(), paused: map[string]bool{}}, log: &log, begin: time.Now()}
+	logs := t.TempDir()
+	var seen [][]int
+	err := s.withFreePorts(2, func(ports []int) (*process, error) {
+		seen = append(seen, ports)
+		if len(seen) > 1 {
+			return nil, nil
+		}
+		// What etcd prints when another process took its port between freePorts and bind.
+		p, err := startProcess("etcd", "/bin/sh", []string{"-c", "echo 'listen tcp 127.0.0.1:1: bind: address already in use' >&2; exit 1"}, logs)
+		if err != nil {
+			return nil, err
+		}
+		<-p.done
+		return p, p.exitError()
+	})
+	if err != nil {
+		t.Fatalf("withFreePorts: %v", err)
+	}
+	if len(seen) != 2 {
+		t.Fatalf("start ran %d times, want 2 (one retry)", len(seen))
+	}
+	if !strings.Contains(log.String(), "retrying with new ports") {
+		t.Errorf("the retry is not reported: %q", log.String())
+	}
+
+	// Any other failure is returned at once.
+	calls := 0
+	err = s.withFreePorts(1, func([]int) (*process, error) {
+		calls++
+		p, err := startProcess("etcd", "/bin/sh", []string{"-c", "echo 'bad flag' >&2; exit 2"}, t.TempDir())
+		if err != nil {
+			return nil, err
+		}
+		<-p.done
+		return p, p.exitError()
+	})
+	if err == nil || calls != 1 || !strings.Contains(err.Error(), "bad flag") {
+		t.Errorf("other failures: calls=%d err=%v, want one call and the log quoted", calls, err)
+	}
+}
