@@ -1,12 +1,15 @@
 package controlplane
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/infralab/infralab/cluster/hardening"
 )
@@ -159,4 +162,69 @@ func merge(base, over []arg) []arg {
 		base = append(base, a)
 	}
 	return base
+}
+
+func (s *starter) startAPIServer(ctx context.Context) error {
+	return s.withFreePorts(1, func(ports []int) (*process, error) {
+		s.cp.serverURL = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
+		args, err := apiServerArgs(s.cp.dir, s.cp.pki, ports[0], s.cp.etcdEndpoint, s.opts.Hardening)
+		if err != nil {
+			return nil, err
+		}
+		s.cp.apiBin, s.cp.apiArgs = s.bins["kube-apiserver"], args
+		proc, err := s.cp.launch("kube-apiserver", s.cp.apiBin, args)
+		if err != nil {
+			return nil, err
+		}
+		return proc, s.cp.waitAPIServer(ctx, proc)
+	})
+}
+
+func (cp *ControlPlane) waitAPIServer(ctx context.Context, proc *process) error {
+	client, err := tlsClient(cp.pki.CACert, cp.pki.AdminCert, cp.pki.AdminKey)
+	if err != nil {
+		return err
+	}
+	return waitFor(ctx, proc, "ready (/readyz)", func(ctx context.Context) error {
+		_, err := get(ctx, client, cp.serverURL+"/readyz")
+		return err
+	})
+}
+
+// StopAPIServer stops kube-apiserver alone, leaving etcd and its data, so a test can break a
+// deployment half-way. StartAPIServer brings it back.
+func (cp *ControlPlane) StopAPIServer() error {
+	cp.mu.Lock()
+	p := cp.find("kube-apiserver")
+	if p == nil {
+		cp.mu.Unlock()
+		return errors.New("controlplane: kube-apiserver was never started")
+	}
+	cp.paused["kube-apiserver"] = true
+	cp.mu.Unlock()
+	return p.stop(10 * time.Second)
+}
+
+// StartAPIServer starts kube-apiserver again with the same port, flags and data, and waits
+// until it is ready.
+func (cp *ControlPlane) StartAPIServer(ctx context.Context) error {
+	cp.mu.Lock()
+	if old := cp.find("kube-apiserver"); old == nil || !old.exited() {
+		cp.mu.Unlock()
+		return errors.New("controlplane: kube-apiserver is running or was never started; call StopAPIServer first")
+	}
+	cp.mu.Unlock()
+	proc, err := startProcess("kube-apiserver", cp.apiBin, cp.apiArgs, filepath.Join(cp.dir, "logs"))
+	if err != nil {
+		return err
+	}
+	cp.mu.Lock()
+	for i, p := range cp.procs {
+		if p.name == "kube-apiserver" {
+			cp.procs[i] = proc
+		}
+	}
+	delete(cp.paused, "kube-apiserver")
+	cp.mu.Unlock()
+	return cp.waitAPIServer(ctx, proc)
 }

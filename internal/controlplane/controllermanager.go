@@ -1,6 +1,9 @@
 package controlplane
 
 import (
+	"context"
+	"path/filepath"
+
 	"github.com/infralab/infralab/cluster/hardening"
 )
 
@@ -27,4 +30,22 @@ func controllerManagerArgs(kubeconfig string, p *pki) []string {
 		out = append(out, "--"+a.name+"="+a.value)
 	}
 	return out
+}
+
+func (s *starter) startControllerManager(ctx context.Context) error {
+	kubeconfig := filepath.Join(s.cp.dir, "controller-manager.kubeconfig")
+	proc, err := s.cp.launch("kube-controller-manager", s.bins["kube-controller-manager"],
+		controllerManagerArgs(kubeconfig, s.cp.pki))
+	if err != nil {
+		return err
+	}
+	client, err := tlsClient(s.cp.pki.CACert, s.cp.pki.AdminCert, s.cp.pki.AdminKey)
+	if err != nil {
+		return err
+	}
+	// The ServiceAccount admission plugin rejects Pods until the controller creates "default".
+	return waitFor(ctx, proc, "creating the default ServiceAccount", func(ctx context.Context) error {
+		_, err := get(ctx, client, s.cp.serverURL+"/api/v1/namespaces/default/serviceaccounts/default")
+		return err
+	})
 }

@@ -97,3 +97,20 @@ func get(ctx context.Context, client *http.Client, url string) ([]byte, error) {
 	}
 	return body, nil
 }
+
+func (s *starter) startEtcd(ctx context.Context) error {
+	return s.withFreePorts(2, func(ports []int) (*process, error) {
+		s.cp.etcdEndpoint = fmt.Sprintf("https://127.0.0.1:%d", ports[0])
+		// A failed attempt may have left a member with the old peer URL behind.
+		if err := os.RemoveAll(filepath.Join(s.cp.dir, "etcd")); err != nil {
+			return nil, err
+		}
+		proc, err := s.cp.launch("etcd", s.bins["etcd"], etcdArgs(s.cp.dir, s.cp.pki, ports[0], ports[1]))
+		if err != nil {
+			return nil, err
+		}
+		return proc, waitFor(ctx, proc, "healthy", func(ctx context.Context) error {
+			return etcdHealthy(ctx, s.cp.etcdEndpoint, s.cp.pki)
+		})
+	})
+}

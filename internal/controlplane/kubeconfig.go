@@ -1,7 +1,9 @@
 package controlplane
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 
 	"sigs.k8s.io/yaml"
 )
@@ -67,4 +69,21 @@ func renderKubeconfig(server, caFile, certFile, keyFile, user string) ([]byte, e
 	x.Context.Cluster, x.Context.User = ContextName, user
 	kc.Clusters, kc.Users, kc.Contexts = []namedCluster{c}, []namedUser{u}, []namedContext{x}
 	return yaml.Marshal(kc)
+}
+
+func (s *starter) writeKubeconfigs(context.Context) error {
+	p := s.cp.pki
+	admin, err := renderKubeconfig(s.cp.serverURL, p.CACert, p.AdminCert, p.AdminKey, "infralab-admin")
+	if err != nil {
+		return err
+	}
+	kcm, err := renderKubeconfig(s.cp.serverURL, p.CACert, p.KCMCert, p.KCMKey, "system:kube-controller-manager")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(s.cp.kubeconfigPath, admin, 0o600); err != nil {
+		return err
+	}
+	s.cp.kubeconfig = admin
+	return os.WriteFile(filepath.Join(s.cp.dir, "controller-manager.kubeconfig"), kcm, 0o600)
 }

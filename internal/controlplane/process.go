@@ -2,8 +2,10 @@ package controlplane
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,4 +108,112 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return "    " + strings.Join(lines, "\n    ")
+}
+
+// withFreePorts runs start with n free ports. A port is only free until the component binds it,
+// and other tests on the machine pick ports too: when the component lost that race, it is
+// started again with new ports.
+func (s *starter) withFreePorts(n int, start func(ports []int) (*process, error)) error {
+	for attempt := 1; ; attempt++ {
+		ports, err := freePorts(n)
+		if err != nil {
+			return err
+		}
+		proc, err := start(ports)
+		if err == nil || attempt == 3 || proc == nil || !proc.exited() ||
+			!strings.Contains(tail(proc.logPath, logTailLines), "address already in use") {
+			return err
+		}
+		s.progress("%s lost a free port to another process; retrying with new ports", proc.name)
+		s.cp.forget(proc)
+	}
+}
+
+// freePorts asks the kernel for n distinct free ports on loopback.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func findBinary(binDir, name string) (string, error) {
+	p := filepath.Join(binDir, name)
+	if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+		return p, nil
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s not found in %s or on PATH: run `make tools`", name, binDir)
+}
+
+func (cp *ControlPlane) launch(name, bin string, args []string) (*process, error) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.stopped {
+		return nil, errors.New("control plane is stopping")
+	}
+	p, err := startProcess(name, bin, args, filepath.Join(cp.dir, "logs"))
+	if err != nil {
+		return nil, err
+	}
+	cp.procs = append(cp.procs, p)
+	return p, nil
+}
+
+// waitFor polls check until it passes, the process exits, or ctx ends.
+func waitFor(ctx context.Context, p *process, what string, check func(context.Context) error) error {
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		last = check(cctx)
+		cancel()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return p.exitError()
+		case <-ctx.Done():
+			return p.failure(fmt.Sprintf("not %s in time (%v; last check: %v)", what, ctx.Err(), last))
+		case <-tick.C:
+		}
+	}
+}
+
+// forget drops a process that exited during a failed start attempt.
+func (cp *ControlPlane) forget(proc *process) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	for i, p := range cp.procs {
+		if p == proc {
+			cp.procs = append(cp.procs[:i], cp.procs[i+1:]...)
+			return
+		}
+	}
+}
+
+// find returns the newest process of a component; callers hold mu.
+func (cp *ControlPlane) find(name string) *process {
+	for _, p := range cp.procs {
+		if p.name == name {
+			return p
+		}
+	}
+	return nil
 }
