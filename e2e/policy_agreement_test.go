@@ -101,6 +101,8 @@ func TestPolicyAgreesWithPodSecurity(t *testing.T) {
 			rejected++
 			if strings.Contains(apiErr.Error(), "violates PodSecurity") {
 				rejectedByPSA++
+			} else if len(s.Mutations) == 1 {
+				t.Logf("%s: rejected by validation before Pod Security: %v", s.Name, apiErr)
 			}
 		}
 		if len(findings) > 0 {
