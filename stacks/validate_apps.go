@@ -85,7 +85,7 @@ func validateMonitoring(cfg *Config, c *errs) {
 	switch m.Mode {
 	case "chart":
 		if semverRE.FindStringSubmatch(m.ChartVersion) == nil {
-			c.add("apps.monitoring.chartVersion", fmt.Sprintf("%q is not an exact chart version", m.ChartVersion), "pin kube-prometheus-stack, e.g. 79.5.0")
+			c.add("apps.monitoring.chartVersion", fmt.Sprintf("%q is not an exact chart version", m.ChartVersion), "pin kube-prometheus-stack, e.g. 88.6.5")
 		}
 		requireSecret(cfg.Secrets.GrafanaAdminPassword, c, "pulumi config set --secret grafanaAdminPassword \"$(openssl rand -base64 24)\"")
 	case "standalone":
