@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,19 +149,11 @@ func (f *fixture) preview(violate []string, packConfig string) (string, bool) {
 		args = append(args, "--policy-pack-config", file)
 	}
 	out, err := f.run(args...)
-	if err != nil {
-		var exit *exec.ExitError
-		if !asExit(err, &exit) {
-			f.t.Fatalf("preview did not run: %v", err)
-		}
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		f.t.Fatalf("preview did not run: %v", err)
 	}
 	return out, err == nil
-}
-
-func asExit(err error, target **exec.ExitError) bool {
-	e, ok := err.(*exec.ExitError)
-	*target = e
-	return ok
 }
 
 // mandatoryReported lists the mandatory rules the output reports.
