@@ -96,7 +96,12 @@ func standInKubelet(ctx context.Context, t *testing.T, c kubernetes.Interface, n
 				}
 				for i := range pods.Items {
 					p := &pods.Items[i]
-					if p.DeletionTimestamp != nil || podReady(p) || (skip != nil && skip(p)) {
+					if p.DeletionTimestamp != nil {
+						// A kubelet confirms a deletion once the containers stopped.
+						_ = c.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))})
+						continue
+					}
+					if podReady(p) || (skip != nil && skip(p)) {
 						continue
 					}
 					ip.Lock()
