@@ -166,6 +166,9 @@ build_langhost() {
     touch "$dir/.done"
   fi
   link "$dir/pulumi-language-go"
+  # The CLI looks for language hosts next to the real pulumi binary (symlinks resolved); there the
+  # host is found even with PULUMI_IGNORE_AMBIENT_PLUGINS=true and without a PATH warning.
+  ln -sfn "$dir/pulumi-language-go" "$cache/tools/pulumi-v$PULUMI_VERSION/pulumi-language-go"
 }
 
 main() {
