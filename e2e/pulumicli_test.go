@@ -139,21 +139,62 @@ func (w *pulumiWorkspace) project(t *testing.T, dir, stack, baseConfig string) *
 		t.Fatal(err)
 	}
 	p := &pulumiCLI{bin: w.bin, dir: dir, stack: stack, configFile: cfg, env: w.env, secrets: w.secrets}
-	p.must(t, "stack", "select", "--create", stack, "--config-file", cfg)
+	p.initStack(t)
 	return p
+}
+
+// initStack creates the stack. `pulumi stack init` takes no --config-file and writes the
+// stack's encryption salt into the project's stack file (for the repo: the tracked
+// stacks/Pulumi.<stack>.yaml), so it runs in a scratch copy of Pulumi.yaml and the salt is
+// carried over into the config file this test uses.
+func (p *pulumiCLI) initStack(t *testing.T) {
+	t.Helper()
+	scratch := t.TempDir()
+	project, err := os.ReadFile(filepath.Join(p.dir, "Pulumi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(scratch, "Pulumi.yaml"), project, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	init := &pulumiCLI{bin: p.bin, dir: scratch, stack: p.stack, env: p.env, secrets: p.secrets}
+	init.must(t, "stack", "init", p.stack)
+	var salt string
+	_ = filepath.WalkDir(scratch, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == "Pulumi."+p.stack+".yaml" {
+			data, _ := os.ReadFile(path)
+			for _, line := range strings.Split(string(data), "\n") {
+				if strings.HasPrefix(line, "encryptionsalt:") {
+					salt = line
+				}
+			}
+		}
+		return nil
+	})
+	if salt == "" {
+		t.Fatalf("pulumi stack init wrote no encryptionsalt under %s", scratch)
+	}
+	f, err := os.OpenFile(p.configFile, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString("\n" + salt + "\n"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // setConfig sets a plain config value in the stack's config file.
 func (p *pulumiCLI) setConfig(t *testing.T, key, value string) {
 	t.Helper()
-	p.must(t, "config", "set", "--config-file", p.configFile, key, value)
+	p.must(t, p.stackArgs("config", "set", key, value)...)
 }
 
 // setSecret sets a config secret, passing the value on stdin (never on a command line).
 func (p *pulumiCLI) setSecret(t *testing.T, key, value string) {
 	t.Helper()
 	p.secrets.add(value)
-	cmd := p.command("config", "set", "--secret", "--config-file", p.configFile, key)
+	cmd := p.command(p.stackArgs("config", "set", "--secret", key)...)
 	cmd.Stdin = strings.NewReader(value)
 	out, err := cmd.CombinedOutput()
 	p.secrets.saw(string(out))

@@ -76,11 +76,17 @@ new_stack() {
   config_file="$work/Pulumi.$stack.yaml"
   on=(--non-interactive --color=never --stack "$stack" --config-file "$config_file")
   cp stacks/Pulumi.local.yaml "$config_file"
-  pulumi --non-interactive stack select --create "$stack" --config-file "$config_file" >/dev/null
-  pulumi --non-interactive config set --config-file "$config_file" kubeconfig "$KUBECONFIG"
+  # `stack init` takes no --config-file and writes the encryption salt into the project's stack
+  # file, the tracked stacks/Pulumi.local.yaml: run it on a scratch copy and carry the salt over.
+  local scratch="$work/scratch-$stack"
+  mkdir -p "$scratch"
+  cp Pulumi.yaml "$scratch/"
+  pulumi --non-interactive -C "$scratch" stack init "$stack" >/dev/null
+  grep -h '^encryptionsalt:' -r "$scratch" >>"$config_file"
+  pulumi config set "${on[@]}" kubeconfig "$KUBECONFIG"
   local key
   for key in postgresPassword apiDbPassword exporterDbPassword; do
-    openssl rand -base64 24 | tr -d '\n' | pulumi --non-interactive config set --secret --config-file "$config_file" "$key"
+    openssl rand -base64 24 | tr -d '\n' | pulumi config set "${on[@]}" --secret "$key"
   done
 }
 
@@ -130,7 +136,7 @@ main() {
   wait_namespaces_gone
 
   new_stack render
-  pulumi --non-interactive config set --config-file "$config_file" renderYamlTo "$work/manifests"
+  pulumi config set "${on[@]}" renderYamlTo "$work/manifests"
   measure "render the same manifests (renderYamlTo, no cluster)" "$n" pulumi up "${on[@]}" --yes --skip-preview
   local files
   files=$(find "$work/manifests" -name '*.yaml' | wc -l)
