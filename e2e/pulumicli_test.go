@@ -88,8 +88,14 @@ func newPulumiWorkspace(t *testing.T, kubeconfig string) *pulumiWorkspace {
 		env = append(env, kv)
 	}
 	sep := string(os.PathListSeparator)
+	path := filepath.Dir(bin) + sep + os.Getenv("PATH")
+	// The CLI looks for the language host next to its own (resolved) binary first, and warns
+	// when it takes one from PATH instead.
+	if real, err := filepath.EvalSymlinks(bin); err != nil || !isFile(filepath.Join(filepath.Dir(real), "pulumi-language-go")) {
+		path = filepath.Dir(host) + sep + path
+	}
 	env = append(env,
-		"PATH="+filepath.Dir(host)+sep+filepath.Dir(bin)+sep+os.Getenv("PATH"),
+		"PATH="+path,
 		"PULUMI_HOME="+home,
 		"PULUMI_BACKEND_URL=file://"+filepath.Join(dir, "state"),
 		"PULUMI_CONFIG_PASSPHRASE_FILE="+pass,
@@ -312,6 +318,11 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }
 
 func indent(s string) string {
