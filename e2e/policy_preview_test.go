@@ -36,7 +36,6 @@ var mandatoryViolations = []struct{ violate, rule, message string }{
 	{"automount", "pod-service-account-token", "automountServiceAccountToken is not set"},
 	{"default-sa", "workload-service-account", "default ServiceAccount"},
 	{"env-password", "env-credentials-from-secret", "env var DB_PASSWORD looks like a credential"},
-	{"plaintext-secret", "secret-data-is-secret", "stringData.password is a plaintext value"},
 	{"configmap-credential", "configmap-no-credentials", "ConfigMap key API_TOKEN looks like a credential"},
 	{"no-default-deny", "namespace-default-deny", `namespace "fixture" has no default-deny NetworkPolicy`},
 	{"namespace-baseline", "namespace-pod-security", `enforces Pod Security "baseline"`},
@@ -208,7 +207,7 @@ func TestPolicyPackGatesPreview(t *testing.T) {
 	})
 
 	for _, v := range mandatoryViolations {
-		if testing.Short() && v.violate != "privileged" && v.violate != "plaintext-secret" && v.violate != "no-default-deny" {
+		if testing.Short() && v.violate != "privileged" && v.violate != "env-password" && v.violate != "no-default-deny" {
 			continue
 		}
 		t.Run("alone/"+v.violate, func(t *testing.T) {
@@ -228,6 +227,20 @@ func TestPolicyPackGatesPreview(t *testing.T) {
 			}
 		})
 	}
+
+	// The kubernetes provider (4.32) marks a Secret's data and stringData secret in its Check, and
+	// analyzers see the checked inputs: a plaintext literal in the program is already encrypted in
+	// the state, so secret-data-is-secret cannot fire in a preview. The program's mock run catches
+	// the literal instead (rules.EvaluateStack over pulumi.WithMocks inputs). If the provider ever
+	// stops doing this, this test fails and the rule takes over the gate.
+	t.Run("plaintext Secret literal is already secret when the pack sees it", func(t *testing.T) {
+		f.t = t
+		out, ok := f.preview([]string{"plaintext-secret"}, "")
+		if !ok || strings.Contains(out, "secret-data-is-secret") {
+			t.Fatalf("the provider no longer marks Secret data secret before analysis (mandatory: %v); "+
+				"move secret-data-is-secret into mandatoryViolations", mandatoryReported(out))
+		}
+	})
 
 	t.Run("exception with a reason lets the rule pass", func(t *testing.T) {
 		f.t = t
