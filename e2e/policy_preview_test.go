@@ -189,6 +189,18 @@ func TestPolicyPackGatesPreview(t *testing.T) {
 		}
 	})
 
+	t.Run("unknown value is listed, not failed", func(t *testing.T) {
+		f.t = t
+		out, ok := f.preview([]string{"unknown-image"}, "")
+		if !ok || len(mandatoryReported(out)) > 0 {
+			t.Fatalf("an image unknown during preview failed the preview (mandatory: %v)", mandatoryReported(out))
+		}
+		if !regexp.MustCompile(`\[advisory\]\s+preview-unknown-values`).MatchString(out) ||
+			!strings.Contains(out, `pod-image-tag: Deployment "api", container "api", field spec.template.spec.containers[0].image: value is unknown during preview`) {
+			t.Error("the unknown image is not listed by preview-unknown-values")
+		}
+	})
+
 	t.Run("every mandatory violation fails the preview", func(t *testing.T) {
 		f.t = t
 		var all []string
