@@ -189,3 +189,19 @@ func TestPostmortemDraftCarriesTheRun(t *testing.T) {
 		t.Fatalf("Write: %s, %v", dir, err)
 	}
 }
+
+func TestPGMigrationParsesRowCountsAndRefs(t *testing.T) {
+	got, err := parseCounts("public.patients|1200\npublic.visits|0\n")
+	if err != nil || got["public.patients"] != 1200 || got["public.visits"] != 0 || len(got) != 2 || sum(got) != 1200 {
+		t.Fatalf("parseCounts = %v, %v", got, err)
+	}
+	if _, err := parseCounts("ERROR: relation does not exist"); err == nil {
+		t.Error("psql error text parsed as counts")
+	}
+	if n, err := splitRef("statefulset/postgres", "statefulset"); err != nil || n != "postgres" {
+		t.Errorf("splitRef: %q %v", n, err)
+	}
+	if _, err := splitRef("deployment/postgres", "statefulset"); err == nil {
+		t.Error("--to deployment/postgres accepted as a StatefulSet")
+	}
+}
