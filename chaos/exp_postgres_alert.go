@@ -35,7 +35,7 @@ func (e *PostgresAlert) Plan(env *Env) []string {
 		fmt.Sprintf("steady state: StatefulSet %s in %v has ready replicas; Prometheus at %s has rule %s and it is not firing", env.Opts.Target, env.Scope.Namespaces, env.Opts.PrometheusURL, env.Opts.AlertName),
 		fmt.Sprintf("inject: scale StatefulSet %s to 0 (clients of the database fail until the rollback)", env.Opts.Target),
 		fmt.Sprintf("observe: poll /api/v1/alerts; held when %s fires within its `for` + %s, refuted after that", env.Opts.AlertName, env.Opts.AlertMargin),
-		"rollback: scale the StatefulSet back to its replicas and wait until they are ready; measure the downtime",
+		fmt.Sprintf("rollback: scale the StatefulSet back to its replicas, wait until they are ready and %s has resolved; measure the downtime", env.Opts.AlertName),
 	}
 }
 
@@ -128,10 +128,22 @@ func (e *PostgresAlert) Rollback(ctx context.Context, env *Env) error {
 		}
 		return s.Status.ReadyReplicas >= e.replicas, nil
 	})
-	if err == nil {
-		env.Record("postgres_downtime_seconds", env.Now().Sub(e.stopped).Seconds(), "s", "from stop to ready again")
+	if err != nil {
+		return err
 	}
-	return err
+	ready := env.Now()
+	env.Record("postgres_downtime_seconds", ready.Sub(e.stopped).Seconds(), "s", "from stop to ready again")
+	// The alert resolves one scrape and one evaluation later; the rollback is done when it has.
+	env.Logf("rollback", "waiting for %s to resolve", env.Opts.AlertName)
+	err = waitFor(ctx, 2*time.Second, func() (bool, error) {
+		alerts, err := e.prom.Alerts(ctx, env.Opts.AlertName)
+		return err == nil && len(alerts) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s still active after PostgreSQL is ready: %w", env.Opts.AlertName, err)
+	}
+	env.Record("alert_resolved_seconds", env.Now().Sub(ready).Seconds(), "s", "from ready to no alert")
+	return nil
 }
 
 func deref(p *int32) int32 {

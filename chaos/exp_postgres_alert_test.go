@@ -116,8 +116,10 @@ func TestPostgresAlertFiresOnRealPrometheus(t *testing.T) {
 	if firing < 3 || firing > 23 {
 		t.Errorf("alert_firing_seconds = %v, want within [for, for+margin] = [3, 23]", firing)
 	}
-	if _, ok := env.Measured("postgres_downtime_seconds"); !ok {
-		t.Error("no postgres_downtime_seconds")
+	for _, m := range []string{"postgres_downtime_seconds", "alert_resolved_seconds"} {
+		if _, ok := env.Measured(m); !ok {
+			t.Errorf("no %s", m)
+		}
 	}
 	s, _ := admin.AppsV1().StatefulSets(db).Get(ctx, "postgres", metav1.GetOptions{})
 	if *s.Spec.Replicas != 1 {
