@@ -23,13 +23,18 @@ const (
 func (p *builder) ensurePostgres() error {
 	a := p.args
 	ns := a.Namespaces.Database
-	if err := p.ensurePostgresStorage(); err != nil {
+	claim, err := p.ensurePostgresStorage()
+	if err != nil {
 		return err
 	}
 	if _, err := p.secret(postgresSecret, ns, "database", map[string]pulumi.StringInput{
 		"password": a.Secrets.PostgresPassword,
 	}); err != nil {
 		return err
+	}
+	stsDeps := []pulumi.Resource{}
+	if claim != nil {
+		stsDeps = append(stsDeps, claim)
 	}
 	sa, err := p.serviceAccount(postgresName, ns, "database")
 	if err != nil {
@@ -118,7 +123,7 @@ func (p *builder) ensurePostgres() error {
 				},
 			}},
 		},
-	}, p.opts(ns, pulumi.DependsOn([]pulumi.Resource{svc}))...)
+	}, p.opts(ns, pulumi.DependsOn(append(stsDeps, svc)))...)
 	if err != nil {
 		return err
 	}
@@ -136,27 +141,34 @@ func (p *builder) ensurePostgres() error {
 	return err
 }
 
-// ensurePostgresStorage declares the local StorageClass and a PersistentVolume bound to one node
-// and pre-bound to the StatefulSet's claim, when the args ask for local storage. Both kinds are
-// cluster-scoped by Kubernetes design; nothing else here is.
-func (p *builder) ensurePostgresStorage() error {
+// ensurePostgresStorage declares the local StorageClass, a PersistentVolume bound to one node and
+// the StatefulSet's claim pre-bound to it, when the args ask for local storage. The class and the
+// volume are cluster-scoped by Kubernetes design; nothing else here is.
+//
+// The claim is declared here rather than left to the StatefulSet's template so that `destroy`
+// deletes it between the StatefulSet and the volume: a claim the program does not own would keep
+// the volume's pv-protection finalizer until its namespace is gone, and the volume's delete would
+// wait for that forever.
+func (p *builder) ensurePostgresStorage() (pulumi.Resource, error) {
 	a := p.args
 	l := a.Postgres.Local
 	if l == nil {
-		return nil
+		return nil, nil
 	}
 	sc, err := storagev1.NewStorageClass(p.ctx, a.Postgres.StorageClass, &storagev1.StorageClassArgs{
 		Metadata:    p.meta(a.Postgres.StorageClass, "", "storage", false),
 		Provisioner: pulumi.String("kubernetes.io/no-provisioner"),
-		// Wait for the pod to be scheduled so the claim binds to the node the pod runs on.
-		VolumeBindingMode: pulumi.String("WaitForFirstConsumer"),
+		// The one claim of this class is pre-bound to its volume (claimRef + volumeName), so it binds
+		// at once and the scheduler follows the volume's node affinity. Immediate also gives the
+		// provider's claim await a Bound phase to wait for.
+		VolumeBindingMode: pulumi.String("Immediate"),
 		ReclaimPolicy:     pulumi.String("Retain"),
 	}, p.opts("")...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pvName := fmt.Sprintf("%s-%s-data", a.Namespaces.Database, postgresName)
-	_, err = corev1.NewPersistentVolume(p.ctx, pvName, &corev1.PersistentVolumeArgs{
+	pv, err := corev1.NewPersistentVolume(p.ctx, pvName, &corev1.PersistentVolumeArgs{
 		Metadata: p.meta(pvName, "", "storage", true),
 		Spec: &corev1.PersistentVolumeSpecArgs{
 			Capacity:                      pulumi.StringMap{"storage": pulumi.String(a.Postgres.StorageSize)},
@@ -180,5 +192,22 @@ func (p *builder) ensurePostgresStorage() error {
 			}},
 		},
 	}, p.opts("", pulumi.DependsOn([]pulumi.Resource{sc}))...)
-	return err
+	if err != nil {
+		return nil, err
+	}
+	ns := a.Namespaces.Database
+	claimName := fmt.Sprintf("data-%s-0", postgresName)
+	claimMeta := p.meta(claimName, ns, "database", true)
+	claimMeta.Labels = selector(postgresName)
+	return corev1.NewPersistentVolumeClaim(p.ctx, ns+"-"+claimName, &corev1.PersistentVolumeClaimArgs{
+		Metadata: claimMeta,
+		Spec: &corev1.PersistentVolumeClaimSpecArgs{
+			AccessModes:      pulumi.StringArray{pulumi.String("ReadWriteOnce")},
+			StorageClassName: pulumi.String(a.Postgres.StorageClass),
+			VolumeName:       pulumi.String(pvName),
+			Resources: &corev1.VolumeResourceRequirementsArgs{
+				Requests: pulumi.StringMap{"storage": pulumi.String(a.Postgres.StorageSize)},
+			},
+		},
+	}, p.opts(ns, pulumi.DependsOn([]pulumi.Resource{pv}))...)
 }

@@ -254,6 +254,8 @@ func TestSkipAwait(t *testing.T) {
 	awaited := map[string]bool{
 		"kubernetes:apps/v1:Deployment": true, "kubernetes:apps/v1:StatefulSet": true, "kubernetes:batch/v1:Job": true,
 		"kubernetes:core/v1:Service": true, "kubernetes:core/v1:PersistentVolume": true,
+		// The provider waits for a claim to bind (pkg/await/awaiters.go, untilCoreV1PersistentVolumeClaimReady).
+		"kubernetes:core/v1:PersistentVolumeClaim": true,
 	}
 	for _, skip := range []bool{false, true} {
 		a := standaloneArgs()

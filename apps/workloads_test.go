@@ -56,7 +56,7 @@ func TestPostgresStatefulSet(t *testing.T) {
 
 	// Local storage: the class and one PV pinned to the node and reserved for the claim.
 	sc := find(t, res, "kubernetes:storage.k8s.io/v1:StorageClass", "", "infralab-local")
-	if sc.get("provisioner") != "kubernetes.io/no-provisioner" || sc.get("volumeBindingMode") != "WaitForFirstConsumer" {
+	if sc.get("provisioner") != "kubernetes.io/no-provisioner" || sc.get("volumeBindingMode") != "Immediate" {
 		t.Errorf("storage class = %v", sc.obj())
 	}
 	pv := find(t, res, "kubernetes:core/v1:PersistentVolume", "", "database-postgres-data")
@@ -69,6 +69,12 @@ func TestPostgresStatefulSet(t *testing.T) {
 	want := []any{"/var/lib/infralab/postgres", "worker-1", "data-postgres-0", "database", "infralab-local", "Retain"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("local PV = %v, want %v", got, want)
+	}
+	// The claim is the program's own, pre-bound to the volume, so destroy deletes it before the
+	// volume instead of leaving the volume's pv-protection finalizer waiting.
+	claim := find(t, res, "kubernetes:core/v1:PersistentVolumeClaim", "database", "data-postgres-0")
+	if claim.get("spec", "volumeName") != "database-postgres-data" || claim.get("spec", "storageClassName") != "infralab-local" {
+		t.Errorf("claim = %v", claim.obj())
 	}
 
 	// A replicated class instead: no class or PV of ours.
