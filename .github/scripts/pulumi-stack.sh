@@ -41,9 +41,29 @@ export PATH="$repo/.tools/bin:$PATH"
 export PULUMI_HOME=${PULUMI_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/infralab/pulumi-home}
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
+# Plugins come from PULUMI_HOME (installed by version by `make tools`); nothing is downloaded for them.
+export PULUMI_IGNORE_AMBIENT_PLUGINS=true
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+started_env=""
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+  rm -f "$log"
+  if [ -n "$started_env" ]; then "$started_env" down --dir "$repo/.infralab/cluster" >&2 || true; fi
+}
+trap cleanup EXIT
+
+# Stack `local` targets the embedded control plane (stacks/Pulumi.local.yaml: .infralab/cluster/kubeconfig).
+if [ "$stack" = local ]; then
+  env_bin="$repo/.infralab/bin/infralab-env"
+  mkdir -p "$(dirname "$env_bin")"
+  (cd "$repo" && go build -o "$env_bin" ./cmd/infralab-env)
+  if ! "$env_bin" status --dir "$repo/.infralab/cluster" >/dev/null 2>&1; then
+    echo "==> starting the embedded control plane for stack local" >&2
+    "$env_bin" up --dir "$repo/.infralab/cluster" >&2
+    started_env=$env_bin
+  fi
+fi
 
 args=(--stack "$stack" --policy-pack "$repo/policy" --non-interactive --color never --diff)
 if [ "$op" = up ]; then args+=(--yes); fi
