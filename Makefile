@@ -10,6 +10,7 @@ export PULUMI_HOME ?= $(INFRALAB_CACHE)/pulumi-home
 export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING := true
+export PULUMI_IGNORE_AMBIENT_PLUGINS := true
 
 GO_MODULES := . policy
 TEST_TIMEOUT ?= 40m

@@ -19,6 +19,9 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 export PULUMI_BACKEND_URL="file://$work/state"
 export PULUMI_CONFIG_PASSPHRASE_FILE="$work/passphrase"
 export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
+# Plugins come from PULUMI_HOME (installed by version) and the language host from next to the
+# pulumi binary (make tools); nothing is looked up on PATH or downloaded.
+export PULUMI_IGNORE_AMBIENT_PLUGINS=true
 export PATH="$repo/.tools/bin:$PATH"
 export KUBECONFIG="$work/cluster/kubeconfig"
 # The demo's stack config: the shipped stacks/Pulumi.local.yaml plus the demo's secrets, kept out
@@ -49,16 +52,32 @@ ensure_control_plane() {
   "$work/bin/infralab-env" up --dir "$work/cluster"
 }
 
+# stack_salt prints the stack's "encryptionsalt:" line. `pulumi stack init` writes it into the
+# stack's config file, which would be the tracked stacks/Pulumi.local.yaml: so a new stack is made in
+# a scratch copy of the project, and an existing one's salt comes from the demo config or the state.
+stack_salt() {
+  local line state="$work/state/.pulumi/stacks/infralab/$stack.json"
+  if [ -f "$config_file" ] && line=$(grep -m1 '^encryptionsalt:' "$config_file"); then
+    echo "$line"
+  elif [ -f "$state" ] && line=$(grep -m1 -o '"salt": *"[^"]*"' "$state"); then
+    echo "encryptionsalt: $(echo "$line" | cut -d'"' -f4)"
+  else
+    local scratch="$work/scratch"
+    rm -rf "$scratch" && mkdir -p "$scratch" && cp Pulumi.yaml "$scratch/"
+    pulumi --non-interactive -C "$scratch" stack init "$stack" >/dev/null
+    grep -h -m1 '^encryptionsalt:' -r "$scratch"
+  fi
+}
+
 ensure_stack_config() {
-  local salt=""
-  [ -f "$config_file" ] && salt=$(grep '^encryptionsalt:' "$config_file" || true)
-  cp stacks/Pulumi.$stack.yaml "$config_file"
-  [ -z "$salt" ] || printf '%s\n' "$salt" >>"$config_file"
-  pulumi stack select --create "$stack" --config-file "$config_file" >/dev/null
+  local salt
+  salt=$(stack_salt)
+  cp "stacks/Pulumi.$stack.yaml" "$config_file"
+  printf '%s\n' "$salt" >>"$config_file"
   local key
   for key in postgresPassword apiDbPassword exporterDbPassword; do
     ensure_secret_file "$key"
-    pulumi config set --secret --config-file "$config_file" "$key" <"$work/secrets/$key"
+    pulumi config set --secret -s "$stack" --config-file "$config_file" "$key" <"$work/secrets/$key"
   done
 }
 
@@ -80,8 +99,11 @@ summary() {
   if [ "$rc" -ne 0 ]; then
     echo "pulumi up FAILED (exit $rc); the full output is in $out"
   fi
-  echo "Resources:      $(grep -E '^ +[0-9]+ (created|unchanged|updated|deleted)' "$out" | tr -s ' ' | paste -sd, - || echo 'see output')"
-  echo "Policy pack:    $(grep -qE 'mandatory|advisory' "$out" && grep -cE '(mandatory|advisory)' "$out" | sed 's/$/ violation line(s), see output/' || echo 'no violations')"
+  echo "Resources:      $(grep -E '^ +[-+~]? *[0-9]+ (created|unchanged|updated|deleted|replaced)' "$out" | tr -s ' ' | paste -sd, - || true)"
+  echo "Policy pack:    $(sed -n '/^Policies:/,/^$/p' "$out" | sed '1d;/^$/d' | sed 's/^ *//' | paste -sd';' -)"
+  if grep -qE '\[(mandatory|advisory)\]' "$out"; then
+    grep -E '\[(mandatory|advisory)\]' "$out" | sed 's/^/                /'
+  fi
   echo "Pod Security:   namespaces enforce=restricted:"
   kubectl get namespaces -l pod-security.kubernetes.io/enforce=restricted --no-headers -o custom-columns=NAME:.metadata.name 2>/dev/null | sed 's/^/                  /'
   local failed
