@@ -48,6 +48,14 @@ demo: tools ## embedded control plane on 127.0.0.1 + `pulumi up` of the local st
 demo-down: ## destroy the demo stack and stop the embedded control plane
 	@hack/demo.sh down
 
+.PHONY: cluster-up
+cluster-up: tools ## only the embedded control plane on 127.0.0.1 (kubeconfig: .infralab/cluster/kubeconfig)
+	@go run ./cmd/infralab-env up --dir .infralab/cluster
+
+.PHONY: cluster-down
+cluster-down: ## stop the embedded control plane (only the processes it started)
+	@go run ./cmd/infralab-env down --dir .infralab/cluster
+
 .PHONY: bench
 bench: tools ## pulumi up vs kubectl apply, and program evaluation at 3/30/300 workers (docs/benchmarks.md)
 	@hack/bench.sh

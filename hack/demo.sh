@@ -3,7 +3,9 @@
 #
 #   up    start the control plane (if not running), `pulumi up` the local stack with the policy
 #         pack on a local file backend, print a summary
+#   preview  the same, but `pulumi preview --diff` only (the PR gate of stack local)
 #   down  destroy the stack, stop the control plane, remove nothing else
+#   stop  stop the control plane only
 #
 # Everything lives in .infralab/ (gitignored): state/, cluster/, passphrase, secrets/.
 set -euo pipefail
@@ -115,6 +117,18 @@ summary() {
   echo "Next:           kubectl get all -A; make demo-down to remove it"
 }
 
+preview() {
+  ensure_env
+  ensure_control_plane
+  ensure_stack_config
+  log "pulumi preview -s $stack --policy-pack policy --diff"
+  pulumi preview -s "$stack" --config-file "$config_file" --policy-pack policy --diff --non-interactive
+}
+
+stop() {
+  [ ! -x "$work/bin/infralab-env" ] || "$work/bin/infralab-env" down --dir "$work/cluster"
+}
+
 down() {
   if [ -f "$config_file" ] && [ -s "$work/passphrase" ] && command -v pulumi >/dev/null; then
     if [ -x "$work/bin/infralab-env" ] && "$work/bin/infralab-env" status --dir "$work/cluster" >/dev/null 2>&1; then
@@ -131,6 +145,8 @@ down() {
 
 case ${1:-} in
   up) up ;;
+  preview) preview ;;
   down) down ;;
-  *) die "usage: $0 up|down" ;;
+  stop) stop ;;
+  *) die "usage: $0 up|preview|down|stop" ;;
 esac

@@ -26,7 +26,8 @@ if [ -z "$stack" ]; then
 fi
 
 missing=()
-for v in PULUMI_BACKEND_URL PULUMI_CONFIG_PASSPHRASE; do
+# Stack `local` keeps throwaway state in .infralab (hack/demo.sh), so it needs no CI secrets.
+[ "$stack" = local ] || for v in PULUMI_BACKEND_URL PULUMI_CONFIG_PASSPHRASE; do
   if [ -z "${!v:-}" ]; then missing+=("$v"); fi
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -45,33 +46,22 @@ export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
 export PULUMI_IGNORE_AMBIENT_PLUGINS=true
 
 log=$(mktemp)
-started_env=""
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-  rm -f "$log"
-  if [ -n "$started_env" ]; then "$started_env" down --dir "$repo/.infralab/cluster" >&2 || true; fi
-}
-trap cleanup EXIT
+trap 'rm -f "$log"' EXIT
 
-# Stack `local` targets the embedded control plane (stacks/Pulumi.local.yaml: .infralab/cluster/kubeconfig).
-if [ "$stack" = local ]; then
-  env_bin="$repo/.infralab/bin/infralab-env"
-  mkdir -p "$(dirname "$env_bin")"
-  (cd "$repo" && go build -o "$env_bin" ./cmd/infralab-env)
-  if ! "$env_bin" status --dir "$repo/.infralab/cluster" >/dev/null 2>&1; then
-    echo "==> starting the embedded control plane for stack local" >&2
-    "$env_bin" up --dir "$repo/.infralab/cluster" >&2
-    started_env=$env_bin
-  fi
-fi
-
-args=(--stack "$stack" --policy-pack "$repo/policy" --non-interactive --color never --diff)
-if [ "$op" = up ]; then args+=(--yes); fi
-
-echo "==> pulumi $op --stack $stack --policy-pack policy" >&2
 status=0
-# pipefail makes the pipeline report pulumi's status even though tee succeeds.
-(cd "$repo" && pulumi "$op" "${args[@]}") 2>&1 | tee "$log" || status=$?
+if [ "$stack" = local ]; then
+  # The local stack is previewed exactly as `make demo` runs it: against a fresh embedded control
+  # plane on 127.0.0.1, with generated secrets and a file backend in .infralab (hack/demo.sh).
+  echo "==> hack/demo.sh $op (stack local, policy pack on)" >&2
+  "$repo/hack/demo.sh" "$op" 2>&1 | tee "$log" || status=$?
+  "$repo/hack/demo.sh" stop >&2 || true
+else
+  args=(--stack "$stack" --policy-pack "$repo/policy" --non-interactive --color never --diff)
+  if [ "$op" = up ]; then args+=(--yes); fi
+  echo "==> pulumi $op --stack $stack --policy-pack policy" >&2
+  # pipefail makes the pipeline report pulumi's status even though tee succeeds.
+  (cd "$repo" && pulumi "$op" "${args[@]}") 2>&1 | tee "$log" || status=$?
+fi
 
 {
   if [ "$status" = 0 ]; then
