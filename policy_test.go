@@ -84,4 +84,3 @@ func packResources(rec *recorder) []rules.Resource {
 	}
 	return out
 }
-
