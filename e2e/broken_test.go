@@ -20,16 +20,18 @@ const (
 	brokenNamespace = "e2e-broken"
 	brokenApp       = "app"
 	brokenSecret    = "app-db"
+	brokenConfig    = "app-config"
 )
 
 // brokenViolations are the rules the broken variant trips and a piece of each message.
 var brokenViolations = []struct{ rule, message string }{
 	{"pod-run-as-non-root", "runAsNonRoot is false"},
 	{"pod-run-as-user-group", "runAsUser is 0"},
-	{"secret-data-is-secret", "stringData.password is a plaintext value"},
+	{"configmap-no-credentials", "ConfigMap key DB_PASSWORD looks like a credential"},
+	{"env-credentials-from-secret", "env var DB_PASSWORD looks like a credential"},
 }
 
-// checkBrokenVariant deploys the fixture with a root container and a plaintext Secret against
+// checkBrokenVariant deploys the fixture with a root container and a plaintext password against
 // the same control plane: `pulumi up` with the pack must fail in its preview, naming each rule,
 // and nothing may be written to the cluster. The clean variant of the same program then
 // deploys, which shows the lookups below would have found the objects.
@@ -52,8 +54,9 @@ func checkBrokenVariant(t *testing.T, ls *localStack) {
 	ctx := context.Background()
 	_, nsErr := ls.client.CoreV1().Namespaces().Get(ctx, brokenNamespace, metav1.GetOptions{})
 	_, secErr := ls.client.CoreV1().Secrets(brokenNamespace).Get(ctx, brokenSecret, metav1.GetOptions{})
+	_, cmErr := ls.client.CoreV1().ConfigMaps(brokenNamespace).Get(ctx, brokenConfig, metav1.GetOptions{})
 	_, depErr := ls.client.AppsV1().Deployments(brokenNamespace).Get(ctx, brokenApp, metav1.GetOptions{})
-	for what, err := range map[string]error{"namespace": nsErr, "Secret": secErr, "Deployment": depErr} {
+	for what, err := range map[string]error{"namespace": nsErr, "Secret": secErr, "ConfigMap": cmErr, "Deployment": depErr} {
 		if !apierrors.IsNotFound(err) {
 			t.Errorf("the broken program's %s reached the cluster (err=%v)", what, err)
 		}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -88,7 +89,7 @@ func newPulumiWorkspace(t *testing.T, kubeconfig string) *pulumiWorkspace {
 		env = append(env, kv)
 	}
 	sep := string(os.PathListSeparator)
-	path := filepath.Dir(bin) + sep + os.Getenv("PATH")
+	path := os.Getenv("PATH")
 	// The CLI looks for the language host next to its own (resolved) binary first, and warns
 	// when it takes one from PATH instead.
 	if real, err := filepath.EvalSymlinks(bin); err != nil || !isFile(filepath.Join(filepath.Dir(real), "pulumi-language-go")) {
@@ -225,11 +226,37 @@ func (p *pulumiCLI) stackArgs(args ...string) []string {
 // run runs one CLI command and logs it with its duration and output.
 func (p *pulumiCLI) run(t *testing.T, args ...string) (string, time.Duration, error) {
 	t.Helper()
+	return p.runWithin(t, 5*time.Minute, args...)
+}
+
+// errHung is returned by runWithin when the command had to be interrupted.
+var errHung = errors.New("interrupted: still running at the time limit")
+
+// runWithin runs one CLI command and interrupts it (SIGINT, then SIGKILL) at the limit, so a
+// hung operation fails the test promptly instead of holding it for the provider's timeouts.
+func (p *pulumiCLI) runWithin(t *testing.T, limit time.Duration, args ...string) (string, time.Duration, error) {
+	t.Helper()
 	cmd := p.command(args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	begin := time.Now()
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err = <-done:
+		case <-time.After(limit):
+			_ = cmd.Process.Signal(os.Interrupt)
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				_ = cmd.Process.Kill()
+				<-done
+			}
+			err = errHung
+		}
+	}
 	took := time.Since(begin)
 	p.secrets.saw(out.String())
 	t.Logf("$ pulumi %s   (%.1fs, err=%v)\n%s", strings.Join(args, " "), took.Seconds(), err, indent(out.String()))
@@ -271,10 +298,12 @@ type stateResource struct {
 // export returns the stack's resources and the raw export (secrets stay encrypted).
 func (p *pulumiCLI) export(t *testing.T) ([]stateResource, string) {
 	t.Helper()
-	cmd := p.command(p.stackArgs("stack", "export")...)
+	cmd := p.command("stack", "export", "--stack", p.stack) // takes no --config-file
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("pulumi stack export: %v", err)
+		t.Fatalf("pulumi stack export: %v\n%s", err, stderr.String())
 	}
 	p.secrets.saw(string(out))
 	var doc struct {

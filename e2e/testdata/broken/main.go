@@ -1,8 +1,13 @@
 // Command broken is a fixture of the e2e suite (e2e/localstack_test.go): a namespace, a
-// Secret and a Deployment deployed to a real API server. With config `variant: broken` the
-// Deployment runs as root and the Secret's value is a plaintext literal, so the policy pack
-// must stop `pulumi up` before anything reaches the cluster; `variant: clean` is the same
-// program hardened, and proves the objects do reach the cluster when nothing is wrong.
+// Secret, a ConfigMap and a Deployment deployed to a real API server. With config
+// `variant: broken` the Deployment runs as root and the database password is a plaintext literal
+// in the ConfigMap and in the container's environment, so the policy pack must stop `pulumi up`
+// before anything reaches the cluster; `variant: clean` is the same program hardened, and
+// proves the objects do reach the cluster when nothing is wrong.
+//
+// A plaintext literal in a Secret's stringData is not one of the breakages: the kubernetes
+// provider's Check marks a Secret's data and stringData as Pulumi secrets before any analyzer
+// sees them, so the value is encrypted in the state whatever the program wrote.
 package main
 
 import (
@@ -23,6 +28,7 @@ const (
 	namespace  = "e2e-broken"
 	appName    = "app"
 	secretName = "app-db"
+	configName = "app-config"
 )
 
 func main() { pulumi.Run(run) }
@@ -81,16 +87,29 @@ func run(ctx *pulumi.Context) error {
 		return err
 	}
 
-	// The broken variant writes the password into the program as a literal: the pack must see a
-	// plaintext value where a Pulumi secret belongs.
-	var password pulumi.StringInput = pulumi.ToSecret(pulumi.String("e2e-fixture-password")).(pulumi.StringOutput)
-	if broken {
-		password = pulumi.String("e2e-fixture-password")
-	}
+	password := pulumi.ToSecret(pulumi.String("e2e-fixture-password")).(pulumi.StringOutput)
 	if _, err := corev1.NewSecret(ctx, secretName, &corev1.SecretArgs{
 		Metadata:   meta(secretName),
 		Type:       pulumi.String("Opaque"),
 		StringData: pulumi.StringMap{"password": password},
+	}, inNS...); err != nil {
+		return err
+	}
+	settings := pulumi.StringMap{"LOG_LEVEL": pulumi.String("info")}
+	dbPassword := corev1.EnvVarArgs{
+		Name: pulumi.String("DB_PASSWORD"),
+		ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
+			Name: pulumi.String(secretName), Key: pulumi.String("password"),
+		}},
+	}
+	if broken {
+		// The password as a plaintext literal where anyone with read access to ConfigMaps or Pods
+		// sees it, and in the Pulumi state unencrypted.
+		settings["DB_PASSWORD"] = pulumi.String("e2e-fixture-password")
+		dbPassword = corev1.EnvVarArgs{Name: pulumi.String("DB_PASSWORD"), Value: pulumi.String("e2e-fixture-password")}
+	}
+	if _, err := corev1.NewConfigMap(ctx, configName, &corev1.ConfigMapArgs{
+		Metadata: meta(configName), Data: settings,
 	}, inNS...); err != nil {
 		return err
 	}
@@ -117,12 +136,7 @@ func run(ctx *pulumi.Context) error {
 						Name:            pulumi.String(appName),
 						Image:           pulumi.String("infralab.local/healthcare-api:0.1.0"),
 						ImagePullPolicy: pulumi.String("Never"),
-						Env: corev1.EnvVarArray{corev1.EnvVarArgs{
-							Name: pulumi.String("DB_PASSWORD"),
-							ValueFrom: &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
-								Name: pulumi.String(secretName), Key: pulumi.String("password"),
-							}},
-						}},
+						Env:             corev1.EnvVarArray{dbPassword},
 						SecurityContext: &corev1.SecurityContextArgs{
 							AllowPrivilegeEscalation: pulumi.Bool(no),
 							ReadOnlyRootFilesystem:   pulumi.Bool(true),
