@@ -116,7 +116,7 @@ func TestLocalStack(t *testing.T) {
 		}
 		afterUp, _ = ls.cli.export(t)
 		objs := kubernetesObjects(afterUp)
-		if m := regexp.MustCompile(`(\d+) created`).FindStringSubmatch(out); m == nil {
+		if m := regexp.MustCompile(`(?m)^\s+\+ (\d+) created$`).FindStringSubmatch(out); m == nil {
 			t.Error("the output does not count the created resources")
 		} else if n, _ := strconv.Atoi(m[1]); n != len(afterUp) {
 			t.Errorf("up says %d created, the state holds %d resources", n, len(afterUp))
