@@ -32,6 +32,26 @@ func TestLayersDoNotImportEachOther(t *testing.T) {
 	}
 }
 
+// Tools that run against a cluster (chaos) talk to it through the Kubernetes API only: they must
+// work on any cluster the program built, so they never import the program's layers or config.
+func TestToolsDoNotImportTheProgram(t *testing.T) {
+	for _, dir := range []string{"chaos", "cmd", "healthcare-api", "internal/images", "internal/controlplane"} {
+		for _, imp := range moduleImports(t, dir) {
+			top := strings.SplitN(strings.TrimPrefix(imp.path, modulePath+"/"), "/", 2)[0]
+			switch top {
+			case "infra", "apps", "stacks":
+				t.Errorf("%s imports %s; use the Kubernetes API or a shared internal package instead", imp.file, imp.path)
+			case "cluster":
+				// The embedded control plane loads the lab's hardening files on purpose, so both
+				// clusters get the same EncryptionConfiguration, audit policy and admission config.
+				if !strings.HasPrefix(imp.path, modulePath+"/cluster/hardening") {
+					t.Errorf("%s imports %s; only cluster/hardening is shared", imp.file, imp.path)
+				}
+			}
+		}
+	}
+}
+
 type importRef struct{ file, path string }
 
 // moduleImports lists the imports of this module's packages in every Go file under dir.
