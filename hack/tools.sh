@@ -2,7 +2,7 @@
 # Builds the pinned toolchain that this machine cannot download, into a cache outside the clone
 # (keyed by version, so a fresh clone reuses it), and links it into .tools/bin.
 #
-# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|langhost]...
+# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|etcd|langhost|node]...
 # Environment: INFRALAB_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/infralab).
 set -euo pipefail
 
@@ -154,6 +154,36 @@ ensure_etcd() {
   log "etcd $(etcd --version | head -n1)"
 }
 
+# build_go_main builds one main package of a module at a version in a throwaway module of its own.
+# Usage: build_go_main NAME MODULE VERSION PACKAGE [LDFLAGS]
+build_go_main() {
+  local name=$1 mod=$2 version=$3 pkg=$4 ldflags=${5:-}
+  local dir="$cache/tools/$name-v$version"
+  lock "$dir"
+  if ! built "$dir"; then
+    log "building $name v$version from the Go proxy ($mod)"
+    rm -rf "$dir" && mkdir -p "$dir/src"
+    (
+      cd "$dir/src"
+      go mod init "infralab.local/$name-build" >/dev/null 2>&1
+      go get "$pkg@v$version" 2>&1 | grep -v '^go: \(added\|downloading\|upgraded\|finding\)' >&2 || true
+      CGO_ENABLED=0 timed go build -trimpath -o "$dir/$name" -ldflags "-s -w $ldflags" "$pkg"
+    )
+    touch "$dir/.done"
+  fi
+  link "$dir/$name"
+}
+
+# build_node builds what the embedded node needs besides the kube binaries: CoreDNS for cluster
+# DNS and kube-router, of which the node runs only the iptables NetworkPolicy controller.
+build_node() {
+  build_go_main coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns
+  local kr=github.com/cloudnativelabs/kube-router/v2
+  build_go_main kube-router "$kr" "$KUBE_ROUTER_VERSION" "$kr/cmd/kube-router" \
+    "-X $kr/pkg/version.Version=v$KUBE_ROUTER_VERSION"
+  log "$("$bin/coredns" -version | head -n1); kube-router $("$bin/kube-router" --version 2>&1 | head -n1)"
+}
+
 # The language host is our own code, so its cache key is a hash of its sources and the module pins.
 build_langhost() {
   local key
@@ -177,13 +207,14 @@ main() {
   [ ${#targets[@]} -gt 0 ] || targets=(all)
   for t in "${targets[@]}"; do
     case $t in
-      all) build_pulumi && build_kubernetes_plugin && build_kube && ensure_etcd && build_langhost ;;
+      all) build_pulumi && build_kubernetes_plugin && build_kube && ensure_etcd && build_langhost && build_node ;;
       pulumi) build_pulumi ;;
       kubernetes-plugin) build_kubernetes_plugin ;;
       kube) build_kube ;;
       etcd) ensure_etcd ;;
       langhost) build_langhost ;;
-      *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, etcd, langhost)" >&2; exit 2 ;;
+      node) build_node ;;
+      *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, etcd, langhost, node)" >&2; exit 2 ;;
     esac
   done
   log "tools ready in $bin (cache: $cache, du: $(du -sh "$cache/tools" | cut -f1))"

@@ -33,6 +33,15 @@ type Builder struct {
 	RepoDir string    // repository root: sources of cmd/pause and healthcare-api
 	Log     io.Writer // progress; nil for none
 	Go      string    // go binary for cmd/pause; "go" when empty
+	// ToolsDir holds binaries `make tools` built (coredns); default RepoDir/.tools/bin.
+	ToolsDir string
+}
+
+func (b *Builder) toolsDir() string {
+	if b.ToolsDir != "" {
+		return b.ToolsDir
+	}
+	return filepath.Join(b.RepoDir, ".tools", "bin")
 }
 
 // Result is one built (or cached) image.
@@ -143,7 +152,12 @@ func (b *Builder) plan(ctx context.Context, s spec, major string) (*plan, error)
 	h.Write([]byte(f.manifest()))
 	key := hex.EncodeToString(h.Sum(nil))
 
-	tagName := s.version + "-" + key[:8]
+	tagName := s.version
+	if s.versionOf != nil {
+		if tagName, err = s.versionOf(ctx, b); err != nil {
+			return nil, err
+		}
+	}
 	if s.tagPackage != "" {
 		v, ok := versions[s.tagPackage]
 		if !ok {

@@ -23,11 +23,13 @@ type spec struct {
 	description string
 	user        account
 	// tagPackage is the Debian package whose version makes the tag; when empty the tag is
-	// version plus the cache key, since our own code has no package version.
+	// version, fixed in code, so a stack config can name our own images before they are built.
 	tagPackage string
 	version    string
-	collect    func(ctx context.Context, b *Builder, f *fileSet) (packages []string, err error)
-	config     v1.Config
+	// versionOf, when set, finds version at build time (a binary's own version output).
+	versionOf func(ctx context.Context, b *Builder) (string, error)
+	collect   func(ctx context.Context, b *Builder, f *fileSet) (packages []string, err error)
+	config    v1.Config
 }
 
 var (
@@ -49,7 +51,7 @@ func specs() []spec {
 	return []spec{
 		{
 			name: "pause", description: "pod sandbox: our cmd/pause, static", user: pauseUser,
-			version: "1.0",
+			version: PauseVersion,
 			collect: collectPause,
 			config:  v1.Config{Entrypoint: []string{"/pause"}},
 		},
@@ -92,8 +94,18 @@ func specs() []spec {
 			},
 		},
 		{
+			name: "coredns", description: "CoreDNS built by `make tools` (hack/tools.sh node), static",
+			user: nobodyUser, versionOf: corednsVersion,
+			collect: collectCoreDNS,
+			config: v1.Config{
+				Entrypoint:   []string{"/coredns"},
+				Cmd:          []string{"-conf", "/etc/coredns/Corefile"},
+				ExposedPorts: ports("53/udp", "53/tcp", "9153/tcp"),
+			},
+		},
+		{
 			name: "healthcare-api", description: "our healthcare-api on Debian's python3 and FastAPI",
-			user: apiUser, version: "1.0.0",
+			user: apiUser, version: HealthcareAPIVersion,
 			collect: collectHealthcareAPI,
 			config: v1.Config{
 				Entrypoint: []string{"/usr/bin/python3", "-m", "healthcare_api"},
@@ -110,6 +122,13 @@ func specs() []spec {
 		},
 	}
 }
+
+// Fixed tags of the images made from our own code; bump them when that code changes so a
+// running node picks the new image up.
+const (
+	PauseVersion         = "1.0"
+	HealthcareAPIVersion = "1.0.0"
+)
 
 // Names lists the images this package builds, in build order.
 func Names() []string {

@@ -1,0 +1,136 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/infralab/infralab/cluster/hardening"
+)
+
+func (s *starter) startScheduler(ctx context.Context) error {
+	n := s.n
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	args := []string{
+		"--kubeconfig=" + n.kubeconfigPath("kube-scheduler"),
+		"--authentication-kubeconfig=" + n.kubeconfigPath("kube-scheduler"),
+		"--authorization-kubeconfig=" + n.kubeconfigPath("kube-scheduler"),
+		"--leader-elect=false",
+		fmt.Sprintf("--secure-port=%d", port),
+	}
+	for _, a := range hardening.SchedulerArgs() { // bind-address=127.0.0.1, profiling=false
+		args = append(args, "--"+a.Name+"="+a.Value)
+	}
+	proc, err := n.launch("kube-scheduler", s.bins["kube-scheduler"], args)
+	if err != nil {
+		return err
+	}
+	return waitListening(ctx, proc, fmt.Sprintf("127.0.0.1:%d", port))
+}
+
+// kubeProxyConfig: iptables mode; NodePorts only on the node's bridge address; conntrack sysctls
+// left alone (0 means "do not change").
+func kubeProxyConfig(n *Node, metricsPort int) map[string]any {
+	return map[string]any{
+		"apiVersion":         "kubeproxy.config.k8s.io/v1alpha1",
+		"kind":               "KubeProxyConfiguration",
+		"clientConnection":   map[string]any{"kubeconfig": n.kubeconfigPath("kube-proxy")},
+		"mode":               "iptables",
+		"clusterCIDR":        PodCIDR,
+		"hostnameOverride":   n.opts.NodeName,
+		"bindAddress":        NodeIP,
+		"healthzBindAddress": "",
+		"metricsBindAddress": fmt.Sprintf("127.0.0.1:%d", metricsPort),
+		"nodePortAddresses":  []string{NodeIP + "/32"},
+		"conntrack": map[string]any{
+			"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s",
+		},
+	}
+}
+
+func (s *starter) startKubeProxy(ctx context.Context) error {
+	n := s.n
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	data, err := yaml.Marshal(kubeProxyConfig(n, port))
+	if err != nil {
+		return err
+	}
+	cfg := n.path("kube-proxy-config.yaml")
+	if err := os.WriteFile(cfg, data, 0o600); err != nil {
+		return err
+	}
+	proc, err := n.launch("kube-proxy", s.bins["kube-proxy"], []string{"--config=" + cfg, "--v=1"})
+	if err != nil {
+		return err
+	}
+	// Ready once it has programmed the kubernetes Service.
+	return waitFor(ctx, proc, "programming Services", func(ctx context.Context) error {
+		out, err := run(ctx, "iptables", "-t", "nat", "-S", "KUBE-SERVICES")
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(out, "default/kubernetes:https") {
+			return fmt.Errorf("no rule for default/kubernetes yet")
+		}
+		return nil
+	})
+}
+
+// startKubeRouter runs only kube-router's NetworkPolicy controller (iptables + ipset): no BGP
+// routing, no IPVS service proxy, no health or metrics listener.
+func (s *starter) startKubeRouter(ctx context.Context) error {
+	n := s.n
+	proc, err := n.launch("kube-router", s.bins["kube-router"], []string{
+		"--run-firewall=true", "--run-router=false", "--run-service-proxy=false", "--run-loadbalancer=false",
+		"--kubeconfig=" + n.kubeconfigPath("kube-router"),
+		"--hostname-override=" + n.opts.NodeName,
+		"--health-port=0", "--metrics-port=0",
+		"--enable-ipv4=true", "--enable-ipv6=false",
+		"--service-cluster-ip-range=" + ServiceCIDR,
+		"--v=1",
+	})
+	if err != nil {
+		return err
+	}
+	return waitFor(ctx, proc, "installing its firewall chains", func(ctx context.Context) error {
+		out, err := run(ctx, "iptables", "-S", "KUBE-ROUTER-FORWARD")
+		if err != nil {
+			return err
+		}
+		_ = out
+		return nil
+	})
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitListening(ctx context.Context, p *process, addr string) error {
+	return waitFor(ctx, p, "listening on "+addr, func(ctx context.Context) error {
+		c, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+}
+
+var _ = http.StatusOK

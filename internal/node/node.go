@@ -1,0 +1,281 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/infralab/infralab/internal/controlplane"
+	"github.com/infralab/infralab/internal/testenv"
+)
+
+// Fixed addresses of the node's own network. They are the same for every run, so only one node
+// runs on a machine at a time (Start refuses a second one).
+const (
+	DefaultNodeName = "infralab-node"
+	BridgeName      = "infralab0"
+	PodCIDR         = "10.244.0.0/24"
+	NodeIP          = "10.244.0.1"   // host side of the bridge: kubelet, API proxy
+	ServiceCIDR     = "10.96.0.0/12" // the control plane's --service-cluster-ip-range
+	ClusterDNS      = "10.96.0.10"
+	// APIProxyPort is where pods reach the API server: NodeIP:6443 forwards to 127.0.0.1.
+	APIProxyPort = 6443
+	cniNetwork   = "infralab"
+	lockPath     = "/run/infralab-node.lock"
+)
+
+// ControlPlane is what the node needs from the control plane.
+type ControlPlane struct {
+	ServerURL       string // https://127.0.0.1:PORT
+	CACert, CAKey   string // cluster CA: signs the node's certificates
+	AdminKubeconfig string
+}
+
+// FromControlPlane reads the connection details of a running embedded control plane.
+func FromControlPlane(cp *controlplane.ControlPlane) ControlPlane {
+	pki := filepath.Join(cp.Dir(), "pki")
+	return ControlPlane{
+		ServerURL: cp.ServerURL(), CACert: filepath.Join(pki, "ca.crt"), CAKey: filepath.Join(pki, "ca.key"),
+		AdminKubeconfig: cp.KubeconfigPath(),
+	}
+}
+
+// Options configure Start.
+type Options struct {
+	// Dir receives containerd's and the kubelet's data, certificates, configs, logs and the
+	// record of side effects. It must be empty or absent.
+	Dir string
+	// BinDir holds kubelet, kube-scheduler, kube-proxy and kube-router; default .tools/bin.
+	// containerd, ctr and runc come from PATH (Debian).
+	BinDir       string
+	ControlPlane ControlPlane
+	// ImagesIndex is internal/images' images.json; every image in it is imported. It must hold
+	// pause and coredns.
+	ImagesIndex string
+	NodeName    string // default DefaultNodeName; a local PersistentVolume's node affinity names it
+	Log         io.Writer
+	Timeout     time.Duration // default 3 minutes
+}
+
+// Node is a running node.
+type Node struct {
+	opts   Options
+	dir    string
+	rec    *record
+	client kubernetes.Interface
+	proxy  *apiProxy
+	lock   *os.File
+
+	mu       sync.Mutex
+	procs    []*process
+	stopped  bool
+	stopOnce sync.Once
+	stopErr  error
+	Timings  map[string]time.Duration // phase durations of Start
+}
+
+// Start brings the node up as ordered phases and returns once the node is Ready and CoreDNS
+// answers. On error everything done so far is undone.
+func Start(ctx context.Context, opts Options) (*Node, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("node: Options.Dir is empty: give a fresh folder")
+	}
+	if opts.ControlPlane.ServerURL == "" || opts.ControlPlane.CAKey == "" || opts.ControlPlane.AdminKubeconfig == "" {
+		return nil, errors.New("node: Options.ControlPlane needs ServerURL, CACert, CAKey and AdminKubeconfig (use FromControlPlane)")
+	}
+	if opts.ImagesIndex == "" {
+		return nil, errors.New("node: Options.ImagesIndex is empty: build images with `infralab-images build --out DIR` and pass DIR/images.json")
+	}
+	if opts.BinDir == "" {
+		opts.BinDir = testenv.BinDir()
+	}
+	if opts.NodeName == "" {
+		opts.NodeName = DefaultNodeName
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 3 * time.Minute
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("node: needs root (containerd, the kubelet, iptables and the bridge)")
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureFreshDir(dir); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+
+	n := &Node{opts: opts, dir: dir, Timings: map[string]time.Duration{}}
+	if n.lock, err = takeLock(); err != nil {
+		return nil, err
+	}
+	s := &starter{n: n, begin: time.Now()}
+	phases := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"preflight", s.preflight},
+		{"certificates", s.ensureCertificates},
+		{"sysctls", s.ensureSysctls},
+		{"bridge", s.ensureBridge},
+		{"containerd", s.startContainerd},
+		{"images", s.importImages},
+		{"api-proxy", s.startAPIProxy},
+		{"rbac", s.ensureRBAC},
+		{"kubelet", s.startKubelet},
+		{"kube-scheduler", s.startScheduler},
+		{"kube-proxy", s.startKubeProxy},
+		{"kube-router", s.startKubeRouter},
+		{"coredns", s.ensureCoreDNS},
+	}
+	for _, ph := range phases {
+		t := time.Now()
+		if err := ph.run(ctx); err != nil {
+			s.progress("%s failed; undoing what the node did", ph.name)
+			_ = n.Stop()
+			return nil, fmt.Errorf("node: %s: %w", ph.name, err)
+		}
+		n.Timings[ph.name] = time.Since(t)
+		s.progress("%s ready (%.1fs)", ph.name, time.Since(t).Seconds())
+	}
+	return n, nil
+}
+
+type starter struct {
+	n      *Node
+	begin  time.Time
+	bins   map[string]string
+	images map[string]imageEntry
+	// set by later phases
+	kubeletKubeconfig string
+}
+
+func (s *starter) progress(format string, a ...any) {
+	fmt.Fprintf(s.n.opts.Log, "node: [%5.1fs] %s\n", time.Since(s.begin).Seconds(), fmt.Sprintf(format, a...))
+}
+
+func (n *Node) path(elem ...string) string { return filepath.Join(append([]string{n.dir}, elem...)...) }
+
+func (n *Node) launch(name, bin string, args []string, env ...string) (*process, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return nil, errors.New("node is stopping")
+	}
+	p, err := startProcess(name, bin, args, n.path("logs"), env)
+	if err != nil {
+		return nil, err
+	}
+	n.procs = append(n.procs, p)
+	n.rec.Pids[name] = p.pid()
+	_ = n.rec.save()
+	return p, nil
+}
+
+// Stop stops every process Start launched and undoes every side effect (see Teardown). It is
+// safe to call more than once.
+func (n *Node) Stop() error {
+	n.stopOnce.Do(func() {
+		n.mu.Lock()
+		n.stopped = true
+		n.mu.Unlock()
+		var errs []error
+		if n.proxy != nil {
+			n.proxy.close()
+		}
+		if n.rec != nil {
+			errs = append(errs, teardown(n.dir, n.rec, n, n.opts.Log))
+		}
+		if n.lock != nil {
+			_ = n.lock.Close()
+		}
+		n.stopErr = errors.Join(errs...)
+	})
+	return n.stopErr
+}
+
+// Dir is the node's data folder.
+func (n *Node) Dir() string { return n.dir }
+
+// Name is the node's name in the API.
+func (n *Node) Name() string { return n.opts.NodeName }
+
+// LogPath is a component's log ("containerd", "kubelet", "kube-scheduler", "kube-proxy", "kube-router").
+func (n *Node) LogPath(component string) string { return n.path("logs", component+".log") }
+
+// ContainerdSocket is the CRI endpoint of the node's containerd.
+func (n *Node) ContainerdSocket() string { return n.path("containerd", "containerd.sock") }
+
+// Pids maps each running component to its process id.
+func (n *Node) Pids() map[string]int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := map[string]int{}
+	for _, p := range n.procs {
+		if !p.exited() {
+			out[p.name] = p.pid()
+		}
+	}
+	return out
+}
+
+// Err reports a component that exited while the node was meant to run.
+func (n *Node) Err() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return nil
+	}
+	for _, p := range n.procs {
+		if p.exited() {
+			return p.failure("exited unexpectedly")
+		}
+	}
+	return nil
+}
+
+func ensureFreshDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return os.MkdirAll(dir, 0o700)
+	}
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("node: Options.Dir %s is not empty: the node needs a fresh folder", dir)
+	}
+	return nil
+}
+
+// takeLock makes sure one node at a time runs on this machine: the bridge, addresses and
+// iptables chains are machine-wide.
+func takeLock() (*os.File, error) {
+	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		holder, _ := os.ReadFile(lockPath)
+		return nil, fmt.Errorf("node: another infralab node runs on this machine (%s holds %s: %s); stop it first (make demo-down)",
+			"a process", lockPath, string(holder))
+	}
+	_ = f.Truncate(0)
+	fmt.Fprintf(f, "pid %d", os.Getpid())
+	return f, nil
+}

@@ -1,0 +1,54 @@
+package node
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+)
+
+// record lists the side effects Start made, written before each is made, so that Teardown
+// undoes them even from another process after a crash.
+type record struct {
+	path       string
+	Dir        string            `json:"dir"`
+	BinDir     string            `json:"binDir"`
+	Sysctls    map[string]string `json:"sysctls"` // previous values
+	Bridge     string            `json:"bridge,omitempty"`
+	Containerd string            `json:"containerdSocket,omitempty"`
+	Pids       map[string]int    `json:"pids"`
+	Netns      []string          `json:"netns,omitempty"`
+	// Entries of /run/containerd/s (shim sockets) before the node started; newer ones are ours.
+	ShimSocketsBefore []string `json:"shimSocketsBefore"`
+	RunContainerdNew  bool     `json:"runContainerdNew"` // /run/containerd did not exist before
+}
+
+func recordPath(dir string) string { return filepath.Join(dir, "node-state.json") }
+
+func newRecord(dir string) *record {
+	return &record{path: recordPath(dir), Dir: dir, Sysctls: map[string]string{}, Pids: map[string]int{}}
+}
+
+func loadRecord(dir string) (*record, error) {
+	data, err := os.ReadFile(recordPath(dir))
+	if err != nil {
+		return nil, err
+	}
+	r := newRecord(dir)
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, err
+	}
+	r.path = recordPath(dir)
+	return r, nil
+}
+
+func (r *record) save() error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := r.path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, r.path)
+}

@@ -1,0 +1,474 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+const (
+	runContainerd = "/run/containerd"
+	shimSocketDir = "/run/containerd/s"
+)
+
+// Prefixes of the iptables chains and ipsets the node's components create: kube-proxy and the
+// kubelet (KUBE-*), kube-router (KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*, ipsets kube-router-*
+// and KUBE-*), the CNI plugins (CNI-*).
+var chainPrefixes = []string{"KUBE-", "CNI-"}
+var ipsetPrefixes = []string{"KUBE-", "kube-router-", "inet6:KUBE-", "inet6:kube-router-"}
+
+// Teardown undoes what a node started from dir did, from its record (dir/node-state.json): for
+// `infralab-env down` after its supervisor died, or a test that crashed. A missing record means
+// nothing to do.
+func Teardown(dir string, log io.Writer) error {
+	if log == nil {
+		log = io.Discard
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	rec, err := loadRecord(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	lock, err := takeLock()
+	if err != nil {
+		return fmt.Errorf("node: teardown of %s: %w", dir, err)
+	}
+	defer lock.Close()
+	return teardown(dir, rec, nil, log)
+}
+
+// teardown runs every step and reports all failures; n is the live node when called by Stop.
+func teardown(dir string, rec *record, n *Node, log io.Writer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	step := func(format string, a ...any) { fmt.Fprintf(log, "node: teardown: "+format+"\n", a...) }
+	var errs []error
+	add := func(what string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+			step("%s: %v", what, err)
+		}
+	}
+
+	// 1. Node components, newest first; containerd stays to tear pods down.
+	for _, name := range []string{"kube-router", "kube-proxy", "kube-scheduler", "kubelet"} {
+		add("stopping "+name, stopComponent(n, rec, dir, name))
+	}
+	// 2. Pod sandboxes through the CRI: containerd runs the CNI DEL, removes the network
+	// namespaces and ends the shims. After a crash containerd is started again for this.
+	if rec.Containerd != "" {
+		if n == nil || rec.Pids["containerd"] == 0 || !alive(rec.Pids["containerd"], dir) {
+			if p, err := restartContainerd(dir); err == nil {
+				defer func() { _ = p.stop(10 * time.Second) }()
+			} else {
+				add("restarting containerd to remove pods", err)
+			}
+		}
+		netns, err := removeSandboxes(ctx, rec.Containerd)
+		add("removing pod sandboxes", err)
+		rec.Netns = append(rec.Netns, netns...)
+		step("removed pod sandboxes (%d network namespaces)", len(netns))
+	}
+	add("stopping containerd", stopComponent(n, rec, dir, "containerd"))
+	add("ending leftover shims", killShims(rec.Containerd))
+	add("removing shim sockets", removeNewEntries(shimSocketDir, rec.ShimSocketsBefore))
+	if rec.RunContainerdNew {
+		_ = os.Remove(shimSocketDir)
+		_ = os.Remove(runContainerd)
+	}
+	// 3. Network namespaces containerd could not remove.
+	for _, ns := range rec.Netns {
+		if ns == "" {
+			continue
+		}
+		_ = syscall.Unmount(ns, syscall.MNT_DETACH)
+		if err := os.Remove(ns); err != nil && !os.IsNotExist(err) {
+			add("removing netns "+ns, err)
+		}
+	}
+	// 4. iptables: kube-proxy's own cleanup, then every chain of ours and the jumps to it.
+	if bin := filepath.Join(rec.BinDir, "kube-proxy"); rec.BinDir != "" && fileExists(bin) {
+		_, _ = run(ctx, bin, "--cleanup")
+	}
+	for _, tool := range []string{"iptables", "ip6tables"} {
+		add(tool, removeChains(ctx, tool))
+	}
+	add("ipsets", removeIPSets(ctx))
+	// 5. Mounts under our folder (the kubelet's volumes, containerd's snapshots and shm).
+	add("unmounting", unmountUnder(dir))
+	// 6. The bridge (the pods' veths went with their namespaces).
+	if rec.Bridge != "" {
+		if _, err := os.Stat("/sys/class/net/" + rec.Bridge); err == nil {
+			_, err := run(ctx, "ip", "link", "del", rec.Bridge)
+			add("deleting bridge "+rec.Bridge, err)
+		}
+	}
+	// 7. libcni's result cache (its location is fixed) for our network.
+	add("CNI cache", removeCNICache())
+	// 8. Sysctls back to what they were.
+	keys := make([]string, 0, len(rec.Sysctls))
+	for k := range rec.Sysctls {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if cur, err := readSysctl(k); err == nil && cur != rec.Sysctls[k] {
+			add("restoring sysctl "+k, writeSysctl(k, rec.Sysctls[k]))
+		}
+	}
+	if len(errs) == 0 {
+		_ = os.Remove(rec.path)
+		step("done: no process, pod, chain, ipset, mount, link or sysctl of the node is left")
+	}
+	return errors.Join(errs...)
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func stopComponent(n *Node, rec *record, dir, name string) error {
+	if n != nil {
+		n.mu.Lock()
+		procs := append([]*process(nil), n.procs...)
+		n.mu.Unlock()
+		for _, p := range procs {
+			if p.name == name {
+				return p.stop(20 * time.Second)
+			}
+		}
+		return nil
+	}
+	pid := rec.Pids[name]
+	if !alive(pid, dir) {
+		return nil
+	}
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if !alive(pid, dir) {
+			return nil
+		}
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	time.Sleep(500 * time.Millisecond)
+	if alive(pid, dir) {
+		return fmt.Errorf("pid %d did not exit", pid)
+	}
+	return nil
+}
+
+// alive reports whether pid runs a command line that mentions dir (so a reused pid is spared).
+func alive(pid int, dir string) bool {
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	return err == nil && strings.Contains(string(cmdline), dir)
+}
+
+func restartContainerd(dir string) (*process, error) {
+	bin, err := exec.LookPath("containerd")
+	if err != nil {
+		return nil, err
+	}
+	cfg := filepath.Join(dir, "containerd", "config.toml")
+	if !fileExists(cfg) {
+		return nil, errors.New("no containerd config: it never started")
+	}
+	p, err := startProcess("containerd-teardown", bin, []string{"--config", cfg}, filepath.Join(dir, "logs"), nil)
+	if err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, "containerd", "containerd.sock")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return p, waitFor(ctx, p, "serving", func(ctx context.Context) error {
+		_, err := run(ctx, "ctr", "--address", sock, "version")
+		return err
+	})
+}
+
+// removeSandboxes stops and removes every pod sandbox of our containerd and returns the network
+// namespaces they had.
+func removeSandboxes(ctx context.Context, socket string) ([]string, error) {
+	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	rs := runtimeapi.NewRuntimeServiceClient(conn)
+	list, err := rs.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	if err != nil {
+		return nil, err
+	}
+	var netns []string
+	var errs []error
+	for _, sb := range list.Items {
+		if st, err := rs.PodSandboxStatus(ctx, &runtimeapi.PodSandboxStatusRequest{PodSandboxId: sb.Id, Verbose: true}); err == nil {
+			if p := netnsFromInfo(st.Info["info"]); p != "" {
+				netns = append(netns, p)
+			}
+		}
+		if _, err := rs.StopPodSandbox(ctx, &runtimeapi.StopPodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
+			errs = append(errs, err)
+		}
+		if _, err := rs.RemovePodSandbox(ctx, &runtimeapi.RemovePodSandboxRequest{PodSandboxId: sb.Id}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return netns, errors.Join(errs...)
+}
+
+// netnsFromInfo picks "netNamespacePath" out of containerd's verbose sandbox info (JSON).
+func netnsFromInfo(info string) string {
+	const key = `"netNamespacePath":"`
+	i := strings.Index(info, key)
+	if i < 0 {
+		return ""
+	}
+	rest := info[i+len(key):]
+	if j := strings.IndexByte(rest, '"'); j >= 0 {
+		return rest[:j]
+	}
+	return ""
+}
+
+// killShims ends containerd-shim-runc-v2 processes that serve our containerd's address.
+func killShims(socket string) error {
+	if socket == "" {
+		return nil
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) > 0 && strings.Contains(filepath.Base(args[0]), "containerd-shim") && containsArg(args, "-address", socket) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	return nil
+}
+
+func containsArg(args []string, flag, value string) bool {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag && args[i+1] == value {
+			return true
+		}
+	}
+	return false
+}
+
+func listDir(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	out := []string{}
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func removeNewEntries(dir string, before []string) error {
+	old := map[string]bool{}
+	for _, b := range before {
+		old[b] = true
+	}
+	var errs []error
+	for _, name := range listDir(dir) {
+		if !old[name] {
+			if err := os.Remove(filepath.Join(dir, name)); err != nil && !os.IsNotExist(err) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type tableChain struct{ table, chain string }
+
+// ourChains lists the chains with our prefixes in every table.
+func ourChains(ctx context.Context, tool string) []tableChain {
+	var out []tableChain
+	for _, table := range []string{"filter", "nat", "mangle", "raw"} {
+		rules, err := run(ctx, tool, "-w", "-t", table, "-S")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(rules, "\n") {
+			f := strings.Fields(line)
+			if len(f) == 2 && f[0] == "-N" && hasPrefix(f[1], chainPrefixes) {
+				out = append(out, tableChain{table, f[1]})
+			}
+		}
+	}
+	return out
+}
+
+func hasPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// removeChains deletes the rules that jump to our chains from the built-in chains, then flushes
+// and deletes our chains.
+func removeChains(ctx context.Context, tool string) error {
+	var errs []error
+	for _, table := range []string{"filter", "nat", "mangle", "raw"} {
+		rules, err := run(ctx, tool, "-w", "-t", table, "-S")
+		if err != nil {
+			continue
+		}
+		var ours []string
+		for _, line := range strings.Split(rules, "\n") {
+			f := strings.Fields(line)
+			if len(f) == 2 && f[0] == "-N" && hasPrefix(f[1], chainPrefixes) {
+				ours = append(ours, f[1])
+				continue
+			}
+			if len(f) > 2 && f[0] == "-A" && !hasPrefix(f[1], chainPrefixes) && jumpsToOurs(f) {
+				args := append([]string{"-w", "-t", table, "-D"}, unquoteFields(line)[1:]...)
+				if _, err := run(ctx, tool, args...); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		for _, c := range ours {
+			_, _ = run(ctx, tool, "-w", "-t", table, "-F", c)
+		}
+		for _, c := range ours {
+			if _, err := run(ctx, tool, "-w", "-t", table, "-X", c); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func jumpsToOurs(f []string) bool {
+	for i := 0; i+1 < len(f); i++ {
+		if (f[i] == "-j" || f[i] == "-g") && hasPrefix(f[i+1], chainPrefixes) {
+			return true
+		}
+	}
+	return false
+}
+
+// unquoteFields splits an `iptables -S` line, keeping "quoted comments" as one argument.
+func unquoteFields(line string) []string {
+	var out []string
+	var cur strings.Builder
+	inQuote, have := false, false
+	for _, r := range line {
+		switch {
+		case r == '"':
+			inQuote = !inQuote
+			have = true
+		case r == ' ' && !inQuote:
+			if have {
+				out = append(out, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteRune(r)
+			have = true
+		}
+	}
+	if have {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+func removeIPSets(ctx context.Context) error {
+	out, err := run(ctx, "ipset", "list", "-n")
+	if err != nil {
+		return nil // no ipset tool: kube-router could not have made any
+	}
+	var errs []error
+	for _, name := range strings.Fields(out) {
+		if hasPrefix(name, ipsetPrefixes) {
+			if _, err := run(ctx, "ipset", "destroy", name); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unmountUnder detaches every mount point below dir, deepest first.
+func unmountUnder(dir string) error {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var points []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 {
+			mp := unescapeMount(fields[4])
+			if strings.HasPrefix(mp, dir+"/") {
+				points = append(points, mp)
+			}
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	var errs []error
+	for _, mp := range points {
+		if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+			errs = append(errs, fmt.Errorf("%s: %w", mp, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func unescapeMount(s string) string {
+	return strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(s)
+}
+
+// removeCNICache removes libcni's cached results for our network (/var/lib/cni/results/NET-*)
+// and the folders it made, if it made them empty.
+func removeCNICache() error {
+	var errs []error
+	matches, _ := filepath.Glob(filepath.Join("/var/lib/cni/results", cniNetwork+"-*"))
+	for _, m := range matches {
+		if err := os.Remove(m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	_ = os.RemoveAll(filepath.Join("/var/lib/cni/networks", cniNetwork))
+	for _, d := range []string{"/var/lib/cni/results", "/var/lib/cni/networks", "/var/lib/cni"} {
+		_ = os.Remove(d) // only when empty
+	}
+	return errors.Join(errs...)
+}
