@@ -72,7 +72,7 @@ ensure_tools() {
 # (never the tracked file) with the control plane's kubeconfig and generated secrets. It sets
 # `on` to the flags that select it.
 new_stack() {
-  local stack=$1
+  stack=$1
   config_file="$work/Pulumi.$stack.yaml"
   on=(--non-interactive --color=never --stack "$stack" --config-file "$config_file")
   cp stacks/Pulumi.local.yaml "$config_file"
@@ -90,7 +90,7 @@ new_stack() {
   done
 }
 
-count_objects() { pulumi stack export "${on[@]}" | grep -c '"type": "kubernetes:[a-z.]*/' || true; }
+count_objects() { pulumi stack export --non-interactive --stack "$stack" | grep -c '"type": "kubernetes:[a-z0-9.]*/' || true; }
 
 wait_namespaces_gone() {
   local ns
@@ -110,17 +110,17 @@ machine() {
 
 main() {
   ensure_tools
-  mkdir -p "$work/logs" "$work/bin" "$work/manifests"
+  mkdir -p "$work/logs" "$work/bin" "$work/manifests" "$work/state"
   (umask 077 && openssl rand -base64 32 >"$work/passphrase")
   local load_at_start
   load_at_start=$(machine)
   go build -o "$work/bin/infralab-env" ./cmd/infralab-env
-  measure "control plane cold start (infralab-env up)" "-" \
+  measure "control plane cold start (infralab-env up; RSS: its launcher)" "-" \
     "$work/bin/infralab-env" up --dir "$work/cluster"
 
   new_stack local
   local pack="$repo/policy" n
-  measure "pulumi preview, empty stack, first run (go build of program + pack)" "-" \
+  measure "pulumi preview, empty stack, first of this run" "-" \
     pulumi preview "${on[@]}" --policy-pack "$pack"
   measure "pulumi preview, empty stack (builds cached)" "-" pulumi preview "${on[@]}" --policy-pack "$pack"
   measure "pulumi up, empty -> all, with policy pack" "?" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview
@@ -137,14 +137,17 @@ main() {
 
   new_stack render
   pulumi config set "${on[@]}" renderYamlTo "$work/manifests"
-  measure "render the same manifests (renderYamlTo, no cluster)" "$n" pulumi up "${on[@]}" --yes --skip-preview
+  # The provider takes KUBECONFIG from the environment, and a kubeconfig excludes rendering.
+  measure "render the same manifests (renderYamlTo, no cluster)" "$n" \
+    env -u KUBECONFIG pulumi up "${on[@]}" --yes --skip-preview
   local files
   files=$(find "$work/manifests" -name '*.yaml' | wc -l)
   [ "$files" -gt 0 ] || die "renderYamlTo wrote no manifests to $work/manifests"
   # kubectl applies files in path order and does not order by dependency: the namespaces go
-  # into a folder that sorts first (the provider writes 0-crd/ and 1-manifests/).
+  # into a folder that sorts first (the provider writes 0-crd/ and 1-manifest/).
   mkdir -p "$work/manifests/0-namespaces"
-  grep -l '^kind: Namespace$' -r "$work/manifests/1-manifests" | xargs -r mv -t "$work/manifests/0-namespaces"
+  find "$work/manifests" -path "$work/manifests/0-namespaces" -prune -o -name '*.yaml' -print0 |
+    xargs -0 -r grep -lZ '^kind: Namespace$' | xargs -0 -r mv -t "$work/manifests/0-namespaces"
   measure "kubectl apply --server-side, empty -> all" "$files" \
     kubectl apply --server-side --field-manager=bench -R -f "$work/manifests"
   measure "kubectl apply --server-side, no-op" "$files" \
