@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# `make demo` / `make demo-down`: the local stack on an embedded control plane on 127.0.0.1.
+# `make demo` / `make demo-down`: the local stack on an embedded control plane on 127.0.0.1 and,
+# when this machine can run one (root, containerd, `make tools`), a real node that runs its pods
+# (docs/node.md). INFRALAB_NODE=0 keeps it to the control plane only.
 #
 #   up    start the control plane (if not running), `pulumi up` the local stack with the policy
 #         pack on a local file backend, print a summary
@@ -49,9 +51,62 @@ ensure_env() {
   go build -o "$work/bin/infralab-env" ./cmd/infralab-env
 }
 
+images_dir="${INFRALAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/infralab}/images"
+
+# node_wanted: a real node needs root, containerd and the node's tools; else the demo stays a
+# control plane only, as before.
+node_wanted() {
+  [ "${INFRALAB_NODE:-auto}" != 0 ] || return 1
+  [ "$(id -u)" = 0 ] || return 1
+  command -v containerd >/dev/null && command -v runc >/dev/null || return 1
+  local t
+  for t in kubelet kube-scheduler kube-proxy kube-router coredns; do
+    [ -x "$repo/.tools/bin/$t" ] || return 1
+  done
+}
+
+# A node already running (from an earlier `make demo`) decides, not what this machine could do.
+node_running() {
+  grep -q '"node":' "$work/cluster/state.json" 2>/dev/null
+}
+
+ensure_images() {
+  log "building the local images from Debian packages (cached in $images_dir)"
+  go run ./cmd/infralab-images build --out "$images_dir" >"$work/images.txt"
+}
+
 ensure_control_plane() {
-  log "starting the embedded control plane (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1)"
-  "$work/bin/infralab-env" up --dir "$work/cluster"
+  if node_running || { ! "$work/bin/infralab-env" status --dir "$work/cluster" >/dev/null 2>&1 && node_wanted; }; then
+    with_node=1
+    ensure_images
+    log "starting the embedded control plane on 127.0.0.1 and a real node (containerd, kubelet, kube-proxy, kube-router, CoreDNS)"
+    "$work/bin/infralab-env" up --dir "$work/cluster" --node --images "$images_dir/images.json"
+  else
+    log "starting the embedded control plane (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1)"
+    "$work/bin/infralab-env" up --dir "$work/cluster"
+  fi
+}
+
+with_node=0
+
+# image_ref NAME prints the reference infralab-images built for NAME.
+image_ref() {
+  local ref
+  ref=$(cut -f1 "$work/images.txt" | grep -m1 "^infralab.local/$1:") || die "no $1 image in $work/images.txt"
+  echo "$ref"
+}
+
+# node_config points the demo's copy of the stack config at the running node: await readiness,
+# the exact image tags just built, and the Postgres volume in a folder of the demo.
+node_config() {
+  local cfg=(-s "$stack" --config-file "$config_file")
+  mkdir -p "$work/volumes/postgres"
+  pulumi config set "${cfg[@]}" --path apps.skipAwait false
+  pulumi config set "${cfg[@]}" --path apps.api.image "$(image_ref healthcare-api)"
+  pulumi config set "${cfg[@]}" --path apps.postgres.image "$(image_ref postgres)"
+  pulumi config set "${cfg[@]}" --path apps.postgres.exporterImage "$(image_ref postgres-exporter)"
+  pulumi config set "${cfg[@]}" --path apps.monitoring.prometheusImage "$(image_ref prometheus)"
+  pulumi config set "${cfg[@]}" --path apps.postgres.localVolume.path "$work/volumes/postgres"
 }
 
 # stack_salt prints the stack's "encryptionsalt:" line. `pulumi stack init` writes it into the
@@ -81,6 +136,7 @@ ensure_stack_config() {
     ensure_secret_file "$key"
     pulumi config set --secret -s "$stack" --config-file "$config_file" "$key" <"$work/secrets/$key"
   done
+  [ "$with_node" = 0 ] || node_config
 }
 
 up() {
@@ -111,10 +167,35 @@ summary() {
   local failed
   failed=$(kubectl get events -A --field-selector reason=FailedCreate --no-headers 2>/dev/null | wc -l)
   echo "                pods created by controllers: $(kubectl get pods -A --no-headers 2>/dev/null | wc -l), FailedCreate events: $failed"
-  echo "                (pods stay Pending: the embedded control plane has no kubelet)"
+  if [ "$with_node" = 0 ]; then
+    echo "                (pods stay Pending: the embedded control plane has no kubelet)"
+  else
+    node_summary
+  fi
   echo "Kubeconfig:     export KUBECONFIG=$KUBECONFIG"
   echo "State:          $PULUMI_BACKEND_URL (passphrase in $PULUMI_CONFIG_PASSPHRASE_FILE)"
   echo "Next:           kubectl get all -A; make demo-down to remove it"
+}
+
+# node_summary shows what runs on the node and proves the api answers with data from Postgres.
+node_summary() {
+  local ns_api ns_mon api_svc prom_svc ip port
+  echo "Node:           $(kubectl get nodes --no-headers 2>/dev/null | awk '{print $1" "$2}') (one real node, local images; docs/node.md)"
+  kubectl get pods -A -o wide --no-headers 2>/dev/null | awk '{printf "                  %-12s %-40s %-8s %s\n", $1, $2, $3, $4}'
+  ns_api=$(pulumi config get -s "$stack" --config-file "$config_file" --path apps.namespaces.api)
+  ns_mon=$(pulumi config get -s "$stack" --config-file "$config_file" --path apps.namespaces.monitoring)
+  api_svc=$(kubectl -n "$ns_api" get svc -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
+  prom_svc=$(kubectl -n "$ns_mon" get svc -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
+  if [ -n "$api_svc" ]; then
+    ip=$(kubectl -n "$ns_api" get svc "$api_svc" -o jsonpath='{.spec.clusterIP}')
+    port=$(kubectl -n "$ns_api" get svc "$api_svc" -o jsonpath='{.spec.ports[0].port}')
+    echo "API readiness:  GET http://$ip:$port/readyz (through its Service, from this node) -> $(curl -s -m 5 "http://$ip:$port/readyz" || echo unreachable)"
+    echo "Reach them:     kubectl -n $ns_api port-forward svc/$api_svc 8080:$port   # then: curl localhost:8080/patients"
+  fi
+  if [ -n "$prom_svc" ]; then
+    port=$(kubectl -n "$ns_mon" get svc "$prom_svc" -o jsonpath='{.spec.ports[0].port}')
+    echo "                kubectl -n $ns_mon port-forward svc/$prom_svc 9090:$port   # then: open localhost:9090/targets"
+  fi
 }
 
 preview() {

@@ -17,7 +17,21 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/infralab/infralab/internal/controlplane"
+	"github.com/infralab/infralab/internal/node"
 )
+
+func defaultImagesIndex() string {
+	home, _ := os.UserHomeDir()
+	cache := os.Getenv("INFRALAB_CACHE")
+	if cache == "" {
+		if x := os.Getenv("XDG_CACHE_HOME"); x != "" {
+			cache = filepath.Join(x, "infralab")
+		} else {
+			cache = filepath.Join(home, ".cache", "infralab")
+		}
+	}
+	return filepath.Join(cache, "images", "images.json")
+}
 
 func up(f flags) error {
 	dir, err := filepath.Abs(f.dir)
@@ -33,6 +47,24 @@ func up(f flags) error {
 		return fmt.Errorf("a control plane is starting or failing in %s (supervisor pid %d): see %s, or run `infralab-env down --dir %s`",
 			dir, s.Supervisor, supervisorLog(dir), f.dir)
 	}
+	if f.node {
+		if f.images == "" {
+			f.images = defaultImagesIndex()
+		}
+		if f.images, err = filepath.Abs(f.images); err != nil {
+			return err
+		}
+		if _, err := os.Stat(f.images); err != nil {
+			return fmt.Errorf("--node needs the local images: %v; build them with `go run ./cmd/infralab-images build --out %s`", err, filepath.Dir(f.images))
+		}
+		if os.Geteuid() != 0 {
+			return errors.New("--node needs root (containerd, the kubelet, iptables and a bridge); run as root or without --node")
+		}
+	}
+	// A node left behind by a supervisor that was killed is undone before the folder goes.
+	if err := node.Teardown(nodeDir(dir), os.Stderr); err != nil {
+		return fmt.Errorf("cleaning up the previous node in %s: %w", nodeDir(dir), err)
+	}
 	if err := resetDir(dir); err != nil {
 		return err
 	}
@@ -46,7 +78,8 @@ func up(f flags) error {
 	}
 	defer logFile.Close()
 	cmd := exec.Command(exe, "serve", "--dir", dir, "--bin-dir", resolveBinDir(f.binDir),
-		"--timeout", f.timeout.String(), fmt.Sprintf("--hardening=%t", f.hardening))
+		"--timeout", f.timeout.String(), fmt.Sprintf("--hardening=%t", f.hardening),
+		fmt.Sprintf("--node=%t", f.node), "--images", f.images)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// A session of its own: closing the terminal or make's process group does not stop it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -56,8 +89,11 @@ func up(f flags) error {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	fmt.Fprintf(os.Stderr, "infralab-env: starting etcd, kube-apiserver and kube-controller-manager (supervisor pid %d, log %s)\n",
-		cmd.Process.Pid, supervisorLog(dir))
+	what := "etcd, kube-apiserver and kube-controller-manager"
+	if f.node {
+		what += ", then a node (containerd, kubelet, kube-scheduler, kube-proxy, kube-router, CoreDNS)"
+	}
+	fmt.Fprintf(os.Stderr, "infralab-env: starting %s (supervisor pid %d, log %s)\n", what, cmd.Process.Pid, supervisorLog(dir))
 	follow := &follower{path: supervisorLog(dir), out: os.Stderr}
 	deadline := time.After(f.timeout + 30*time.Second)
 	tick := time.NewTicker(300 * time.Millisecond)
@@ -101,6 +137,10 @@ func resetDir(dir string) error {
 }
 
 func printWhere(dir string, s *state) {
+	if s.Node != "" {
+		fmt.Printf("node %s ready in %.1fs more: pods run (bridge %s, pods %s, cluster DNS %s); logs %s\n",
+			s.Node, s.NodeStartSeconds, node.BridgeName, node.PodCIDR, node.ClusterDNS, filepath.Join(nodeDir(dir), "logs"))
+	}
 	fmt.Printf(`control plane ready in %.1fs: kube-apiserver %s (Kubernetes API on 127.0.0.1 only)
 kubeconfig: %s
   export KUBECONFIG=%s
@@ -139,7 +179,23 @@ func serve(f flags) error {
 		return err
 	}
 	st.Components, st.Kubeconfig, st.Server, st.Etcd = cp.Pids(), kubeconfigPath(dir), cp.ServerURL(), cp.EtcdEndpoint()
-	st.Ready, st.StartSeconds = true, time.Since(st.StartedAt).Seconds()
+	st.StartSeconds = time.Since(st.StartedAt).Seconds()
+	var nd *node.Node
+	if f.node {
+		t := time.Now()
+		nd, err = node.Start(ctx, node.Options{
+			Dir: nodeDir(dir), BinDir: f.binDir, ControlPlane: node.FromControlPlane(cp),
+			ImagesIndex: f.images, Log: os.Stdout, Timeout: f.timeout,
+		})
+		if err != nil {
+			st.Error = err.Error()
+			_ = writeState(dir, st)
+			return err
+		}
+		defer nd.Stop()
+		st.Node, st.NodeComponents, st.NodeStartSeconds = nd.Name(), nd.Pids(), time.Since(t).Seconds()
+	}
+	st.Ready = true
 	if err := writeState(dir, st); err != nil {
 		return err
 	}
@@ -151,12 +207,24 @@ func serve(f flags) error {
 		select {
 		case <-ctx.Done():
 			fmt.Println("infralab-env: stopping")
-			err := cp.Stop()
+			var errs []error
+			if nd != nil {
+				errs = append(errs, nd.Stop()) // pods and their side effects first, while the API answers
+			}
+			errs = append(errs, cp.Stop())
+			err := errors.Join(errs...)
 			_ = os.Remove(statePath(dir))
 			return err
 		case <-tick.C:
-			if err := cp.Err(); err != nil {
+			err := cp.Err()
+			if err == nil && nd != nil {
+				err = nd.Err()
+			}
+			if err != nil {
 				fmt.Printf("infralab-env: %v\n", err)
+				if nd != nil {
+					_ = nd.Stop()
+				}
 				_ = cp.Stop()
 				st.Ready, st.Error = false, err.Error()
 				_ = writeState(dir, st)
@@ -182,7 +250,7 @@ func down(f flags) error {
 	if ours(s.Supervisor, "serve", dir) {
 		fmt.Fprintf(os.Stderr, "infralab-env: stopping the control plane (supervisor pid %d)\n", s.Supervisor)
 		_ = syscall.Kill(s.Supervisor, syscall.SIGTERM)
-		if !waitGone(s.Supervisor, 40*time.Second, "serve", dir) {
+		if !waitGone(s.Supervisor, 120*time.Second, "serve", dir) { // a node's teardown takes a while
 			_ = syscall.Kill(s.Supervisor, syscall.SIGKILL)
 		}
 	}
@@ -193,6 +261,10 @@ func down(f flags) error {
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
 			waitGone(pid, 5*time.Second, name, planeDir(dir))
 		}
+	}
+	// The supervisor tears its node down; after a crash the node's record says what to undo.
+	if err := node.Teardown(nodeDir(dir), os.Stderr); err != nil {
+		return fmt.Errorf("undoing the node's side effects: %w", err)
 	}
 	_ = os.Remove(statePath(dir))
 	_ = os.Remove(kubeconfigPath(dir)) // its credentials point at a server that is gone
@@ -238,6 +310,9 @@ func status(f flags) error {
 		return fmt.Errorf("kube-apiserver %s is not ready: %v %s", s.Server, err, body)
 	}
 	fmt.Printf("running: kube-apiserver %s ready; components %v\nkubeconfig: %s\n", s.Server, s.Components, s.Kubeconfig)
+	if s.Node != "" {
+		fmt.Printf("node: %s; components %v\n", s.Node, s.NodeComponents)
+	}
 	return nil
 }
 

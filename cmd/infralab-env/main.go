@@ -1,13 +1,17 @@
 // Command infralab-env runs the embedded Kubernetes control plane (package
 // internal/controlplane) in the background for `make demo` and for trying the `local` stack:
 //
-//	infralab-env up     [--dir .infralab/cluster]   start, wait until ready, print the kubeconfig path
+//	infralab-env up     [--dir .infralab/cluster] [--node --images DIR/images.json]
+//	                                                start, wait until ready, print the kubeconfig path
 //	infralab-env status [--dir .infralab/cluster]   exit 0 only when it runs and is ready
 //	infralab-env down   [--dir .infralab/cluster]   stop what `up` started
 //
 // `up` starts a detached supervisor (this binary's hidden `serve` command) that owns etcd,
 // kube-apiserver and kube-controller-manager and records them in DIR/state.json; `down` stops
 // that supervisor, and only the processes named in the state file if it does not answer.
+// With --node the supervisor also runs a real node (package internal/node: containerd, kubelet,
+// kube-scheduler, kube-proxy, kube-router, CoreDNS; root only), whose side effects `down` undoes
+// even when the supervisor died.
 package main
 
 import (
@@ -23,7 +27,8 @@ import (
 
 const usage = `usage: infralab-env <up|down|status> [flags]
 
-  up      start the embedded control plane in the background and wait until it is ready
+  up      start the embedded control plane (and with --node a real node) in the background and
+          wait until it is ready
   down    stop it (only the processes it started)
   status  show whether it runs; exit status 0 only when it is ready
 
@@ -35,6 +40,8 @@ type flags struct {
 	binDir    string
 	timeout   time.Duration
 	hardening bool
+	node      bool
+	images    string
 }
 
 func main() {
@@ -49,6 +56,8 @@ func main() {
 	fs.StringVar(&f.binDir, "bin-dir", "", "folder with kube-apiserver and kube-controller-manager (default: .tools/bin of this repo)")
 	fs.DurationVar(&f.timeout, "timeout", 3*time.Minute, "how long `up` waits for readiness")
 	fs.BoolVar(&f.hardening, "hardening", true, "use the lab cluster's encryption, audit, admission and authentication config")
+	fs.BoolVar(&f.node, "node", false, "also run a real node that runs pods (root; containerd, kubelet, ... see docs/node.md)")
+	fs.StringVar(&f.images, "images", "", "with --node: images.json of `infralab-images build --out DIR` (default ~/.cache/infralab/images/images.json)")
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
 	_ = fs.Parse(os.Args[2:])
 

@@ -22,12 +22,17 @@ type state struct {
 	Error        string         `json:"error,omitempty"`
 	StartedAt    time.Time      `json:"startedAt"`
 	StartSeconds float64        `json:"startSeconds,omitempty"`
+	// Set when the supervisor runs a node too.
+	Node             string         `json:"node,omitempty"`
+	NodeComponents   map[string]int `json:"nodeComponents,omitempty"`
+	NodeStartSeconds float64        `json:"nodeStartSeconds,omitempty"`
 }
 
 func statePath(dir string) string      { return filepath.Join(dir, "state.json") }
 func supervisorLog(dir string) string  { return filepath.Join(dir, "supervisor.log") }
 func kubeconfigPath(dir string) string { return filepath.Join(dir, "kubeconfig") }
 func planeDir(dir string) string       { return filepath.Join(dir, "plane") }
+func nodeDir(dir string) string        { return filepath.Join(dir, "node") }
 
 func readState(dir string) (*state, error) {
 	data, err := os.ReadFile(statePath(dir))
