@@ -143,6 +143,7 @@ main() {
   local files
   files=$(find "$work/manifests" -name '*.yaml' | wc -l)
   [ "$files" -gt 0 ] || die "renderYamlTo wrote no manifests to $work/manifests"
+  [ "$files" -eq "$n" ] || log "warning: $files rendered manifests, but the stack holds $n Kubernetes objects"
   # kubectl applies files in path order and does not order by dependency: the namespaces go
   # into a folder that sorts first (the provider writes 0-crd/ and 1-manifest/).
   mkdir -p "$work/manifests/0-namespaces"
