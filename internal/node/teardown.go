@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -237,16 +238,12 @@ func removeSandboxes(ctx context.Context, socket string) ([]string, error) {
 	return netns, errors.Join(errs...)
 }
 
+var netnsPathRE = regexp.MustCompile(`"netNamespacePath":\s*"([^"]*)"`)
+
 // netnsFromInfo picks "netNamespacePath" out of containerd's verbose sandbox info (JSON).
 func netnsFromInfo(info string) string {
-	const key = `"netNamespacePath":"`
-	i := strings.Index(info, key)
-	if i < 0 {
-		return ""
-	}
-	rest := info[i+len(key):]
-	if j := strings.IndexByte(rest, '"'); j >= 0 {
-		return rest[:j]
+	if m := netnsPathRE.FindStringSubmatch(info); m != nil {
+		return m[1]
 	}
 	return ""
 }
