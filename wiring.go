@@ -70,9 +70,9 @@ func buildLab(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) (*c
 
 // useKubeconfig builds the provider of the local stack from a kubeconfig file.
 func useKubeconfig(ctx *pulumi.Context, cfg *stacks.Config) (*cluster, error) {
-	// infralab:renderYamlTo (hack/bench.sh only) writes the manifests to a folder instead of
-	// applying them, for `kubectl apply` of the very same objects. Its Secrets are plain YAML.
-	if dir, err := config.Try(ctx, stacks.Namespace+":renderYamlTo"); err == nil && dir != "" {
+	// renderYamlTo (hack/bench.sh only) writes the manifests to a folder instead of applying
+	// them, for `kubectl apply` of the very same objects. Its Secrets are plain YAML.
+	if dir := cfg.RenderYAMLTo; dir != "" {
 		p, err := kubernetes.NewProvider(ctx, "render", &kubernetes.ProviderArgs{RenderYamlToDirectory: pulumi.String(dir)})
 		return &cluster{provider: p}, err
 	}

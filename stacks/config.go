@@ -25,6 +25,9 @@ type Config struct {
 
 	// Local only: the kubeconfig the apps layer deploys to.
 	Kubeconfig string
+	// RenderYAMLTo (local only, for `make bench`) writes the manifests to this folder with the
+	// provider's renderYamlToDirectory instead of applying them to a cluster.
+	RenderYAMLTo string
 
 	Apps Apps
 

@@ -45,6 +45,7 @@ func Load(src Source) (*Config, error) {
 	mode, _ := src.Get("mode")
 	cfg.Mode = Mode(mode)
 	cfg.Kubeconfig, _ = src.Get("kubeconfig")
+	cfg.RenderYAMLTo, _ = src.Get("renderYamlTo")
 
 	decode(src, "proxmox", &cfg.Proxmox, c)
 	decode(src, "network", &cfg.Network, c)

@@ -29,6 +29,9 @@ func validate(cfg *Config, c *errs) {
 		validateCluster(cfg, c)
 		requireSecret(cfg.Secrets.EncryptionKey, c, "a base64 key of 32 random bytes: pulumi config set --secret encryptionKey \"$(head -c32 /dev/urandom | base64)\"")
 		validateEncryptionKey(cfg.Secrets.EncryptionKey, c)
+		if cfg.RenderYAMLTo != "" {
+			c.add("renderYamlTo", "is only for mode local", "remove it; the lab stack always deploys to its cluster")
+		}
 	case ModeLocal:
 		if strings.TrimSpace(cfg.Kubeconfig) == "" {
 			c.add("kubeconfig", "is required for mode local", "set the path of a kubeconfig, e.g. pulumi config set kubeconfig ~/.kube/config (make demo sets .infralab/cluster/kubeconfig)")
