@@ -193,8 +193,16 @@ node_summary() {
     echo "Reach them:     kubectl -n $ns_api port-forward svc/$api_svc 8080:$port   # then: curl localhost:8080/patients"
   fi
   if [ -n "$prom_svc" ]; then
+    ip=$(kubectl -n "$ns_mon" get svc "$prom_svc" -o jsonpath='{.spec.clusterIP}')
     port=$(kubectl -n "$ns_mon" get svc "$prom_svc" -o jsonpath='{.spec.ports[0].port}')
     echo "                kubectl -n $ns_mon port-forward svc/$prom_svc 9090:$port   # then: open localhost:9090/targets"
+    echo "Prometheus:     targets $(curl -s -m 5 "http://$ip:$port/api/v1/targets" | python3 -c '
+import json, sys
+try:
+    ts = json.load(sys.stdin)["data"]["activeTargets"]
+    print(", ".join("%s=%s" % (t["labels"]["job"], t["health"]) for t in ts) or "none yet")
+except Exception as e:
+    print("unknown (%s)" % e)' 2>/dev/null || echo unreachable) (first scrape within 15s of start)"
   fi
 }
 
