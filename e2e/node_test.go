@@ -95,7 +95,7 @@ func newNodeStack(t *testing.T) *nodeStack {
 	var log strings.Builder
 	begin = time.Now()
 	n, err := node.Start(ctx, node.Options{Dir: t.TempDir(), ControlPlane: node.FromControlPlane(cp),
-		ImagesIndex: filepath.Join(imgDir, "images.json"), Log: &log})
+		ImagesIndex: filepath.Join(imgDir, "images.json"), Log: &log, WaitForLock: 15 * time.Minute})
 	if err != nil {
 		t.Fatalf("node: %v\n%s", err, log.String())
 	}
@@ -268,6 +268,19 @@ func TestNodeRunsTheLocalStack(t *testing.T) {
 			return nil
 		})
 		t.Logf("Postgres replaced and data read back in %.1fs", time.Since(begin).Seconds())
+		// /readyz checks the database, so both api replicas went unready with it; the tests
+		// after this one need them back.
+		eventually(t, 2*time.Minute, "both api replicas Ready again", func() error {
+			dep, err := s.client.AppsV1().Deployments("healthcare").Get(ctx, "healthcare-api", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if dep.Status.ReadyReplicas != 2 {
+				return fmt.Errorf("%d ready", dep.Status.ReadyReplicas)
+			}
+			return nil
+		})
+		t.Logf("both api replicas Ready %.1fs after the Postgres pod was deleted", time.Since(begin).Seconds())
 	})
 
 	t.Run("NetworkPolicies hold with real connections", func(t *testing.T) {
@@ -287,7 +300,7 @@ func TestNodeRunsTheLocalStack(t *testing.T) {
 			{"probe in another namespace -> coredns :9153 (no policy: control)", "e2e-probe", probe, dns.Status.PodIP, 9153, true},
 			{"probe in another namespace -> postgres pod :5432 (denied)", "e2e-probe", probe, pg.Status.PodIP, 5432, false},
 			{"probe in another namespace -> postgres Service :5432 (denied)", "e2e-probe", probe, "postgres.database.svc.cluster.local", 5432, false},
-			{"api -> coredns :9153, outside its egress allow-list (dropped)", "healthcare", apiPod, dns.Status.PodIP, 9153, false},
+			{"api -> coredns :9153, outside its egress allow-list (rejected)", "healthcare", apiPod, dns.Status.PodIP, 9153, false},
 		}
 		for _, c := range cases {
 			got := s.connect(t, c.ns, c.pod, c.host, c.port)

@@ -63,6 +63,10 @@ type Options struct {
 	NodeName    string // default DefaultNodeName; a local PersistentVolume's node affinity names it
 	Log         io.Writer
 	Timeout     time.Duration // default 3 minutes
+	// WaitForLock is how long Start waits while another node runs on this machine (only one
+	// can: the bridge, addresses and iptables chains are machine-wide). 0 fails at once; tests
+	// of several packages running in parallel wait their turn.
+	WaitForLock time.Duration
 }
 
 // Node is a running node.
@@ -116,13 +120,12 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err := ensureFreshDir(dir); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
-
 	n := &Node{opts: opts, dir: dir, Timings: map[string]time.Duration{}}
-	if n.lock, err = takeLock(); err != nil {
+	if n.lock, err = waitLock(ctx, opts.WaitForLock, opts.Log); err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
 	s := &starter{n: n, begin: time.Now()}
 	phases := []struct {
 		name string
@@ -260,6 +263,25 @@ func ensureFreshDir(dir string) error {
 		return fmt.Errorf("node: Options.Dir %s is not empty: the node needs a fresh folder", dir)
 	}
 	return nil
+}
+
+func waitLock(ctx context.Context, wait time.Duration, log io.Writer) (*os.File, error) {
+	deadline := time.Now().Add(wait)
+	for said := false; ; {
+		f, err := takeLock()
+		if err == nil || time.Now().After(deadline) {
+			return f, err
+		}
+		if !said {
+			fmt.Fprintf(log, "node: waiting up to %s for another node on this machine to stop\n", wait)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // takeLock makes sure one node at a time runs on this machine: the bridge, addresses and

@@ -53,7 +53,7 @@ func startNode(t *testing.T) (*controlplane.ControlPlane, *Node) {
 	t.Cleanup(func() { _ = cp.Stop() })
 	start := time.Now()
 	n, err := Start(ctx, Options{Dir: t.TempDir(), ControlPlane: FromControlPlane(cp),
-		ImagesIndex: filepath.Join(imgDir, "images.json"), Log: testWriter{t}})
+		ImagesIndex: filepath.Join(imgDir, "images.json"), Log: testWriter{t}, WaitForLock: 15 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
