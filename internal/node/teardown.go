@@ -85,10 +85,10 @@ func teardown(dir string, rec *record, n *Node, log io.Writer) error {
 				add("restarting containerd to remove pods", err)
 			}
 		}
-		netns, err := removeSandboxes(ctx, rec.Containerd)
+		netns, count, err := removeSandboxes(ctx, rec.Containerd)
 		add("removing pod sandboxes", err)
 		rec.Netns = append(rec.Netns, netns...)
-		step("removed pod sandboxes (%d network namespaces)", len(netns))
+		step("stopped and removed %d pod sandboxes", count)
 	}
 	add("stopping containerd", stopComponent(n, rec, dir, "containerd"))
 	add("ending leftover shims", killShims(rec.Containerd))
@@ -209,16 +209,24 @@ func restartContainerd(dir string) (*process, error) {
 
 // removeSandboxes stops and removes every pod sandbox of our containerd and returns the network
 // namespaces they had.
-func removeSandboxes(ctx context.Context, socket string) ([]string, error) {
+func removeSandboxes(ctx context.Context, socket string) ([]string, int, error) {
 	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer conn.Close()
 	rs := runtimeapi.NewRuntimeServiceClient(conn)
-	list, err := rs.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+	// A containerd started again for teardown serves its socket before the CRI plugin has
+	// loaded its state ("server is not initialized yet").
+	var list *runtimeapi.ListPodSandboxResponse
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(250 * time.Millisecond) {
+		list, err = rs.ListPodSandbox(ctx, &runtimeapi.ListPodSandboxRequest{})
+		if err == nil || !strings.Contains(err.Error(), "not initialized") || time.Now().After(end) {
+			break
+		}
+	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var netns []string
 	var errs []error
@@ -235,7 +243,7 @@ func removeSandboxes(ctx context.Context, socket string) ([]string, error) {
 			errs = append(errs, err)
 		}
 	}
-	return netns, errors.Join(errs...)
+	return netns, len(list.Items), errors.Join(errs...)
 }
 
 var netnsPathRE = regexp.MustCompile(`"netNamespacePath":\s*"([^"]*)"`)
