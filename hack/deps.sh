@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what infralab's build and tests need on a fresh Debian machine: Go (when missing or too
-# old) and the Debian packages in hack/apt-packages.txt. Safe to re-run: it only installs what is
-# missing.
+# Installs the Debian packages infralab's build and tests need (hack/apt-packages.txt) on a fresh
+# Debian machine and checks that Go is new enough (it says how to get it; it does not install Go).
+# Safe to re-run: it only installs what is missing.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)

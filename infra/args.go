@@ -26,7 +26,7 @@ type NodesArgs struct {
 type ProxmoxArgs struct {
 	// Endpoint is the API URL, e.g. https://pve.example.org:8006/.
 	Endpoint string
-	// APIToken is `user@realm!tokenid=uuid`; keep it a secret (config.RequireSecret or pulumi.ToSecret).
+	// APIToken is `user@realm!tokenid=uuid`; keep it a secret (config.TrySecret or pulumi.ToSecret).
 	APIToken pulumi.StringInput
 	// Insecure skips TLS verification of the API; only for a self-signed lab certificate.
 	Insecure bool

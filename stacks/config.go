@@ -71,7 +71,7 @@ type Network struct {
 	DNS         []string `json:"dns"`
 	PodCIDR     string   `json:"podCidr"`
 	ServiceCIDR string   `json:"serviceCidr"`
-	// MTU of the private bridge and the VMs' NICs; 0 keeps the default (1400 for a Hetzner vSwitch).
+	X
 	MTU          int    `json:"mtu,omitempty"`
 	SearchDomain string `json:"searchDomain,omitempty"`
 }

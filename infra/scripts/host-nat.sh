@@ -86,7 +86,7 @@ hasSystemd() { [ -d /run/systemd/system ] && [ "$etc" = /etc ] && command -v sys
 
 apply() {
 	ip link show dev "$bridge" >/dev/null 2>&1 || die "bridge $bridge does not exist; the Proxmox provider creates it before this step"
-	ip link show dev "$uplink" >/dev/null 2>&1 || die "uplink $uplink does not exist; set network.hostUplink to the interface with the public address"
+	ip link show dev "$uplink" >/dev/null 2>&1 || die "uplink $uplink does not exist; set network.uplink in the stack config to the interface with the public address"
 
 	self=$(readlink -f "$0")
 	ensureFile "$etc/sysctl.d/99-$tag.conf" "net.ipv4.ip_forward = 1"

@@ -296,22 +296,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
-// TestImportWithCtr loads the images into a containerd the caller runs; this package never
-// starts one (the embedded node does).
-func TestImportWithCtr(t *testing.T) {
-	addr := os.Getenv("INFRALAB_CONTAINERD_ADDRESS")
-	if addr == "" {
-		t.Skip("INFRALAB_CONTAINERD_ADDRESS not set: no containerd to import into (the archives are checked by loading them with go-containerregistry instead)")
-	}
-	ctr := testenv.Tool(t, "ctr")
-	r := build(t, "pause")
-	out, err := exec.Command(ctr, "--address", addr, "-n", "k8s.io", "images", "import", r.Path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ctr import: %v\n%s", err, out)
-	}
-	out, err = exec.Command(ctr, "--address", addr, "-n", "k8s.io", "images", "ls", "-q").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), r.Ref) {
-		t.Fatalf("%s not listed after import: %v\n%s", r.Ref, err, out)
-	}
-}

@@ -18,6 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/infralab/infralab/internal/testenv"
 )
 
 // TestImagesRunReadOnlyAsNonRoot starts the postgres and healthcare-api images the way the
@@ -26,13 +28,9 @@ import (
 // must not start. The api then stores a patient in that Postgres over loopback: proof that the
 // images hold every file, library and Python module they need.
 func TestImagesRunReadOnlyAsNonRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for mount namespaces and chroot")
-	}
+	testenv.RequireRoot(t) // mount namespaces and chroot
 	for _, tool := range []string{"unshare", "chroot", "mount"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not found", tool)
-		}
+		testenv.Tool(t, tool)
 	}
 	requirePackages(t, "postgresql-15", "busybox-static")
 	requirePackages(t, pythonRoots...)

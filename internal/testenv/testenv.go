@@ -30,7 +30,8 @@ func BinDir() string {
 // Required reports whether missing tools fail tests instead of skipping them.
 func Required() bool { return os.Getenv("INFRALAB_REQUIRE_TOOLS") == "1" }
 
-// Tool returns the path of a built tool, looking in BinDir first and then on PATH.
+// Tool returns the path of a tool, looking in BinDir, then on PATH, then in the Debian package
+// folders that are not on PATH.
 func Tool(t testing.TB, name string) string {
 	t.Helper()
 	if p := filepath.Join(BinDir(), name); isExecutable(p) {
@@ -38,6 +39,12 @@ func Tool(t testing.TB, name string) string {
 	}
 	if p, err := exec.LookPath(name); err == nil {
 		return p
+	}
+	// Debian keeps PostgreSQL's initdb and postgres off PATH.
+	for _, d := range []string{"/usr/lib/postgresql/15/bin"} {
+		if p := filepath.Join(d, name); isExecutable(p) {
+			return p
+		}
 	}
 	msg := name + " not found in " + BinDir() + " or on PATH; run `make tools`"
 	if Required() {
@@ -50,4 +57,17 @@ func Tool(t testing.TB, name string) string {
 func isExecutable(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
+
+// RequireRoot stops a test that needs root (namespaces, mounts, iptables): skipped as a normal
+// user, failed when INFRALAB_REQUIRE_TOOLS=1, because CI runs as root and must run it.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if Required() {
+		t.Fatal("this test needs root (CI runs make test as root)")
+	}
+	t.Skip("needs root")
 }

@@ -43,7 +43,7 @@ func checkSecretData(r Resource) []Finding {
 				f.unknown("", e.path)
 			default:
 				f.bad("", e.path, fmt.Sprintf("%s.%s is a plaintext value, so it is stored unencrypted in the Pulumi state", key, e.key),
-					"wrap the value with pulumi.ToSecret(...) or read it from secret config (config.RequireSecret / pulumi config set --secret)")
+					"wrap the value with pulumi.ToSecret(...) or read it from secret config (config.TrySecret / pulumi config set --secret)")
 			}
 		}
 	}
@@ -157,7 +157,7 @@ func checkRemoteCommandCredentials(r Resource) []Finding {
 		}
 		for _, key := range []string{"privateKey", "password", "privateKeyPassword"} {
 			requireSecret(f, c.get(key), "the SSH connection's "+key,
-				"pass it as a Pulumi secret, e.g. config.RequireSecret(ctx, \"sshPrivateKey\") or pulumi.ToSecret(...)")
+				"pass it as a Pulumi secret, e.g. config.TrySecret(ctx, \"sshPrivateKey\") or pulumi.ToSecret(...)")
 		}
 	}
 	return f.out
