@@ -194,3 +194,24 @@ func TestLocalStackWithoutKubeconfigFailsClearly(t *testing.T) {
 		t.Fatalf("registered %v before failing", rec.types())
 	}
 }
+
+// The apps must wait for a working cluster: the provider built from the kubeadm kubeconfig
+// depends on the phase that waits for every node to be Ready, not only on kubeadm init.
+func TestLabProviderWaitsForReadyNodes(t *testing.T) {
+	rec, err := loadStack(t, "lab").run(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rec.resources {
+		if r.TypeToken != "pulumi:providers:kubernetes" || r.Name != "lab" {
+			continue
+		}
+		for _, dep := range r.RegisterRPC.GetDependencies() {
+			if strings.HasSuffix(dep, "-"+clusterlayer.PhaseWaitNodesReady) {
+				return
+			}
+		}
+		t.Fatalf("the lab provider depends on %v, not on %s", r.RegisterRPC.GetDependencies(), clusterlayer.PhaseWaitNodesReady)
+	}
+	t.Fatal("no lab kubernetes provider declared")
+}

@@ -63,7 +63,11 @@ func newKubeadm(ctx *pulumi.Context, name string, args *KubeadmArgs, scripts fs.
 	for _, n := range args.nodes() {
 		names = append(names, n.Name)
 	}
-	comp.Kubeconfig = pulumi.ToSecret(b.kubeconfig.Stdout).(pulumi.StringOutput)
+	// The kubeconfig is handed out only once every node is Ready (so Calico runs and workers have
+	// joined): whatever uses it, the apps layer's provider above all, then waits for a working
+	// cluster instead of racing the joins with an API server that has no schedulable node yet.
+	comp.Kubeconfig = pulumi.ToSecret(pulumi.All(b.kubeconfig.Stdout, b.nodesReady.Stdout).ApplyT(
+		func(v []any) string { return v[0].(string) })).(pulumi.StringOutput)
 	comp.NodeNames = b.nodesReady.Stdout.ApplyT(func(string) []string { return names }).(pulumi.StringArrayOutput)
 	endpoint := "https://" + args.clusterConfig().endpoint()
 	comp.APIEndpoint = b.init.Stdout.ApplyT(func(string) string { return endpoint }).(pulumi.StringOutput)

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/infralab/infralab/cluster/hardening"
-	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -250,18 +249,4 @@ func (b *bootstrap) waitNodesReady() error {
 		dependsOn: deps,
 	})
 	return err
-}
-
-// commands returns every declared command (for tests and outputs).
-func (b *bootstrap) commands() []*remote.Command {
-	var all []*remote.Command
-	for _, n := range b.args.nodes() {
-		all = append(all, b.reachable[n.Name], b.prepared[n.Name])
-	}
-	all = append(all, b.init, b.kubeconfig)
-	if b.token != nil {
-		all = append(all, b.token)
-	}
-	all = append(all, b.joins...)
-	return append(all, b.calico, b.nodesReady)
 }

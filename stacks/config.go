@@ -71,7 +71,7 @@ type Network struct {
 	DNS         []string `json:"dns"`
 	PodCIDR     string   `json:"podCidr"`
 	ServiceCIDR string   `json:"serviceCidr"`
-	X
+	// MTU of the private bridge and the VMs' NICs; 0 keeps 1500. Behind a Hetzner vSwitch use 1400.
 	MTU          int    `json:"mtu,omitempty"`
 	SearchDomain string `json:"searchDomain,omitempty"`
 }
