@@ -10,9 +10,10 @@ import (
 )
 
 // ReadStackFile reads a Pulumi.<stack>.yaml the way the Pulumi CLI hands it to a program: keys
-// without the "infralab:" namespace, objects and lists as JSON strings. It refuses a file holding
-// an encrypted secret: the shipped stack files hold none, secrets live in the user's own stack.
-// Tests and benchmarks use it to run the program without the CLI.
+// without the "infralab:" namespace, objects and lists as JSON strings. Encrypted secrets
+// (`secure:` values, which `pulumi config set --secret` writes into your copy of the file) are
+// left out: only the CLI with the stack's passphrase can decrypt them, so tests and benchmarks
+// that run the program without the CLI supply their own.
 func ReadStackFile(path string) (map[string]string, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -31,7 +32,7 @@ func ReadStackFile(path string) (map[string]string, error) {
 			return nil, fmt.Errorf("%s: key %q is outside the %s namespace", path, k, Namespace)
 		}
 		if m, isMap := v.(map[string]any); isMap && m["secure"] != nil {
-			return nil, fmt.Errorf("%s: %s holds an encrypted secret; keep secrets in your own stack, not in this file", path, k)
+			continue
 		}
 		if s, isString := v.(string); isString {
 			out[key] = s
