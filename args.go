@@ -105,7 +105,7 @@ func appsArgs(cfg *stacks.Config, secrets secretValues) *apps.PlatformArgs {
 			Mode: ac.Monitoring.Mode, ChartVersion: ac.Monitoring.ChartVersion, Retention: ac.Monitoring.Retention,
 			StorageClass: ac.Monitoring.StorageClass, StorageSize: ac.Monitoring.StorageSize,
 			PrometheusImage:      ac.Monitoring.PrometheusImage,
-			PrometheusPullPolicy: ac.Postgres.PullPolicy,
+			PrometheusPullPolicy: ac.Monitoring.PullPolicy,
 		},
 		Secrets: apps.Secrets{
 			PostgresPassword:     secrets[stacks.KeyPostgresPassword],

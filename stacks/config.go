@@ -178,6 +178,8 @@ type Monitoring struct {
 	StorageClass    string `json:"storageClass,omitempty"`
 	StorageSize     string `json:"storageSize,omitempty"`
 	PrometheusImage string `json:"prometheusImage,omitempty"`
+	// PullPolicy of the standalone Prometheus image.
+	PullPolicy string `json:"pullPolicy,omitempty"`
 }
 
 // PodSecurityException relaxes Pod Security enforcement for one namespace.

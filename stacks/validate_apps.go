@@ -90,6 +90,7 @@ func validateMonitoring(cfg *Config, c *errs) {
 		requireSecret(cfg.Secrets.GrafanaAdminPassword, c, "pulumi config set --secret grafanaAdminPassword \"$(openssl rand -base64 24)\"")
 	case "standalone":
 		image(m.PrometheusImage, "apps.monitoring.prometheusImage", c)
+		pullPolicy(m.PullPolicy, "apps.monitoring.pullPolicy", c)
 	case "off":
 		return
 	default:
@@ -99,7 +100,15 @@ func validateMonitoring(cfg *Config, c *errs) {
 	if !durationRE.MatchString(m.Retention) {
 		c.add("apps.monitoring.retention", fmt.Sprintf("%q is not a retention period", m.Retention), "e.g. 15d")
 	}
-	quantity(m.StorageSize, "apps.monitoring.storageSize", "1Gi", c)
+	switch {
+	case m.StorageClass == "" && m.StorageSize != "":
+		c.add("apps.monitoring.storageSize", "is set without apps.monitoring.storageClass, so it would be ignored (Prometheus keeps its data in an emptyDir)", "name a provisioning StorageClass, or remove storageSize")
+	case m.StorageClass != "":
+		if !dnsLabelRE.MatchString(m.StorageClass) {
+			c.add("apps.monitoring.storageClass", fmt.Sprintf("%q is not a StorageClass name", m.StorageClass), "e.g. longhorn")
+		}
+		quantity(m.StorageSize, "apps.monitoring.storageSize", "1Gi", c)
+	}
 }
 
 // image insists on an exact tag or digest: a moving tag makes two `up`s deploy different code.

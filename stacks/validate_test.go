@@ -210,6 +210,8 @@ func TestInvalidConfigs(t *testing.T) {
 		{"local volume relative path", lab, []edit{{"apps.postgres.localVolume.path", "data/pg"}}, []string{"apps.postgres.localVolume.path"}},
 		{"monitoring mode", lab, []edit{{"apps.monitoring.mode", "full"}}, []string{"apps.monitoring.mode"}},
 		{"chart version range", lab, []edit{{"apps.monitoring.chartVersion", "^80"}}, []string{"apps.monitoring.chartVersion"}},
+		{"monitoring size without class", lab, []edit{{"apps.monitoring.storageSize", "20Gi"}}, []string{"apps.monitoring.storageSize"}},
+		{"monitoring pull policy", local, []edit{{"apps.monitoring.pullPolicy", "Sometimes"}}, []string{"apps.monitoring.pullPolicy"}},
 		{"retention", lab, []edit{{"apps.monitoring.retention", "two weeks"}}, []string{"apps.monitoring.retention"}},
 		{"grafana secret plaintext", lab, []edit{{KeyGrafanaAdminPassword, "admin"}}, []string{KeyGrafanaAdminPassword}},
 		{"psa exception without reason", lab, []edit{{"apps.podSecurityExceptions", []any{
