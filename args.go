@@ -71,15 +71,16 @@ func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *
 	}
 	cp := cfg.Cluster.ControlPlane.Nodes[0]
 	a := &clusterlayer.KubeadmArgs{
-		ClusterName:       "infralab",
-		KubernetesVersion: cfg.Kubernetes.Version,
-		ControlPlane:      clusterlayer.Node{Name: cp.Name, IP: cp.IP, InstanceID: instance[cp.Name]},
-		SSHUser:           cfg.SSH.User,
-		SSHPrivateKey:     secrets[stacks.KeySSHPrivateKey],
-		PodCIDR:           cfg.Network.PodCIDR,
-		ServiceCIDR:       cfg.Network.ServiceCIDR,
-		EncryptionKey:     secrets[stacks.KeyEncryptionKey],
-		CalicoVersion:     cfg.Kubernetes.CalicoVersion,
+		ClusterName:          "infralab",
+		KubernetesVersion:    cfg.Kubernetes.Version,
+		ControlPlane:         clusterlayer.Node{Name: cp.Name, IP: cp.IP, InstanceID: instance[cp.Name]},
+		SSHUser:              cfg.SSH.User,
+		SSHPrivateKey:        secrets[stacks.KeySSHPrivateKey],
+		PodCIDR:              cfg.Network.PodCIDR,
+		ServiceCIDR:          cfg.Network.ServiceCIDR,
+		EncryptionKey:        secrets[stacks.KeyEncryptionKey],
+		CalicoVersion:        cfg.Kubernetes.CalicoVersion,
+		CalicoManifestSHA256: cfg.Kubernetes.CalicoManifestSHA256,
 		// The VMs must exist (and their guest agents report in) before the first SSH attempt.
 		DependsOn: []pulumi.Resource{nodes},
 	}

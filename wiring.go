@@ -52,6 +52,9 @@ func buildLab(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) (*c
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Kubernetes.CalicoManifestSHA256 == "" {
+		_ = ctx.Log.Warn("kubernetes.calicoManifestSha256 is not set: Calico's manifest will be applied as cluster-admin without a checksum; pin it with the sha256 of tigera-operator.yaml "+cfg.Kubernetes.CalicoVersion, nil)
+	}
 	kubeadm, err := clusterlayer.NewKubeadm(ctx, "cluster", kubeadmArgs(cfg, secrets, nodes))
 	if err != nil {
 		return nil, err

@@ -93,6 +93,9 @@ type SSH struct {
 type Kubernetes struct {
 	Version       string `json:"version"`
 	CalicoVersion string `json:"calicoVersion"`
+	// CalicoManifestSHA256 pins tigera-operator.yaml of CalicoVersion: the manifest runs as
+	// cluster-admin, so a checksum makes a changed download fail instead of being applied.
+	CalicoManifestSHA256 string `json:"calicoManifestSha256,omitempty"`
 }
 
 // Cluster is the VMs per role.
