@@ -43,20 +43,9 @@ type nodeStack struct {
 	refs    map[string]string // image name -> ref
 }
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if testenv.Required() {
-		t.Fatal("the embedded node needs root (containerd, kubelet, iptables, a bridge)")
-	}
-	t.Skip("the embedded node needs root")
-}
-
 func newNodeStack(t *testing.T) *nodeStack {
 	t.Helper()
-	requireRoot(t)
+	testenv.RequireRoot(t) // containerd, the kubelet, iptables and a bridge
 	for _, tool := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubelet", "kube-scheduler",
 		"kube-proxy", "kube-router", "coredns", "kubectl"} {
 		testenv.Tool(t, tool)

@@ -18,12 +18,7 @@ import (
 // `up --node`, then the supervisor is killed outright (no teardown of its own), and `down` must
 // still undo everything the node did, from the node's record.
 func TestUpWithNodeSurvivesAKilledSupervisor(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if testenv.Required() {
-			t.Fatal("--node needs root")
-		}
-		t.Skip("--node needs root")
-	}
+	testenv.RequireRoot(t)
 	for _, tool := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubelet", "kube-scheduler", "kube-proxy", "kube-router", "coredns"} {
 		testenv.Tool(t, tool)
 	}

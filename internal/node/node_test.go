@@ -23,12 +23,7 @@ import (
 // INFRALAB_REQUIRE_TOOLS=1.
 func startNode(t *testing.T) (*controlplane.ControlPlane, *Node) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if testenv.Required() {
-			t.Fatal("the node needs root")
-		}
-		t.Skip("the node needs root")
-	}
+	testenv.RequireRoot(t)
 	for _, tool := range []string{"kube-apiserver", "kube-controller-manager", "kubelet", "kube-scheduler", "kube-proxy", "kube-router", "coredns"} {
 		testenv.Tool(t, tool)
 	}
