@@ -189,6 +189,7 @@ build_langhost() {
   local key
   key=$(cd "$repo" && cat go.mod go.sum tools/langhost/*.go | sha256sum | cut -c1-16)
   local dir="$cache/tools/pulumi-language-go-$key"
+  lock "$dir"
   if ! built "$dir"; then
     log "building our Go language host (tools/langhost)"
     rm -rf "$dir" && mkdir -p "$dir"
