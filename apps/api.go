@@ -46,7 +46,10 @@ func (p *builder) ensureAPI() error {
 				RollingUpdate: &appsv1.RollingUpdateDeploymentArgs{MaxUnavailable: pulumi.Int(0), MaxSurge: pulumi.Int(1)},
 			},
 			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: labels(apiName, "api")},
+				Metadata: &metav1.ObjectMetaArgs{
+					Labels:      labels(apiName, "api"),
+					Annotations: pulumi.StringMap{annotationCredentials: credentialsDigest(a.Secrets.APIDatabasePassword)},
+				},
 				Spec: &corev1.PodSpecArgs{
 					ServiceAccountName:           sa.Metadata.Name(),
 					AutomountServiceAccountToken: pulumi.Bool(false),

@@ -42,14 +42,7 @@ func (p *builder) ensureDatabaseRoles() error {
 
 	// A digest of the passwords drives replacement; it stays a Pulumi secret in state and never
 	// reaches the cluster.
-	trigger := pulumi.ToSecret(pulumi.All(a.Secrets.PostgresPassword, a.Secrets.APIDatabasePassword, a.Secrets.ExporterPassword).
-		ApplyT(func(v []any) string {
-			h := sha256.New()
-			for _, s := range v {
-				fmt.Fprintf(h, "%d:%s;", len(s.(string)), s)
-			}
-			return hex.EncodeToString(h.Sum(nil))
-		}))
+	trigger := credentialsDigest(a.Secrets.PostgresPassword, a.Secrets.APIDatabasePassword, a.Secrets.ExporterPassword)
 	scriptSum := sha256.Sum256([]byte(rolesSQL))
 	connLimit := (a.API.Replicas+1)*a.API.PoolSize + 2
 

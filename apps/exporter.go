@@ -42,7 +42,10 @@ func (p *builder) ensureExporter() error {
 				RollingUpdate: &appsv1.RollingUpdateDeploymentArgs{MaxUnavailable: pulumi.Int(0), MaxSurge: pulumi.Int(1)},
 			},
 			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{Labels: labels(exporterName, "monitoring")},
+				Metadata: &metav1.ObjectMetaArgs{
+					Labels:      labels(exporterName, "monitoring"),
+					Annotations: pulumi.StringMap{annotationCredentials: credentialsDigest(a.Secrets.ExporterPassword)},
+				},
 				Spec: &corev1.PodSpecArgs{
 					ServiceAccountName:           sa.Metadata.Name(),
 					AutomountServiceAccountToken: pulumi.Bool(false),

@@ -3,6 +3,8 @@ package apps
 import (
 	"reflect"
 	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 func TestPostgresStatefulSet(t *testing.T) {
@@ -159,5 +161,26 @@ func TestQuotasAndLimitRanges(t *testing.T) {
 	}
 	if n := len(ofType(res, "kubernetes:core/v1:ResourceQuota")); n != 2 {
 		t.Errorf("quotas = %d, want one per app namespace (2)", n)
+	}
+}
+
+// A rotated password must reach the running pods, not only the database: the pod template of
+// each workload that reads it changes, and only those.
+func TestPasswordRotationRollsItsReaders(t *testing.T) {
+	template := func(res []recorded, ns, name string) any {
+		return find(t, res, "kubernetes:apps/v1:Deployment", ns, name).get("spec", "template", "metadata", "annotations", annotationCredentials)
+	}
+	before := declare(t, standaloneArgs())
+	rotated := standaloneArgs()
+	rotated.Secrets.APIDatabasePassword = pulumi.String("rotated-api-password")
+	after := declare(t, rotated)
+	if template(before, "healthcare", "healthcare-api") == nil {
+		t.Fatal("the api's pod template carries no credentials digest")
+	}
+	if template(before, "healthcare", "healthcare-api") == template(after, "healthcare", "healthcare-api") {
+		t.Error("rotating the api's password leaves its pod template unchanged: running pods keep the old one")
+	}
+	if template(before, "database", "postgres-exporter") != template(after, "database", "postgres-exporter") {
+		t.Error("rotating the api's password rolls the exporter too")
 	}
 }
