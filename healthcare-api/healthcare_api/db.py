@@ -53,6 +53,9 @@ class Database:
             yield con
         except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError,
                 asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.AdminShutdownError) as e:
+            # One lost connection means the server restarted or moved: every other pooled
+            # connection is stale too. Drop them all now instead of failing once per connection.
+            await self._pool.expire_connections()
             raise Unavailable(f"database connection lost: {type(e).__name__}") from None
         finally:
             await self._pool.release(con)
@@ -77,7 +80,12 @@ class Database:
             async with self.conn() as con:
                 await con.fetchval("SELECT 1", timeout=2)
             ok = self.schema_ready
-        except (Unavailable, asyncio.TimeoutError, asyncpg.PostgresError):
+        except asyncio.TimeoutError:
+            # A connection to a Postgres pod that is gone (new pod IP) times out instead of
+            # failing: expire the pool so the next probe dials the Service afresh.
+            await self._pool.expire_connections()
+            ok = False
+        except (Unavailable, asyncpg.PostgresError):
             ok = False
         self._m.db_up.set(1 if ok else 0)
         return ok
