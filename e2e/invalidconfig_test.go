@@ -20,7 +20,7 @@ func TestInvalidConfigStopsBeforeAnyResource(t *testing.T) {
 	}
 	broken := string(shipped)
 	for old, bad := range map[string]string{
-		"replicas: 2":                                "replicas: 0",
+		"replicas: 2": "replicas: 0",
 		"image: infralab.local/healthcare-api:1.0.0": "image: infralab.local/healthcare-api:latest",
 	} {
 		if !strings.Contains(broken, old) {
