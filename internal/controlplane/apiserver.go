@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/infralab/infralab/cluster/hardening"
+
+	"github.com/infralab/infralab/internal/proc"
 )
 
 const (
@@ -202,29 +204,29 @@ func (cp *ControlPlane) StopAPIServer() error {
 	}
 	cp.paused["kube-apiserver"] = true
 	cp.mu.Unlock()
-	return p.stop(10 * time.Second)
+	return p.Stop(10 * time.Second)
 }
 
 // StartAPIServer starts kube-apiserver again with the same port, flags and data, and waits
 // until it is ready.
 func (cp *ControlPlane) StartAPIServer(ctx context.Context) error {
 	cp.mu.Lock()
-	if old := cp.find("kube-apiserver"); old == nil || !old.exited() {
+	if old := cp.find("kube-apiserver"); old == nil || !old.Exited() {
 		cp.mu.Unlock()
 		return errors.New("controlplane: kube-apiserver is running or was never started; call StopAPIServer first")
 	}
 	cp.mu.Unlock()
-	proc, err := startProcess("kube-apiserver", cp.apiBin, cp.apiArgs, filepath.Join(cp.dir, "logs"))
+	started, err := proc.Start("kube-apiserver", cp.apiBin, cp.apiArgs, filepath.Join(cp.dir, "logs"), nil)
 	if err != nil {
 		return err
 	}
 	cp.mu.Lock()
 	for i, p := range cp.procs {
-		if p.name == "kube-apiserver" {
-			cp.procs[i] = proc
+		if p.Name == "kube-apiserver" {
+			cp.procs[i] = started
 		}
 	}
 	delete(cp.paused, "kube-apiserver")
 	cp.mu.Unlock()
-	return cp.waitAPIServer(ctx, proc)
+	return cp.waitAPIServer(ctx, started)
 }

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/infralab/infralab/internal/testenv"
+
+	"github.com/infralab/infralab/internal/proc"
 )
 
 // Options configure Start.
@@ -121,7 +123,7 @@ func (s *starter) progress(format string, a ...any) {
 func (s *starter) ensureCertificates(context.Context) error {
 	s.bins = map[string]string{}
 	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager"} {
-		bin, err := findBinary(s.opts.BinDir, name)
+		bin, err := proc.FindBinary(s.opts.BinDir, name)
 		if err != nil {
 			return err
 		}
@@ -147,7 +149,7 @@ func (cp *ControlPlane) Stop() error {
 		cp.mu.Unlock()
 		var errs []error
 		for i := len(procs) - 1; i >= 0; i-- {
-			errs = append(errs, procs[i].stop(10*time.Second))
+			errs = append(errs, procs[i].Stop(10*time.Second))
 		}
 		cp.stopErr = errors.Join(errs...)
 	})
@@ -189,8 +191,8 @@ func (cp *ControlPlane) Pids() map[string]int {
 	defer cp.mu.Unlock()
 	out := map[string]int{}
 	for _, p := range cp.procs {
-		if !p.exited() {
-			out[p.name] = p.pid()
+		if !p.Exited() {
+			out[p.Name] = p.Pid()
 		}
 	}
 	return out
@@ -204,8 +206,8 @@ func (cp *ControlPlane) Err() error {
 		return nil
 	}
 	for _, p := range cp.procs {
-		if p.exited() && !cp.paused[p.name] {
-			return p.failure("exited unexpectedly")
+		if p.Exited() && !cp.paused[p.Name] {
+			return p.Failure("exited unexpectedly")
 		}
 	}
 	return nil

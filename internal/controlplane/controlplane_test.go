@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/infralab/infralab/internal/testenv"
+
+	"github.com/infralab/infralab/internal/proc"
 )
 
 // requireBinaries skips (or fails under INFRALAB_REQUIRE_TOOLS=1) without the real binaries.
@@ -191,12 +193,12 @@ func TestPortRaceIsRetriedWithNewPorts(t *testing.T) {
 			return nil, nil
 		}
 		// What etcd prints when another process took its port between freePorts and bind.
-		p, err := startProcess("etcd", "/bin/sh", []string{"-c", "echo 'listen tcp 127.0.0.1:1: bind: address already in use' >&2; exit 1"}, logs)
+		p, err := proc.Start("etcd", "/bin/sh", []string{"-c", "echo 'listen tcp 127.0.0.1:1: bind: address already in use' >&2; exit 1"}, logs, nil)
 		if err != nil {
 			return nil, err
 		}
-		<-p.done
-		return p, p.exitError()
+		<-p.Done()
+		return p, p.ExitError()
 	})
 	if err != nil {
 		t.Fatalf("withFreePorts: %v", err)
@@ -212,12 +214,12 @@ func TestPortRaceIsRetriedWithNewPorts(t *testing.T) {
 	calls := 0
 	err = s.withFreePorts(1, func([]int) (*process, error) {
 		calls++
-		p, err := startProcess("etcd", "/bin/sh", []string{"-c", "echo 'bad flag' >&2; exit 2"}, t.TempDir())
+		p, err := proc.Start("etcd", "/bin/sh", []string{"-c", "echo 'bad flag' >&2; exit 2"}, t.TempDir(), nil)
 		if err != nil {
 			return nil, err
 		}
-		<-p.done
-		return p, p.exitError()
+		<-p.Done()
+		return p, p.ExitError()
 	})
 	if err == nil || calls != 1 || !strings.Contains(err.Error(), "bad flag") {
 		t.Errorf("other failures: calls=%d err=%v, want one call and the log quoted", calls, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -12,6 +11,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/infralab/infralab/cluster/hardening"
+
+	"github.com/infralab/infralab/internal/proc"
 )
 
 func (s *starter) startScheduler(ctx context.Context) error {
@@ -30,11 +31,11 @@ func (s *starter) startScheduler(ctx context.Context) error {
 	for _, a := range hardening.SchedulerArgs() { // bind-address=127.0.0.1, profiling=false
 		args = append(args, "--"+a.Name+"="+a.Value)
 	}
-	proc, err := n.launch("kube-scheduler", s.bins["kube-scheduler"], args)
+	p, err := n.launch("kube-scheduler", s.bins["kube-scheduler"], args)
 	if err != nil {
 		return err
 	}
-	return waitListening(ctx, proc, fmt.Sprintf("127.0.0.1:%d", port))
+	return waitListening(ctx, p, fmt.Sprintf("127.0.0.1:%d", port))
 }
 
 // kubeProxyConfig: iptables mode; NodePorts only on the node's bridge address; conntrack sysctls
@@ -71,12 +72,12 @@ func (s *starter) startKubeProxy(ctx context.Context) error {
 	if err := os.WriteFile(cfg, data, 0o600); err != nil {
 		return err
 	}
-	proc, err := n.launch("kube-proxy", s.bins["kube-proxy"], []string{"--config=" + cfg, "--v=1"})
+	p, err := n.launch("kube-proxy", s.bins["kube-proxy"], []string{"--config=" + cfg, "--v=1"})
 	if err != nil {
 		return err
 	}
 	// Ready once it has programmed the kubernetes Service.
-	return waitFor(ctx, proc, "programming Services", func(ctx context.Context) error {
+	return waitFor(ctx, p, "programming Services", func(ctx context.Context) error {
 		out, err := run(ctx, "iptables", "-t", "nat", "-S", "KUBE-SERVICES")
 		if err != nil {
 			return err
@@ -92,7 +93,7 @@ func (s *starter) startKubeProxy(ctx context.Context) error {
 // routing, no IPVS service proxy, no health or metrics listener.
 func (s *starter) startKubeRouter(ctx context.Context) error {
 	n := s.n
-	proc, err := n.launch("kube-router", s.bins["kube-router"], []string{
+	p, err := n.launch("kube-router", s.bins["kube-router"], []string{
 		"--run-firewall=true", "--run-router=false", "--run-service-proxy=false", "--run-loadbalancer=false",
 		"--kubeconfig=" + n.kubeconfigPath("kube-router"),
 		"--hostname-override=" + n.opts.NodeName,
@@ -104,23 +105,18 @@ func (s *starter) startKubeRouter(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, proc, "installing its firewall chains", func(ctx context.Context) error {
-		out, err := run(ctx, "iptables", "-S", "KUBE-ROUTER-FORWARD")
-		if err != nil {
-			return err
-		}
-		_ = out
-		return nil
+	return waitFor(ctx, p, "installing its firewall chains", func(ctx context.Context) error {
+		_, err := run(ctx, "iptables", "-S", "KUBE-ROUTER-FORWARD")
+		return err
 	})
 }
 
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := proc.FreePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }
 
 func waitListening(ctx context.Context, p *process, addr string) error {
@@ -132,5 +128,3 @@ func waitListening(ctx context.Context, p *process, addr string) error {
 		return c.Close()
 	})
 }
-
-var _ = http.StatusOK

@@ -95,11 +95,11 @@ func (s *starter) startContainerd(ctx context.Context) error {
 	if err := n.rec.save(); err != nil {
 		return err
 	}
-	proc, err := n.launch("containerd", s.bins["containerd"], []string{"--config", cfg})
+	p, err := n.launch("containerd", s.bins["containerd"], []string{"--config", cfg})
 	if err != nil {
 		return err
 	}
-	return waitFor(ctx, proc, "serving its socket", func(ctx context.Context) error {
+	return waitFor(ctx, p, "serving its socket", func(ctx context.Context) error {
 		_, err := run(ctx, s.bins["ctr"], "--address", n.ContainerdSocket(), "version")
 		return err
 	})

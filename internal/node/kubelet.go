@@ -77,7 +77,7 @@ func (s *starter) startKubelet(ctx context.Context) error {
 	if err := os.WriteFile(cfg, data, 0o600); err != nil {
 		return err
 	}
-	proc, err := n.launch("kubelet", s.bins["kubelet"], []string{
+	p, err := n.launch("kubelet", s.bins["kubelet"], []string{
 		"--config=" + cfg,
 		"--kubeconfig=" + n.kubeconfigPath("kubelet"),
 		"--root-dir=" + n.path("kubelet"),
@@ -89,7 +89,7 @@ func (s *starter) startKubelet(ctx context.Context) error {
 		return err
 	}
 	nodes := n.client.CoreV1().Nodes()
-	if err := waitFor(ctx, proc, "registered", func(ctx context.Context) error {
+	if err := waitFor(ctx, p, "registered", func(ctx context.Context) error {
 		_, err := nodes.Get(ctx, n.opts.NodeName, metav1.GetOptions{})
 		return err
 	}); err != nil {
@@ -100,7 +100,7 @@ func (s *starter) startKubelet(ctx context.Context) error {
 	if _, err := nodes.Patch(ctx, n.opts.NodeName, types.StrategicMergePatchType, patch, metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("setting the node's podCIDR: %w", err)
 	}
-	return waitFor(ctx, proc, "Ready", func(ctx context.Context) error {
+	return waitFor(ctx, p, "Ready", func(ctx context.Context) error {
 		node, err := nodes.Get(ctx, n.opts.NodeName, metav1.GetOptions{})
 		if err != nil {
 			return err

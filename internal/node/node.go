@@ -15,6 +15,8 @@ import (
 
 	"github.com/infralab/infralab/internal/controlplane"
 	"github.com/infralab/infralab/internal/testenv"
+
+	"github.com/infralab/infralab/internal/proc"
 )
 
 // Fixed addresses of the node's own network. They are the same for every run, so only one node
@@ -179,12 +181,12 @@ func (n *Node) launch(name, bin string, args []string, env ...string) (*process,
 	if n.stopped {
 		return nil, errors.New("node is stopping")
 	}
-	p, err := startProcess(name, bin, args, n.path("logs"), env)
+	p, err := proc.Start(name, bin, args, n.path("logs"), env)
 	if err != nil {
 		return nil, err
 	}
 	n.procs = append(n.procs, p)
-	n.rec.Pids[name] = p.pid()
+	n.rec.Pids[name] = p.Pid()
 	_ = n.rec.save()
 	return p, nil
 }
@@ -229,8 +231,8 @@ func (n *Node) Pids() map[string]int {
 	defer n.mu.Unlock()
 	out := map[string]int{}
 	for _, p := range n.procs {
-		if !p.exited() {
-			out[p.name] = p.pid()
+		if !p.Exited() {
+			out[p.Name] = p.Pid()
 		}
 	}
 	return out
@@ -244,8 +246,8 @@ func (n *Node) Err() error {
 		return nil
 	}
 	for _, p := range n.procs {
-		if p.exited() {
-			return p.failure("exited unexpectedly")
+		if p.Exited() {
+			return p.Failure("exited unexpectedly")
 		}
 	}
 	return nil

@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"github.com/infralab/infralab/internal/proc"
 )
 
 const (
@@ -80,7 +82,7 @@ func teardown(dir string, rec *record, n *Node, log io.Writer) error {
 	if rec.Containerd != "" {
 		if n == nil || rec.Pids["containerd"] == 0 || !alive(rec.Pids["containerd"], dir) {
 			if p, err := restartContainerd(dir); err == nil {
-				defer func() { _ = p.stop(10 * time.Second) }()
+				defer func() { _ = p.Stop(10 * time.Second) }()
 			} else {
 				add("restarting containerd to remove pods", err)
 			}
@@ -152,8 +154,8 @@ func stopComponent(n *Node, rec *record, dir, name string) error {
 		procs := append([]*process(nil), n.procs...)
 		n.mu.Unlock()
 		for _, p := range procs {
-			if p.name == name {
-				return p.stop(20 * time.Second)
+			if p.Name == name {
+				return p.Stop(20 * time.Second)
 			}
 		}
 		return nil
@@ -194,7 +196,7 @@ func restartContainerd(dir string) (*process, error) {
 	if !fileExists(cfg) {
 		return nil, errors.New("no containerd config: it never started")
 	}
-	p, err := startProcess("containerd-teardown", bin, []string{"--config", cfg}, filepath.Join(dir, "logs"), nil)
+	p, err := proc.Start("containerd-teardown", bin, []string{"--config", cfg}, filepath.Join(dir, "logs"), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,52 @@
+package proc
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A component that dies while we wait for it is reported with its exit status and its log, not
+// as a timeout.
+func TestWaitForReportsAnExitWithTheLog(t *testing.T) {
+	p, err := Start("demo", "/bin/sh", []string{"-c", "echo 'bind: address already in use' >&2; exit 3"}, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = WaitFor(ctx, p, "ready", func(context.Context) error { return errors.New("not yet") })
+	if err == nil || !strings.Contains(err.Error(), "exit status 3") || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("error = %v", err)
+	}
+	if !LostPortRace(p) {
+		t.Error("LostPortRace = false for a component whose log says the port was taken")
+	}
+}
+
+// Stop ends the whole process group: a child the component forked goes too.
+func TestStopEndsTheProcessGroup(t *testing.T) {
+	p, err := Start("tree", "/bin/sh", []string{"-c", "sleep 300 & wait"}, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgid := p.Pid()
+	time.Sleep(100 * time.Millisecond) // let the shell fork its child
+	if err := p.Stop(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Exited() {
+		t.Fatal("still running after Stop")
+	}
+	// Signal 0 to the group: ESRCH once no member (the forked sleep included) is left.
+	deadline := time.Now().Add(2 * time.Second)
+	for syscall.Kill(-pgid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("a child of the component outlived Stop")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
