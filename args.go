@@ -81,6 +81,13 @@ func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *
 		EncryptionKey:        secrets[stacks.KeyEncryptionKey],
 		CalicoVersion:        cfg.Kubernetes.CalicoVersion,
 		CalicoManifestSHA256: cfg.Kubernetes.CalicoManifestSHA256,
+		// The VMs sit behind the host's NAT: SSH reaches them through the first Proxmox host,
+		// the same login the provider already uses for snippets and the NAT step.
+		Bastion: &clusterlayer.Bastion{
+			Host:       cfg.Proxmox.Nodes[0].Address,
+			User:       cfg.Proxmox.HostSSHUser,
+			PrivateKey: secrets[stacks.KeyProxmoxSSHPrivateKey],
+		},
 		// The VMs must exist (and their guest agents report in) before the first SSH attempt.
 		DependsOn: []pulumi.Resource{nodes},
 	}

@@ -20,6 +20,14 @@ type Node struct {
 	InstanceID pulumi.StringInput
 }
 
+// Bastion is an SSH jump host.
+type Bastion struct {
+	Host string
+	User string
+	// PrivateKey is the unencrypted private key the jump host accepts; pass a Pulumi secret.
+	PrivateKey pulumi.StringInput
+}
+
 // KubeadmArgs configures the bootstrap. Every plain field is validated before any resource is
 // declared; the secret inputs are checked when their values arrive.
 type KubeadmArgs struct {
@@ -40,6 +48,9 @@ type KubeadmArgs struct {
 	CalicoVersion string
 	// CalicoManifestSHA256, when set, must match tigera-operator.yaml of CalicoVersion.
 	CalicoManifestSHA256 string
+	// Bastion, when set, is the SSH jump host every command goes through: the VMs sit on a private
+	// bridge behind the Proxmox host's NAT, which the machine running `pulumi up` may not route to.
+	Bastion *Bastion
 	// DependsOn are the resources the nodes need first (the VMs).
 	DependsOn []pulumi.Resource
 	// Timeouts in seconds; zero means the default.
@@ -66,6 +77,9 @@ func (e *ValidationError) Error() string {
 func (a *KubeadmArgs) Validate() error {
 	var p []string
 	add := func(field, format string, v ...any) { p = append(p, "cluster."+field+": "+fmt.Sprintf(format, v...)) }
+	if j := a.Bastion; j != nil && (j.Host == "" || j.User == "" || j.PrivateKey == nil) {
+		add("bastion", "needs host, user and private key (the Proxmox host's SSH login)")
+	}
 
 	if !dnsLabel.MatchString(a.ClusterName) {
 		add("clusterName", "%q is not a DNS-1123 label (lower-case letters, digits, '-', at most 63)", a.ClusterName)

@@ -105,17 +105,25 @@ func (b *bootstrap) run(s step) (*remote.Command, error) {
 		// The script reads a secret; it never prints it, but keep stdout out of logs anyway.
 		logging = remote.LoggingStderr
 	}
+	conn := remote.ConnectionArgs{
+		Host:           pulumi.String(s.node.IP),
+		User:           pulumi.String(b.args.SSHUser),
+		PrivateKey:     pulumi.ToSecret(b.args.SSHPrivateKey).(pulumi.StringOutput),
+		DialErrorLimit: pulumi.Int(dial),
+		PerDialTimeout: pulumi.Int(15),
+	}
+	if j := b.args.Bastion; j != nil {
+		conn.Proxy = &remote.ProxyConnectionArgs{
+			Host:       pulumi.String(j.Host),
+			User:       pulumi.String(j.User),
+			PrivateKey: pulumi.ToSecret(j.PrivateKey).(pulumi.StringOutput),
+		}
+	}
 	args := &remote.CommandArgs{
-		Connection: remote.ConnectionArgs{
-			Host:           pulumi.String(s.node.IP),
-			User:           pulumi.String(b.args.SSHUser),
-			PrivateKey:     pulumi.ToSecret(b.args.SSHPrivateKey).(pulumi.StringOutput),
-			DialErrorLimit: pulumi.Int(dial),
-			PerDialTimeout: pulumi.Int(15),
-		},
-		Create:   pulumi.String(commandLine(s.phase, script, s.env)),
-		Triggers: append(triggers(s.script, script, s.node, s.env), s.extraTriggers...),
-		Logging:  logging,
+		Connection: conn,
+		Create:     pulumi.String(commandLine(s.phase, script, s.env)),
+		Triggers:   append(triggers(s.script, script, s.node, s.env), s.extraTriggers...),
+		Logging:    logging,
 		// Previous stdout may be a secret; never hand it back to the next run's environment.
 		AddPreviousOutputInEnv: pulumi.Bool(false),
 	}

@@ -309,3 +309,24 @@ func TestBadEncryptionKeyFailsWithoutEchoingIt(t *testing.T) {
 	assert.Contains(t, err.Error(), "cluster.encryptionKey")
 	assert.NotContains(t, err.Error(), bad)
 }
+
+// With a bastion every phase reaches its node through the Proxmox host, and the jump host's key
+// is as secret as the node key.
+func TestBastionCarriesEveryCommand(t *testing.T) {
+	a := testArgs()
+	a.Bastion = &Bastion{Host: "pve.example.com", User: "root",
+		PrivateKey: pulumi.ToSecret(pulumi.String(fakeSSHKey)).(pulumi.StringOutput)}
+	r := run(t, a, Scripts())
+	assert.NotEmpty(t, r.m.commands())
+	for name, c := range r.m.commands() {
+		conn := c.args.Inputs["connection"]
+		assert.True(t, conn.IsSecret(), "%s connection must be secret", name)
+		proxy := conn.SecretValue().Element.ObjectValue()["proxy"]
+		if assert.True(t, proxy.IsObject(), "%s has no proxy", name) {
+			assert.Equal(t, "pve.example.com", proxy.ObjectValue()["host"].StringValue(), name)
+			assert.Equal(t, "root", proxy.ObjectValue()["user"].StringValue(), name)
+		}
+	}
+	a.Bastion = &Bastion{Host: "pve.example.com"}
+	assert.ErrorContains(t, a.Validate(), "cluster.bastion")
+}
