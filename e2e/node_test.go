@@ -59,8 +59,7 @@ func newNodeStack(t *testing.T) *nodeStack {
 		}
 	}
 	ctx := context.Background()
-	home, _ := os.UserHomeDir()
-	imgDir := filepath.Join(home, ".cache", "infralab", "images")
+	imgDir := filepath.Join(testenv.CacheDir(), "images")
 	begin := time.Now()
 	results, err := (&images.Builder{OutDir: imgDir, RepoDir: testenv.RepoRoot()}).Build(ctx, nil)
 	if err != nil {

@@ -22,8 +22,7 @@ func TestUpWithNodeSurvivesAKilledSupervisor(t *testing.T) {
 	for _, tool := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubelet", "kube-scheduler", "kube-proxy", "kube-router", "coredns"} {
 		testenv.Tool(t, tool)
 	}
-	home, _ := os.UserHomeDir()
-	imgDir := filepath.Join(home, ".cache", "infralab", "images")
+	imgDir := filepath.Join(testenv.CacheDir(), "images")
 	if _, err := (&images.Builder{OutDir: imgDir, RepoDir: testenv.RepoRoot()}).Build(context.Background(), []string{"pause", "coredns"}); err != nil {
 		t.Fatal(err)
 	}

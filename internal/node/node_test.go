@@ -36,7 +36,7 @@ func startNode(t *testing.T) (*controlplane.ControlPlane, *Node) {
 		}
 	}
 	ctx := context.Background()
-	imgDir := filepath.Join(os.Getenv("HOME"), ".cache", "infralab", "images")
+	imgDir := filepath.Join(testenv.CacheDir(), "images")
 	b := &images.Builder{OutDir: imgDir, RepoDir: testenv.RepoRoot()}
 	if _, err := b.Build(ctx, []string{"pause", "coredns"}); err != nil {
 		t.Fatal(err)

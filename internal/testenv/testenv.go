@@ -71,3 +71,16 @@ func RequireRoot(t testing.TB) {
 	}
 	t.Skip("needs root")
 }
+
+// CacheDir is where `make tools` and the image builder keep what they build, outside the clone:
+// INFRALAB_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/infralab, as hack/tools.sh computes it.
+func CacheDir() string {
+	if d := os.Getenv("INFRALAB_CACHE"); d != "" {
+		return d
+	}
+	if x := os.Getenv("XDG_CACHE_HOME"); x != "" {
+		return filepath.Join(x, "infralab")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "infralab")
+}
