@@ -12,54 +12,76 @@ import (
 
 const modulePath = "github.com/infralab/infralab"
 
-// The layers meet only in main.go: a layer importing another layer, the stack config, or the
-// program would couple what `local` and `lab` must be able to use apart.
-func TestLayersDoNotImportEachOther(t *testing.T) {
-	layers := []string{"infra", "cluster", "apps", "stacks"}
-	for _, layer := range layers {
-		for _, imp := range moduleImports(t, layer) {
-			rel := strings.TrimPrefix(imp.path, modulePath+"/")
-			top := strings.SplitN(rel, "/", 2)[0]
-			if top == layer || imp.path == modulePath+"/internal/testenv" {
+// importRule forbids imports (by path prefix) in the non-test Go files under dir, except the
+// allowed ones.
+type importRule struct {
+	dir, why string
+	forbid   []string
+	allow    []string
+}
+
+// The layers meet only in main.go, and the tools that run next to or against a cluster never
+// depend on the program. One table, so every package's boundary is stated in one place.
+func TestImportBoundaries(t *testing.T) {
+	layers := []string{modulePath + "/infra", modulePath + "/cluster", modulePath + "/apps", modulePath + "/stacks"}
+	others := func(self string) []string {
+		var out []string
+		for _, l := range layers {
+			if l != modulePath+"/"+self {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	const layerWhy = "layers never import each other; main.go maps the stack config to their args"
+	rules := []importRule{
+		{dir: "infra", forbid: others("infra"), why: layerWhy},
+		{dir: "cluster", forbid: others("cluster"), why: layerWhy},
+		{dir: "stacks", forbid: others("stacks"), why: "the config loader declares nothing and knows no layer"},
+		{dir: "apps", forbid: append(others("apps"), "github.com/pulumi/pulumi-command", "github.com/muhlba91/pulumi-proxmoxve"),
+			why: "the apps layer needs only the kubernetes provider"},
+		{dir: "chaos", forbid: layers, why: "chaos talks to a cluster through the Kubernetes API only"},
+		{dir: "tools", forbid: layers, why: "the language host runs any Go program"},
+		{dir: "cmd", forbid: layers, allow: []string{modulePath + "/cluster/hardening"},
+			why: "tools use shared internal packages, not the program"},
+		{dir: "internal/images", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),
+			why: "the image builder runs before any cluster exists"},
+		// The embedded environment loads the lab's hardening files on purpose, so both clusters
+		// get the same EncryptionConfiguration, audit policy and admission configuration.
+		{dir: "internal/controlplane", forbid: layers, allow: []string{modulePath + "/cluster/hardening"},
+			why: "the embedded control plane is an environment for the program, not part of it"},
+		{dir: "internal/node", forbid: append([]string{"github.com/pulumi/"}, layers...), allow: []string{modulePath + "/cluster/hardening"},
+			why: "the embedded node is an environment for the program, not part of it"},
+	}
+	for _, r := range rules {
+		for _, imp := range shippedImports(t, r.dir) {
+			if hasPrefix(imp.path, r.allow) || !hasPrefix(imp.path, r.forbid) {
 				continue
 			}
-			for _, other := range layers {
-				if top == other {
-					t.Errorf("%s imports %s: layers must not import each other; wire them in main.go", imp.file, imp.path)
-				}
-			}
+			t.Errorf("%s imports %s: %s", imp.file, imp.path, r.why)
 		}
 	}
 }
 
-// Tools that run against a cluster (chaos) talk to it through the Kubernetes API only: they must
-// work on any cluster the program built, so they never import the program's layers or config.
-func TestToolsDoNotImportTheProgram(t *testing.T) {
-	for _, dir := range []string{"chaos", "cmd", "healthcare-api", "internal", "tools"} {
-		for _, imp := range moduleImports(t, dir) {
-			top := strings.SplitN(strings.TrimPrefix(imp.path, modulePath+"/"), "/", 2)[0]
-			switch top {
-			case "infra", "apps", "stacks":
-				t.Errorf("%s imports %s; use the Kubernetes API or a shared internal package instead", imp.file, imp.path)
-			case "cluster":
-				// The embedded control plane loads the lab's hardening files on purpose, so both
-				// clusters get the same EncryptionConfiguration, audit policy and admission config.
-				if !strings.HasPrefix(imp.path, modulePath+"/cluster/hardening") {
-					t.Errorf("%s imports %s; only cluster/hardening is shared", imp.file, imp.path)
-				}
-			}
+// hasPrefix reports whether path is one of the prefixes or inside one (a prefix ending in "/"
+// matches any path starting with it).
+func hasPrefix(path string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if path == p || strings.HasPrefix(path, strings.TrimSuffix(p, "/")+"/") {
+			return true
 		}
 	}
+	return false
 }
 
 type importRef struct{ file, path string }
 
-// moduleImports lists the imports of this module's packages in every Go file under dir.
-func moduleImports(t *testing.T, dir string) []importRef {
+// shippedImports lists the imports of every non-test Go file under dir.
+func shippedImports(t *testing.T, dir string) []importRef {
 	t.Helper()
 	var out []importRef
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return err
 		}
 		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
@@ -68,14 +90,15 @@ func moduleImports(t *testing.T, dir string) []importRef {
 		}
 		for _, spec := range f.Imports {
 			p, _ := strconv.Unquote(spec.Path.Value)
-			if strings.HasPrefix(p, modulePath+"/") {
-				out = append(out, importRef{path, p})
-			}
+			out = append(out, importRef{path, p})
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(out) == 0 {
+		t.Fatalf("no imports found under %s", dir)
 	}
 	return out
 }

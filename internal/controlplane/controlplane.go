@@ -189,13 +189,7 @@ func (cp *ControlPlane) LogPath(component string) string {
 func (cp *ControlPlane) Pids() map[string]int {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	out := map[string]int{}
-	for _, p := range cp.procs {
-		if !p.Exited() {
-			out[p.Name] = p.Pid()
-		}
-	}
-	return out
+	return proc.Pids(cp.procs)
 }
 
 // Err reports a component that exited while the plane was meant to be running.

@@ -229,13 +229,7 @@ func (n *Node) ContainerdSocket() string { return n.path("containerd", "containe
 func (n *Node) Pids() map[string]int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	out := map[string]int{}
-	for _, p := range n.procs {
-		if !p.Exited() {
-			out[p.Name] = p.Pid()
-		}
-	}
-	return out
+	return proc.Pids(n.procs)
 }
 
 // Err reports a component that exited while the node was meant to run.

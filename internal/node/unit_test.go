@@ -1,47 +1,12 @@
 package node
 
 import (
-	"go/parser"
-	"go/token"
-	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/infralab/infralab/cluster/hardening"
 )
-
-// The node is an environment for the program, not part of it: no Pulumi, no layer but the
-// hardening values it shares with the lab cluster.
-func TestNoUnwantedImports(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	forbidden := []string{"github.com/pulumi/", "github.com/infralab/infralab/apps",
-		"github.com/infralab/infralab/infra", "github.com/infralab/infralab/stacks"}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		parsed, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, imp := range parsed.Imports {
-			path, _ := strconv.Unquote(imp.Path.Value)
-			for _, bad := range forbidden {
-				if strings.HasPrefix(path, bad) {
-					t.Errorf("%s imports %s", f, path)
-				}
-			}
-			if strings.HasPrefix(path, "github.com/infralab/infralab/cluster") && path != "github.com/infralab/infralab/cluster/hardening" {
-				t.Errorf("%s imports %s", f, path)
-			}
-		}
-	}
-}
 
 // The kubelet keeps the lab cluster's hardening (docs/node.md lists what differs and why).
 func TestKubeletConfigKeepsLabHardening(t *testing.T) {

@@ -190,3 +190,14 @@ func FindBinary(binDir, name string) (string, error) {
 	}
 	return "", fmt.Errorf("%s not found in %s or on PATH: run `make tools`", name, binDir)
 }
+
+// Pids maps each running process of ps to its pid (also its process group id).
+func Pids(ps []*Process) map[string]int {
+	out := map[string]int{}
+	for _, p := range ps {
+		if !p.Exited() {
+			out[p.Name] = p.Pid()
+		}
+	}
+	return out
+}
