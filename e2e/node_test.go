@@ -46,6 +46,7 @@ type nodeStack struct {
 func newNodeStack(t *testing.T) *nodeStack {
 	t.Helper()
 	testenv.RequireRoot(t) // containerd, the kubelet, iptables and a bridge
+	testenv.ExclusiveNode(t)
 	for _, tool := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubelet", "kube-scheduler",
 		"kube-proxy", "kube-router", "coredns", "kubectl"} {
 		testenv.Tool(t, tool)

@@ -19,6 +19,7 @@ import (
 // still undo everything the node did, from the node's record.
 func TestUpWithNodeSurvivesAKilledSupervisor(t *testing.T) {
 	testenv.RequireRoot(t)
+	testenv.ExclusiveNode(t)
 	for _, tool := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kubelet", "kube-scheduler", "kube-proxy", "kube-router", "coredns"} {
 		testenv.Tool(t, tool)
 	}

@@ -24,6 +24,7 @@ import (
 func startNode(t *testing.T) (*controlplane.ControlPlane, *Node) {
 	t.Helper()
 	testenv.RequireRoot(t)
+	testenv.ExclusiveNode(t)
 	for _, tool := range []string{"kube-apiserver", "kube-controller-manager", "kubelet", "kube-scheduler", "kube-proxy", "kube-router", "coredns"} {
 		testenv.Tool(t, tool)
 	}

@@ -52,7 +52,9 @@ func Teardown(dir string, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	lock, err := takeLock()
+	// A holder that was just killed (a supervisor after SIGKILL) releases the lock only once the
+	// kernel has closed its files, a moment after it stopped looking alive: wait briefly for it.
+	lock, err := waitLock(context.Background(), 15*time.Second, log)
 	if err != nil {
 		return fmt.Errorf("node: teardown of %s: %w", dir, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
 )
 
@@ -83,4 +84,21 @@ func CacheDir() string {
 	}
 	home, _ := os.UserHomeDir()
 	return filepath.Join(home, ".cache", "infralab")
+}
+
+// ExclusiveNode makes a test that starts the embedded node the only one on this machine until
+// it ends. A node changes machine-wide state (sysctls, iptables, the bridge), and `go test ./...`
+// runs packages in parallel: without this, one package's teardown restores a sysctl under
+// another package's running node and each sees the other's changes.
+func ExclusiveNode(t testing.TB) {
+	t.Helper()
+	f, err := os.OpenFile("/run/infralab-node-tests.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatalf("node test lock: %v", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		t.Fatalf("node test lock: %v", err)
+	}
+	t.Cleanup(func() { _ = f.Close() }) // closing releases the lock
 }
