@@ -199,24 +199,16 @@ func (cp *ControlPlane) Err() error {
 	if cp.stopped {
 		return nil
 	}
-	for _, p := range cp.procs {
-		if p.Exited() && !cp.paused[p.Name] {
-			return p.Failure("exited unexpectedly")
-		}
-	}
-	return nil
+	return proc.FirstExit(cp.procs, cp.paused)
 }
 
 func ensureFreshDir(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return os.MkdirAll(dir, 0o700)
+	err := proc.FreshDir(dir)
+	if errors.Is(err, proc.ErrDirNotEmpty) {
+		return fmt.Errorf("controlplane: Options.Dir %s: the control plane needs a fresh folder (remove it or pick another)", err)
 	}
 	if err != nil {
 		return fmt.Errorf("controlplane: Options.Dir: %w", err)
-	}
-	if len(entries) > 0 {
-		return fmt.Errorf("controlplane: Options.Dir %s is not empty: the control plane needs a fresh folder (remove it or pick another)", dir)
 	}
 	return nil
 }

@@ -239,26 +239,15 @@ func (n *Node) Err() error {
 	if n.stopped {
 		return nil
 	}
-	for _, p := range n.procs {
-		if p.Exited() {
-			return p.Failure("exited unexpectedly")
-		}
-	}
-	return nil
+	return proc.FirstExit(n.procs, nil)
 }
 
 func ensureFreshDir(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return os.MkdirAll(dir, 0o700)
+	err := proc.FreshDir(dir)
+	if errors.Is(err, proc.ErrDirNotEmpty) {
+		return fmt.Errorf("node: Options.Dir %s: the node needs a fresh folder", err)
 	}
-	if err != nil {
-		return err
-	}
-	if len(entries) > 0 {
-		return fmt.Errorf("node: Options.Dir %s is not empty: the node needs a fresh folder", dir)
-	}
-	return nil
+	return err
 }
 
 func waitLock(ctx context.Context, wait time.Duration, log io.Writer) (*os.File, error) {

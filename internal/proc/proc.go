@@ -201,3 +201,33 @@ func Pids(ps []*Process) map[string]int {
 	}
 	return out
 }
+
+// FirstExit reports the first process of ps that has exited, skipping those ignore names
+// (a component paused on purpose); nil while all run.
+func FirstExit(ps []*Process, ignore map[string]bool) error {
+	for _, p := range ps {
+		if p.Exited() && !ignore[p.Name] {
+			return p.Failure("exited unexpectedly")
+		}
+	}
+	return nil
+}
+
+// ErrDirNotEmpty is returned by FreshDir for a folder that already holds files: the
+// components would otherwise start on someone else's certificates or data.
+var ErrDirNotEmpty = errors.New("is not empty")
+
+// FreshDir creates dir, or accepts it when it exists and is empty.
+func FreshDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return os.MkdirAll(dir, 0o700)
+	}
+	if err != nil {
+		return err
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("%s %w", dir, ErrDirNotEmpty)
+	}
+	return nil
+}

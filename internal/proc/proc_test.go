@@ -3,6 +3,7 @@ package proc
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,5 +49,40 @@ func TestStopEndsTheProcessGroup(t *testing.T) {
 			t.Fatal("a child of the component outlived Stop")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A supervisor must notice a dead component, but not one it paused on purpose.
+func TestFirstExitSkipsPausedComponents(t *testing.T) {
+	dead, err := Start("etcd", "/bin/sh", []string{"-c", "exit 1"}, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-dead.Done()
+	live, err := Start("apiserver", "/bin/sh", []string{"-c", "sleep 30"}, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = live.Stop(time.Second) }()
+	ps := []*Process{live, dead}
+	if err := FirstExit(ps, nil); err == nil || !strings.Contains(err.Error(), "etcd") {
+		t.Fatalf("FirstExit = %v, want etcd's exit", err)
+	}
+	if err := FirstExit(ps, map[string]bool{"etcd": true}); err != nil {
+		t.Fatalf("FirstExit with etcd paused = %v, want nil", err)
+	}
+}
+
+// Components must never start on a folder holding someone else's certificates or data.
+func TestFreshDirRefusesAFolderWithFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := FreshDir(dir + "/new"); err != nil {
+		t.Fatalf("FreshDir(new) = %v", err)
+	}
+	if err := os.WriteFile(dir+"/new/ca.crt", []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := FreshDir(dir + "/new"); !errors.Is(err, ErrDirNotEmpty) {
+		t.Fatalf("FreshDir(non-empty) = %v, want ErrDirNotEmpty", err)
 	}
 }
