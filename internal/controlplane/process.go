@@ -11,22 +11,13 @@ import (
 // process is one component binary this package started (internal/proc).
 type process = proc.Process
 
-// withFreePorts runs start with n free ports. A port is only free until the component binds it,
-// and other tests on the machine pick ports too: when the component lost that race, it is
-// started again with new ports.
+// withFreePorts runs start with n free ports, again with new ones when the component lost
+// them to another process (proc.WithFreePorts).
 func (s *starter) withFreePorts(n int, start func(ports []int) (*process, error)) error {
-	for attempt := 1; ; attempt++ {
-		ports, err := proc.FreePorts(n)
-		if err != nil {
-			return err
-		}
-		p, err := start(ports)
-		if err == nil || attempt == 3 || !proc.LostPortRace(p) {
-			return err
-		}
+	return proc.WithFreePorts(n, start, func(p *process) {
 		s.progress("%s lost a free port to another process; retrying with new ports", p.Name)
 		s.cp.forget(p)
-	}
+	})
 }
 
 func (cp *ControlPlane) launch(name, bin string, args []string) (*process, error) {

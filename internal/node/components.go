@@ -17,25 +17,23 @@ import (
 
 func (s *starter) startScheduler(ctx context.Context) error {
 	n := s.n
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	args := []string{
-		"--kubeconfig=" + n.kubeconfigPath("kube-scheduler"),
-		"--authentication-kubeconfig=" + n.kubeconfigPath("kube-scheduler"),
-		"--authorization-kubeconfig=" + n.kubeconfigPath("kube-scheduler"),
-		"--leader-elect=false",
-		fmt.Sprintf("--secure-port=%d", port),
-	}
-	for _, a := range hardening.SchedulerArgs() { // bind-address=127.0.0.1, profiling=false
-		args = append(args, "--"+a.Name+"="+a.Value)
-	}
-	p, err := n.launch("kube-scheduler", s.bins["kube-scheduler"], args)
-	if err != nil {
-		return err
-	}
-	return waitListening(ctx, p, fmt.Sprintf("127.0.0.1:%d", port))
+	return s.withFreePorts(func(port int) (*process, error) {
+		args := []string{
+			"--kubeconfig=" + n.kubeconfigPath("kube-scheduler"),
+			"--authentication-kubeconfig=" + n.kubeconfigPath("kube-scheduler"),
+			"--authorization-kubeconfig=" + n.kubeconfigPath("kube-scheduler"),
+			"--leader-elect=false",
+			fmt.Sprintf("--secure-port=%d", port),
+		}
+		for _, a := range hardening.SchedulerArgs() { // bind-address=127.0.0.1, profiling=false
+			args = append(args, "--"+a.Name+"="+a.Value)
+		}
+		p, err := n.launch("kube-scheduler", s.bins["kube-scheduler"], args)
+		if err != nil {
+			return nil, err
+		}
+		return p, waitListening(ctx, p, fmt.Sprintf("127.0.0.1:%d", port))
+	})
 }
 
 // kubeProxyConfig: iptables mode; NodePorts only on the node's bridge address; conntrack sysctls
@@ -60,11 +58,13 @@ func kubeProxyConfig(n *Node, metricsPort int) map[string]any {
 
 func (s *starter) startKubeProxy(ctx context.Context) error {
 	n := s.n
-	port, err := freePort()
+	// No retry on a lost port here: kube-proxy keeps retrying its metrics listener instead of
+	// exiting, and nothing of ours reads those metrics.
+	ports, err := proc.FreePorts(1)
 	if err != nil {
 		return err
 	}
-	data, err := yaml.Marshal(kubeProxyConfig(n, port))
+	data, err := yaml.Marshal(kubeProxyConfig(n, ports[0]))
 	if err != nil {
 		return err
 	}
@@ -111,12 +111,14 @@ func (s *starter) startKubeRouter(ctx context.Context) error {
 	})
 }
 
-func freePort() (int, error) {
-	ports, err := proc.FreePorts(1)
-	if err != nil {
-		return 0, err
-	}
-	return ports[0], nil
+// withFreePorts starts a component on a free loopback port, again on a new one when another
+// process took the port first (proc.WithFreePorts).
+func (s *starter) withFreePorts(start func(port int) (*process, error)) error {
+	return proc.WithFreePorts(1, func(ports []int) (*process, error) { return start(ports[0]) },
+		func(p *process) {
+			s.progress("%s lost a free port to another process; retrying with a new port", p.Name)
+			s.n.forget(p)
+		})
 }
 
 func waitListening(ctx context.Context, p *process, addr string) error {

@@ -175,6 +175,18 @@ func (s *starter) progress(format string, a ...any) {
 
 func (n *Node) path(elem ...string) string { return filepath.Join(append([]string{n.dir}, elem...)...) }
 
+// forget drops a process that exited before it was ready, so Err does not report it.
+func (n *Node) forget(dead *process) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, p := range n.procs {
+		if p == dead {
+			n.procs = append(n.procs[:i], n.procs[i+1:]...)
+			return
+		}
+	}
+}
+
 func (n *Node) launch(name, bin string, args []string, env ...string) (*process, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

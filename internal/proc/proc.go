@@ -231,3 +231,21 @@ func FreshDir(dir string) error {
 	}
 	return nil
 }
+
+// WithFreePorts runs start with n free loopback ports. A port is only free until the component
+// binds it, and other tests on the machine pick ports too: when start fails because its
+// process lost that race, lost drops that process and start runs again with new ports, three
+// attempts at most.
+func WithFreePorts(n int, start func(ports []int) (*Process, error), lost func(*Process)) error {
+	for attempt := 1; ; attempt++ {
+		ports, err := FreePorts(n)
+		if err != nil {
+			return err
+		}
+		p, err := start(ports)
+		if err == nil || attempt == 3 || p == nil || !LostPortRace(p) {
+			return err
+		}
+		lost(p)
+	}
+}

@@ -86,3 +86,41 @@ func TestFreshDirRefusesAFolderWithFiles(t *testing.T) {
 		t.Fatalf("FreshDir(non-empty) = %v, want ErrDirNotEmpty", err)
 	}
 }
+
+// A component that loses its port to another process is started again on new ports, and only
+// then; any other failure is returned at once.
+func TestWithFreePortsRetriesOnlyALostPort(t *testing.T) {
+	var tries, dropped int
+	err := WithFreePorts(2, func(ports []int) (*Process, error) {
+		tries++
+		if len(ports) != 2 || ports[0] == ports[1] {
+			t.Fatalf("ports = %v, want two distinct", ports)
+		}
+		if tries > 1 {
+			return nil, nil
+		}
+		p, err := Start("scheduler", "/bin/sh", []string{"-c", "echo 'listen tcp 127.0.0.1: bind: address already in use' >&2; exit 1"}, t.TempDir(), nil)
+		if err != nil {
+			return nil, err
+		}
+		<-p.Done()
+		return p, p.ExitError()
+	}, func(*Process) { dropped++ })
+	if err != nil || tries != 2 || dropped != 1 {
+		t.Fatalf("WithFreePorts = %v after %d tries, %d dropped; want success on the 2nd try", err, tries, dropped)
+	}
+
+	tries = 0
+	err = WithFreePorts(1, func([]int) (*Process, error) {
+		tries++
+		p, err := Start("scheduler", "/bin/sh", []string{"-c", "echo 'bad flag' >&2; exit 2"}, t.TempDir(), nil)
+		if err != nil {
+			return nil, err
+		}
+		<-p.Done()
+		return p, p.ExitError()
+	}, func(*Process) { t.Fatal("a bad flag is not a lost port") })
+	if err == nil || tries != 1 {
+		t.Fatalf("WithFreePorts = %v after %d tries; want the error after one", err, tries)
+	}
+}
