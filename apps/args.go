@@ -26,9 +26,10 @@ type PlatformArgs struct {
 	Secrets    Secrets
 
 	// PSAExceptions relaxes Pod Security enforcement for a namespace this layer creates, keyed by
-	// namespace name. Audit and warn stay at restricted so every violation is still reported, and
-	// the reason is written to the namespace annotation infralab.dev/psa-exception-reason where the
-	// policy pack reads it.
+	// namespace name. Audit and warn stay at restricted so every violation is still reported. The
+	// reason is written to the namespace annotation infralab.dev/psa-exception-reason, but that
+	// does not satisfy the policy pack: its config needs a matching namespace-pod-security
+	// exception, and until it has one the pack's violation quotes the reason and the entry to add.
 	PSAExceptions map[string]PSAException
 
 	// SkipAwait sets pulumi.com/skipAwait on objects whose readiness needs a kubelet (workloads,
@@ -163,5 +164,5 @@ type Secrets struct {
 // PSAException relaxes Pod Security enforcement of one namespace.
 type PSAException struct {
 	Level  string // baseline | privileged
-	Reason string // required, shown to operators and the policy pack
+	Reason string // required; written to the namespace annotation for operators and the pack's message
 }

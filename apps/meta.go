@@ -8,9 +8,14 @@ import (
 
 // Annotations and labels other parts of infralab (the policy pack, the docs) rely on.
 const (
-	// AnnotationPSAExceptionReason explains why a namespace enforces less than restricted.
+	// AnnotationPSAExceptionReason explains why a namespace enforces less than restricted. The
+	// policy pack quotes it in its namespace-pod-security violation, with the pack config entry to
+	// add, but never treats it as an exception: the pack config alone grants those, because a
+	// program must not be able to waive the gate that checks it.
 	AnnotationPSAExceptionReason = "infralab.dev/psa-exception-reason"
-	// AnnotationNeedsAPIAccess on a ServiceAccount says why it mounts a token. None of ours does.
+	// AnnotationNeedsAPIAccess opts a workload in to a ServiceAccount token; its value is the
+	// reason. The policy pack reads it from the pod template's or the workload's metadata, not
+	// from the ServiceAccount. None of ours sets it.
 	AnnotationNeedsAPIAccess = "infralab.dev/needs-api-access"
 	annotationSkipAwait      = "pulumi.com/skipAwait"
 	labelName                = "app.kubernetes.io/name"

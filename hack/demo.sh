@@ -22,6 +22,9 @@ die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 export PULUMI_BACKEND_URL="file://$work/state"
 export PULUMI_CONFIG_PASSPHRASE_FILE="$work/passphrase"
+# Pulumi prefers PULUMI_CONFIG_PASSPHRASE, even when empty (as CI sets an undefined secret), over
+# the file: the demo's state is only ever under its own passphrase.
+unset PULUMI_CONFIG_PASSPHRASE
 export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
 # Plugins come from PULUMI_HOME (installed by version) and the language host from next to the
 # pulumi binary (make tools); nothing is looked up on PATH or downloaded.

@@ -53,7 +53,10 @@ if [ "$stack" = local ]; then
   # The local stack is previewed exactly as `make demo` runs it: against a fresh embedded control
   # plane on 127.0.0.1, with generated secrets and a file backend in .infralab (hack/demo.sh).
   echo "==> hack/demo.sh $op (stack local, policy pack on)" >&2
-  "$repo/hack/demo.sh" "$op" 2>&1 | tee "$log" || status=$?
+  # A preview runs no pod, and a CI container may not create the node's bridge or set sysctls.
+  node=${INFRALAB_NODE:-1}
+  if [ "$op" = preview ]; then node=0; fi
+  INFRALAB_NODE=$node "$repo/hack/demo.sh" "$op" 2>&1 | tee "$log" || status=$?
   "$repo/hack/demo.sh" stop >&2 || true
 else
   args=(--stack "$stack" --policy-pack "$repo/policy" --non-interactive --color never --diff)

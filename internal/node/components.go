@@ -37,8 +37,9 @@ func (s *starter) startScheduler(ctx context.Context) error {
 }
 
 // kubeProxyConfig: iptables mode; NodePorts only on the node's bridge address; conntrack sysctls
-// left alone (0 means "do not change").
-func kubeProxyConfig(n *Node, metricsPort int) map[string]any {
+// left alone (0 means "do not change"). Health and metrics listen on loopback: kube-proxy would
+// otherwise default its health server to 0.0.0.0:10256, the machine's external address too.
+func kubeProxyConfig(n *Node, metricsPort, healthzPort int) map[string]any {
 	return map[string]any{
 		"apiVersion":         "kubeproxy.config.k8s.io/v1alpha1",
 		"kind":               "KubeProxyConfiguration",
@@ -47,7 +48,7 @@ func kubeProxyConfig(n *Node, metricsPort int) map[string]any {
 		"clusterCIDR":        PodCIDR,
 		"hostnameOverride":   n.opts.NodeName,
 		"bindAddress":        NodeIP,
-		"healthzBindAddress": "",
+		"healthzBindAddress": fmt.Sprintf("127.0.0.1:%d", healthzPort),
 		"metricsBindAddress": fmt.Sprintf("127.0.0.1:%d", metricsPort),
 		"nodePortAddresses":  []string{NodeIP + "/32"},
 		"conntrack": map[string]any{
@@ -58,13 +59,13 @@ func kubeProxyConfig(n *Node, metricsPort int) map[string]any {
 
 func (s *starter) startKubeProxy(ctx context.Context) error {
 	n := s.n
-	// No retry on a lost port here: kube-proxy keeps retrying its metrics listener instead of
-	// exiting, and nothing of ours reads those metrics.
-	ports, err := proc.FreePorts(1)
+	// No retry on a lost port here: kube-proxy keeps retrying its metrics and health listeners
+	// instead of exiting, and nothing of ours reads them.
+	ports, err := proc.FreePorts(2)
 	if err != nil {
 		return err
 	}
-	data, err := yaml.Marshal(kubeProxyConfig(n, ports[0]))
+	data, err := yaml.Marshal(kubeProxyConfig(n, ports[0], ports[1]))
 	if err != nil {
 		return err
 	}

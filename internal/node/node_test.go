@@ -105,6 +105,7 @@ func TestNodeRunsAHardenedPodAndLeavesNothingBehind(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+	assertOnlyOwnAddresses(t, n.Pids())
 	if err := n.Stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,10 @@
 package rules
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 const (
@@ -10,6 +12,11 @@ const (
 	networkPolicyType = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 	enforceLabel      = "pod-security.kubernetes.io/enforce"
 )
+
+// PSAExceptionReasonAnnotation is where the apps layer writes, on a Namespace it relaxes, the
+// reason it was given. namespace-pod-security quotes it and names the pack config entry to add;
+// it never grants the exception itself.
+const PSAExceptionReasonAnnotation = "infralab.dev/psa-exception-reason"
 
 // NamespaceName is the Kubernetes name of a Namespace resource: metadata.name, or the Pulumi
 // name when metadata.name is not set or not known yet.
@@ -25,18 +32,69 @@ func checkNamespacePodSecurity(r Resource) []Finding {
 		return nil
 	}
 	f := newFinder("namespace-pod-security", r)
-	n := root(r.Props, "").at("metadata", "labels", enforceLabel)
+	meta := root(r.Props, "").get("metadata")
+	n := meta.at("labels", enforceLabel)
 	v, set, known := readString(f, "", n)
-	if known && v != "restricted" {
-		what := "the namespace does not set the label " + enforceLabel
-		if set {
-			what = fmt.Sprintf("the namespace enforces Pod Security %q, not restricted", v)
-		}
-		f.bad("", n.path, what, fmt.Sprintf(
-			"label it %s: restricted, or add an exception for namespace %q with a reason in the policy pack config",
-			enforceLabel, NamespaceName(r)))
+	if !known || v == "restricted" {
+		return f.out
 	}
+	what := "the namespace does not set the label " + enforceLabel
+	if set {
+		what = fmt.Sprintf("the namespace enforces Pod Security %q, not restricted", v)
+	}
+	ns := NamespaceName(r)
+	// The annotation only shapes the message: the program is what this pack polices, so a
+	// program must not be able to waive a rule by annotating its own resources.
+	reason, annotated, quotable := psaExceptionReason(meta.at("annotations", PSAExceptionReasonAnnotation))
+	var fix string
+	switch {
+	case annotated && quotable:
+		what += fmt.Sprintf("; its annotation %s gives the reason %q, but only the policy pack config grants exceptions",
+			PSAExceptionReasonAnnotation, reason)
+		fix = fmt.Sprintf("add %s to exceptions.allow in the policy pack config, or label it %s: restricted",
+			exceptionEntry(f.rule, ns, reason), enforceLabel)
+	case annotated:
+		what += fmt.Sprintf("; it has the annotation %s, but only the policy pack config grants exceptions",
+			PSAExceptionReasonAnnotation)
+		fix = fmt.Sprintf("add an exception for namespace %q with rules [%q] and that annotation's reason to exceptions.allow in the policy pack config, or label it %s: restricted",
+			ns, f.rule, enforceLabel)
+	default:
+		what += fmt.Sprintf(", and no reason is recorded in the annotation %s", PSAExceptionReasonAnnotation)
+		fix = fmt.Sprintf("label it %s: restricted; if it must be relaxed, set the annotation %s to why and add an exception for namespace %q with that reason in the policy pack config",
+			enforceLabel, PSAExceptionReasonAnnotation, ns)
+	}
+	f.bad("", n.path, what, fix)
 	return f.out
+}
+
+// psaExceptionReason reads the reason annotation. quotable=false when it is set but cannot go
+// into a message: unknown during preview, or a Pulumi secret that a message would leak.
+func psaExceptionReason(n node) (reason string, annotated, quotable bool) {
+	if n.unknown {
+		return "", true, false
+	}
+	s, ok := n.str()
+	if !ok || strings.TrimSpace(s) == "" {
+		return "", false, false
+	}
+	if n.isSecret() {
+		return "", true, false
+	}
+	return s, true, true
+}
+
+// exceptionEntry renders one exceptions.allow entry as JSON, so a message can show the exact
+// text to paste into the pack config (json, not %q: Go quoting is not always valid JSON).
+func exceptionEntry(rule, namespace, reason string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(struct {
+		Rules     []string `json:"rules"`
+		Namespace string   `json:"namespace"`
+		Reason    string   `json:"reason"`
+	}{[]string{rule}, namespace, reason})
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // namespaceOf resolves the namespace a namespaced resource lives in. When metadata.namespace

@@ -8,7 +8,7 @@ const (
 func ResourceRules() []ResourceRule {
 	return []ResourceRule{
 		{Name: "pod-run-as-non-root", Level: Mandatory, Unknowns: unknownSkip,
-			Description: "Containers run as non-root: runAsNonRoot true on the container or the pod (the container wins).",
+			Description: "Containers run as non-root: runAsNonRoot true on the container or the pod (the container wins); a pod-level false fails even when every container sets true, as in Pod Security restricted.",
 			Check:       podRule("pod-run-as-non-root", checkRunAsNonRoot)},
 		{Name: "pod-run-as-user-group", Level: Mandatory, Unknowns: unknownSkip,
 			Description: "runAsUser and runAsGroup are never 0, at pod or container level.",
