@@ -31,6 +31,7 @@ func infraArgs(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) *i
 			URL:               cfg.Image.URL,
 			Checksum:          cfg.Image.Checksum,
 			ChecksumAlgorithm: cfg.Image.ChecksumAlgorithm,
+			FileName:          cfg.Image.FileName,
 		},
 		Network: infra.NetworkArgs{
 			CIDR:         cfg.Network.NodeCIDR,

@@ -81,6 +81,9 @@ type Image struct {
 	URL               string `json:"url"`
 	Checksum          string `json:"checksum"`
 	ChecksumAlgorithm string `json:"checksumAlgorithm"`
+	// FileName on the Proxmox storage; empty takes the URL's last path element. Proxmox imports
+	// only .qcow2, .raw and .vmdk, so an Ubuntu .img (a qcow2 file) needs e.g. noble.qcow2.
+	FileName string `json:"fileName,omitempty"`
 }
 
 // SSH is the login the VMs accept; the private key is a secret (Secrets.SSHPrivateKey).

@@ -22,11 +22,15 @@ func validate(cfg *Config, c *errs) {
 	switch cfg.Mode {
 	case ModeLab:
 		validateProxmox(cfg, c)
+		validateProxmoxHosts(&cfg.Proxmox, c)
 		validateNetwork(&cfg.Network, c)
+		validateHostNetwork(&cfg.Network, c)
 		validateImage(&cfg.Image, c)
+		validateImageFile(&cfg.Image, c)
 		validateSSH(cfg, c)
 		validateKubernetes(&cfg.Kubernetes, c)
 		validateCluster(cfg, c)
+		validateSpread(cfg, c)
 		requireSecret(cfg.Secrets.EncryptionKey, c, "a base64 key of 32 random bytes: pulumi config set --secret encryptionKey \"$(head -c32 /dev/urandom | base64)\"")
 		validateEncryptionKey(cfg.Secrets.EncryptionKey, c)
 		if cfg.RenderYAMLTo != "" {
@@ -51,14 +55,14 @@ func validateProxmox(cfg *Config, c *errs) {
 	switch {
 	case p.Endpoint == "":
 		c.add("proxmox.endpoint", "is required", "set the API URL, e.g. https://pve.example.com:8006/")
-	case !strings.HasPrefix(p.Endpoint, "https://") || len(p.Endpoint) <= len("https://"):
+	case !httpsHost(p.Endpoint):
 		c.add("proxmox.endpoint", fmt.Sprintf("%q is not an https URL", p.Endpoint), "the Proxmox API only listens on https, e.g. https://pve.example.com:8006/")
 	}
 	requireSecret(cfg.Secrets.ProxmoxAPIToken, c, "pulumi config set --secret proxmoxApiToken 'infralab@pve!pulumi=<uuid>'")
 	if t := cfg.Secrets.ProxmoxAPIToken; t.Set && !proxmoxTokenRE.MatchString(t.Value) {
 		c.add(t.Key, "is not a Proxmox API token (value not shown)", "use the form USER@REALM!TOKENID=UUID, as printed by pveum user token add")
 	}
-	if p.HostSSHUser == "" || strings.ContainsAny(p.HostSSHUser, " @:") {
+	if !userRE.MatchString(p.HostSSHUser) {
 		c.add("proxmox.hostSshUser", fmt.Sprintf("%q is not an SSH user", p.HostSSHUser), "the Proxmox API cannot upload cloud-init snippets, so the provider uses SSH: set root or a sudo user")
 	}
 	requireSecret(cfg.Secrets.ProxmoxSSHPrivateKey, c, "pulumi config set --secret proxmoxSshPrivateKey < ~/.ssh/id_ed25519 (a key root@pve accepts)")
@@ -133,7 +137,7 @@ func validateNetwork(n *Network, c *errs) {
 }
 
 func validateImage(img *Image, c *errs) {
-	if !strings.HasPrefix(img.URL, "https://") {
+	if !httpsHost(img.URL) {
 		c.add("image.url", fmt.Sprintf("%q is not an https URL", img.URL), "use a Debian 12 or Ubuntu 24.04 generic cloud image URL")
 	}
 	want := map[string]int{"sha256": 64, "sha512": 128}

@@ -120,6 +120,10 @@ func image(ref, path string, c *errs) {
 	if digestRE.MatchString(ref) {
 		return
 	}
+	if strings.Contains(ref, "@") {
+		c.add(path, fmt.Sprintf("%q has a malformed digest", ref), "a digest is @sha256: followed by 64 lowercase hex digits; or pin a tag instead")
+		return
+	}
 	name := ref[strings.LastIndex(ref, "/")+1:]
 	i := strings.LastIndex(name, ":")
 	switch {

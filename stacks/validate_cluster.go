@@ -122,7 +122,7 @@ func broadcast(p netip.Prefix) netip.Addr {
 }
 
 func validateSSH(cfg *Config, c *errs) {
-	if cfg.SSH.User == "" || cfg.SSH.User == "root" || !dnsLabelRE.MatchString(cfg.SSH.User) {
+	if cfg.SSH.User == "root" || !userRE.MatchString(cfg.SSH.User) {
 		c.add("ssh.user", fmt.Sprintf("%q is not allowed", cfg.SSH.User), "use a lowercase non-root login such as infralab; root login is disabled on the VMs")
 	}
 	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(cfg.SSH.PublicKey))

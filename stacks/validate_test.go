@@ -13,6 +13,9 @@ import (
 // remove deletes the field at a path instead of setting it.
 type remove struct{}
 
+// plaintext keeps a top-level secret's value but marks it as set without --secret.
+type plaintext struct{}
+
 // edit is one change to a valid stack: a path as the user writes it, and its new value.
 type edit struct {
 	path  string
@@ -46,6 +49,8 @@ func (m mapSource) apply(t *testing.T, edits ...edit) {
 			case remove:
 				delete(m.values, key)
 				delete(m.secrets, key)
+			case plaintext:
+				m.secrets[key] = false
 			case string:
 				m.values[key] = v
 			default:
@@ -218,6 +223,33 @@ func TestInvalidConfigs(t *testing.T) {
 		{"psa exception without reason", lab, []edit{{"apps.podSecurityExceptions", []any{
 			map[string]any{"namespace": "monitoring", "level": "privileged", "reason": " "},
 		}}}, []string{"apps.podSecurityExceptions[0].reason"}},
+		{"token plaintext", lab, []edit{{KeyProxmoxAPIToken, plaintext{}}}, []string{KeyProxmoxAPIToken}},
+		{"ssh private key plaintext", lab, []edit{{KeySSHPrivateKey, plaintext{}}}, []string{KeySSHPrivateKey}},
+		{"host ssh key plaintext", lab, []edit{{KeyProxmoxSSHPrivateKey, plaintext{}}}, []string{KeyProxmoxSSHPrivateKey}},
+		{"encryption key plaintext", lab, []edit{{KeyEncryptionKey, plaintext{}}}, []string{KeyEncryptionKey}},
+		{"endpoint without host", lab, []edit{{"proxmox.endpoint", "https://:8006/"}}, []string{"proxmox.endpoint"}},
+		{"host ssh user with host", lab, []edit{{"proxmox.hostSshUser", "root@pve"}}, []string{"proxmox.hostSshUser"}},
+		{"proxmox storage id", lab, []edit{{"proxmox.nodes[0].storage", "local lvm"}}, []string{"proxmox.nodes[0].storage"}},
+		{"host address is a url", lab, []edit{{"proxmox.nodes[0].address", "https://pve.example.com:8006"}}, []string{"proxmox.nodes[0].address"}},
+		{"bridge port name", lab, []edit{{"proxmox.nodes[0].bridgePorts", []any{"vlan 4000"}}}, []string{"proxmox.nodes[0].bridgePorts[0]"}},
+		{"vms spread without bridge ports", lab, []edit{{"proxmox.nodes", []any{
+			map[string]any{"name": "pve1", "address": "pve.example.com", "storage": "local-lvm", "imageStorage": "local"},
+			map[string]any{"name": "pve2", "address": "pve2.example.com", "storage": "local-lvm", "imageStorage": "local"},
+		}}},
+			[]string{"proxmox.nodes[0].bridgePorts", "proxmox.nodes[1].bridgePorts"}},
+		{"bridge name too long", lab, []edit{{"network.bridge", "vmbr-private"}}, []string{"network.bridge"}},
+		{"uplink missing", lab, []edit{{"network.uplink", remove{}}}, []string{"network.uplink"}},
+		{"uplink is the bridge", lab, []edit{{"network.uplink", "vmbr1"}}, []string{"network.uplink"}},
+		{"node cidr too small", lab, []edit{{"network.nodeCidr", "10.10.10.0/30"}, {"network.gateway", "10.10.10.1"},
+			{"cluster.controlPlane.nodes[0].ip", "10.10.10.2"}, {"cluster.workers.nodes", []any{map[string]any{"name": "k8s-worker-1", "vmId": 201, "ip": "10.10.10.3"}}}},
+			[]string{"network.nodeCidr", "cluster.workers.nodes[0].ip"}},
+		{"gateway is network address", lab, []edit{{"network.gateway", "10.10.10.0"}}, []string{"network.gateway"}},
+		{"search domain", lab, []edit{{"network.searchDomain", "Lab_Internal"}}, []string{"network.searchDomain"}},
+		{"image url without host", lab, []edit{{"image.url", "https:///debian.qcow2"}}, []string{"image.url"}},
+		{"image .img without file name", lab, []edit{{"image.url", "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img"}}, []string{"image.url"}},
+		{"image file name extension", lab, []edit{{"image.fileName", "noble.img"}}, []string{"image.fileName"}},
+		{"ssh user starts with digit", lab, []edit{{"ssh.user", "1admin"}}, []string{"ssh.user"}},
+		{"api image malformed digest", lab, []edit{{"apps.api.image", "ghcr.io/infralab/healthcare-api@sha256:abc"}}, []string{"apps.api.image"}},
 		{"local kubeconfig missing", local, []edit{{"kubeconfig", remove{}}}, []string{"kubeconfig"}},
 		{"local standalone image latest", local, []edit{{"apps.monitoring.prometheusImage", "prom/prometheus:latest"}}, []string{"apps.monitoring.prometheusImage"}},
 		{"local postgres password missing", local, []edit{{KeyPostgresPassword, remove{}}}, []string{KeyPostgresPassword}},
@@ -299,5 +331,36 @@ func TestSecretValuesNeverInErrors(t *testing.T) {
 		if strings.Contains(err.Error(), secret) {
 			t.Fatalf("error leaks a secret value:\n%v", err)
 		}
+	}
+}
+
+// Variants a user is told they may use must validate: an Ubuntu image named for Proxmox's
+// import storage, and VMs spread over two hosts joined at layer 2.
+func TestValidVariants(t *testing.T) {
+	for name, edits := range map[string][]edit{
+		"ubuntu 24.04 image": {
+			{"image.url", "https://cloud-images.ubuntu.com/noble/20251120/noble-server-cloudimg-amd64.img"},
+			{"image.fileName", "noble-server-cloudimg-amd64.qcow2"},
+			{"image.checksumAlgorithm", "sha256"},
+			{"image.checksum", strings.Repeat("ab", 32)},
+		},
+		"two proxmox hosts on a vswitch": {
+			{"proxmox.nodes", []any{
+				map[string]any{"name": "pve1", "address": "pve1.example.com", "storage": "local-lvm", "imageStorage": "local", "bridgePorts": []any{"enp0s31f6.4000"}},
+				map[string]any{"name": "pve2", "address": "pve2.example.com", "storage": "local-lvm", "imageStorage": "local", "bridgePorts": []any{"enp0s31f6.4000"}},
+			}},
+			{"network.mtu", 1400},
+		},
+		"image pinned by digest": {
+			{"apps.api.image", "ghcr.io/infralab/healthcare-api@sha256:" + strings.Repeat("0f", 32)},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			src := validLab(t)
+			src.apply(t, edits...)
+			if _, err := Load(src); err != nil {
+				t.Fatalf("want valid, got:\n%v", err)
+			}
+		})
 	}
 }
