@@ -54,8 +54,8 @@ func checkNamespacePodSecurity(r Resource) []Finding {
 		fix = fmt.Sprintf("add %s to exceptions.allow in the policy pack config, or label it %s: restricted",
 			exceptionEntry(f.rule, ns, reason), enforceLabel)
 	case annotated:
-		what += fmt.Sprintf("; it has the annotation %s, but only the policy pack config grants exceptions",
-			PSAExceptionReasonAnnotation)
+		what += fmt.Sprintf("; its annotation %s may give a reason (%s, so not quoted), but only the policy pack config grants exceptions",
+			PSAExceptionReasonAnnotation, reason)
 		fix = fmt.Sprintf("add an exception for namespace %q with rules [%q] and that annotation's reason to exceptions.allow in the policy pack config, or label it %s: restricted",
 			ns, f.rule, enforceLabel)
 	default:
@@ -67,18 +67,19 @@ func checkNamespacePodSecurity(r Resource) []Finding {
 	return f.out
 }
 
-// psaExceptionReason reads the reason annotation. quotable=false when it is set but cannot go
-// into a message: unknown during preview, or a Pulumi secret that a message would leak.
+// psaExceptionReason reads the reason annotation. quotable=false when it may be set but cannot
+// go into a message: unknown during preview, or a Pulumi secret that a message would leak; then
+// reason says which.
 func psaExceptionReason(n node) (reason string, annotated, quotable bool) {
 	if n.unknown {
-		return "", true, false
+		return "unknown during preview", true, false
 	}
 	s, ok := n.str()
 	if !ok || strings.TrimSpace(s) == "" {
 		return "", false, false
 	}
 	if n.isSecret() {
-		return "", true, false
+		return "a Pulumi secret", true, false
 	}
 	return s, true, true
 }

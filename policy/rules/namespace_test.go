@@ -56,9 +56,9 @@ func TestNamespacePodSecurityExceptionAnnotation(t *testing.T) {
 		{name: "not annotated, pack exception", props: relaxed(nil), allow: allow("monitoring-node")},
 		{name: "blank annotation counts as none", props: relaxed("  "), want: []string{"no reason is recorded"}},
 		{name: "annotation unknown in preview", props: relaxed(Unknown()), want: []string{
-			`it has the annotation ` + PSAExceptionReasonAnnotation,
+			`its annotation ` + PSAExceptionReasonAnnotation + ` may give a reason (unknown during preview, so not quoted)`,
 			`add an exception for namespace "monitoring-node" with rules ["namespace-pod-security"] and that annotation's reason`}},
-		{name: "secret annotation is not quoted", props: relaxed(Secret("classified")), want: []string{"that annotation's reason"}},
+		{name: "secret annotation is not quoted", props: relaxed(Secret("classified")), want: []string{"(a Pulumi secret, so not quoted)", "that annotation's reason"}},
 		{name: "restricted with a stale annotation", props: labelled("restricted", reason)},
 	}
 	rule := ruleNamed(t, "namespace-pod-security")
