@@ -15,7 +15,7 @@ import (
 
 var (
 	ifaceRE    = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$`) // Linux IFNAMSIZ-1
-	bridgeRE   = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9]{0,9}$`)      // Proxmox bridge IDs
+	bridgeRE   = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9]{0,9}$`)     // Proxmox bridge IDs
 	storageRE  = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9._-]*$`)
 	userRE     = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 	domainRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
