@@ -24,7 +24,7 @@ deps: ## install missing Debian packages; check Go
 	@hack/deps.sh
 
 .PHONY: tools
-tools: deps ## build the pinned toolchain into $(INFRALAB_CACHE) (cold ~25 min, then seconds)
+tools: deps ## build the pinned toolchain into $(INFRALAB_CACHE) (cold ~32 min on 2 cores, then seconds)
 	@hack/tools.sh all
 
 .PHONY: lint

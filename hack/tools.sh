@@ -149,6 +149,12 @@ ensure_etcd() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq etcd-server etcd-client >/dev/null
   fi
+  local have
+  have=$(etcd --version | sed -n 's/^etcd Version: \([0-9]*\.[0-9]*\).*/\1/p')
+  if [ "$have" != "$ETCD_MINOR" ]; then
+    echo "tools: etcd $have is installed, hack/versions.env pins $ETCD_MINOR.x (Debian 12's etcd-server); install that or update ETCD_MINOR after testing" >&2
+    exit 1
+  fi
   ln -sfn "$(command -v etcd)" "$bin/etcd"
   if command -v etcdctl >/dev/null; then ln -sfn "$(command -v etcdctl)" "$bin/etcdctl"; fi
   log "etcd $(etcd --version | head -n1)"
