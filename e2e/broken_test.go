@@ -15,7 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// The fixture e2e/testdata/broken: namespace e2e-broken with a Secret and a Deployment.
+// The fixture e2e/testdata/broken: namespace e2e-broken with a Secret (plaintext stringData in
+// the broken variant), a ConfigMap and a Deployment.
 const (
 	brokenNamespace = "e2e-broken"
 	brokenApp       = "app"

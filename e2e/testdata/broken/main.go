@@ -5,9 +5,11 @@
 // before anything reaches the cluster; `variant: clean` is the same program hardened, and
 // proves the objects do reach the cluster when nothing is wrong.
 //
-// A plaintext literal in a Secret's stringData is not one of the breakages: the kubernetes
-// provider's Check marks a Secret's data and stringData as Pulumi secrets before any analyzer
-// sees them, so the value is encrypted in the state whatever the program wrote.
+// The broken variant also writes the Secret's stringData as a plaintext literal. No rule can see
+// that one: the kubernetes provider's Check marks a Secret's data and stringData as Pulumi
+// secrets before any analyzer sees them, so the value is encrypted in the state whatever the
+// program wrote. The test still shows that this Secret never reaches the API server, because
+// the other violations stop the whole update in its preview.
 package main
 
 import (
@@ -87,7 +89,10 @@ func run(ctx *pulumi.Context) error {
 		return err
 	}
 
-	password := pulumi.ToSecret(pulumi.String("e2e-fixture-password")).(pulumi.StringOutput)
+	var password pulumi.StringInput = pulumi.ToSecret(pulumi.String("e2e-fixture-password")).(pulumi.StringOutput)
+	if broken {
+		password = pulumi.String("e2e-fixture-password")
+	}
 	if _, err := corev1.NewSecret(ctx, secretName, &corev1.SecretArgs{
 		Metadata:   meta(secretName),
 		Type:       pulumi.String("Opaque"),
