@@ -21,6 +21,9 @@ log() { printf '\n==> demo: %s\n' "$*" >&2; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 
 export PULUMI_BACKEND_URL="file://$work/state"
+# Where `make tools` installed the kubernetes plugin, also when this script runs without make.
+cache=${INFRALAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/infralab}
+export PULUMI_HOME=${PULUMI_HOME:-$cache/pulumi-home}
 export PULUMI_CONFIG_PASSPHRASE_FILE="$work/passphrase"
 # Pulumi prefers PULUMI_CONFIG_PASSPHRASE, even when empty (as CI sets an undefined secret), over
 # the file: the demo's state is only ever under its own passphrase.
@@ -165,11 +168,19 @@ summary() {
   if grep -qE '\[(mandatory|advisory)\]' "$out"; then
     grep -E '\[(mandatory|advisory)\]' "$out" | sed 's/^/                /'
   fi
-  echo "Pod Security:   namespaces enforce=restricted:"
-  kubectl get namespaces -l pod-security.kubernetes.io/enforce=restricted --no-headers -o custom-columns=NAME:.metadata.name 2>/dev/null | sed 's/^/                  /'
-  local failed
+  # The verdict is per workload: the API server creates a pod only if Pod Security admits it,
+  # so pods created == replicas desired means every pod passed "restricted".
+  echo "Pod Security:   workloads in namespaces enforcing restricted (pods admitted / desired):"
+  local ns
+  for ns in $(kubectl get namespaces -l pod-security.kubernetes.io/enforce=restricted --no-headers -o custom-columns=NAME:.metadata.name 2>/dev/null); do
+    kubectl -n "$ns" get deployments,statefulsets --no-headers \
+      -o custom-columns=KIND:.kind,NAME:.metadata.name,CREATED:.status.replicas,DESIRED:.spec.replicas 2>/dev/null |
+      awk -v ns="$ns" '{c = ($3 == "<none>") ? 0 : $3; printf "                  %-12s %-11s %-24s %s/%s %s\n", ns, $1, $2, c, $4, (c == $4) ? "admitted" : "NOT ALL ADMITTED"}'
+  done
+  local failed warnings
   failed=$(kubectl get events -A --field-selector reason=FailedCreate --no-headers 2>/dev/null | wc -l)
-  echo "                pods created by controllers: $(kubectl get pods -A --no-headers 2>/dev/null | wc -l), FailedCreate events: $failed"
+  warnings=$(grep -c 'PodSecurity' "$out" || true)
+  echo "                FailedCreate events: $failed; Pod Security warnings during up: $warnings"
   if [ "$with_node" = 0 ]; then
     echo "                (pods stay Pending: the embedded control plane has no kubelet)"
   else
