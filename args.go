@@ -101,7 +101,8 @@ func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *
 func appsArgs(cfg *stacks.Config, secrets secretValues) *apps.PlatformArgs {
 	ac := cfg.Apps
 	a := &apps.PlatformArgs{
-		Namespaces: apps.Namespaces{API: ac.Namespaces.API, Database: ac.Namespaces.Database, Monitoring: ac.Namespaces.Monitoring},
+		Namespaces: apps.Namespaces{API: ac.Namespaces.API, Database: ac.Namespaces.Database, Monitoring: ac.Namespaces.Monitoring,
+			NodeExporter: ac.Namespaces.NodeExporter},
 		API: apps.APIArgs{
 			Image: ac.API.Image, PullPolicy: ac.API.PullPolicy, Replicas: ac.API.Replicas, PoolSize: ac.API.DBPoolSize,
 		},
@@ -115,6 +116,7 @@ func appsArgs(cfg *stacks.Config, secrets secretValues) *apps.PlatformArgs {
 			StorageClass: ac.Monitoring.StorageClass, StorageSize: ac.Monitoring.StorageSize,
 			PrometheusImage:      ac.Monitoring.PrometheusImage,
 			PrometheusPullPolicy: ac.Monitoring.PullPolicy,
+			NodeExporter:         ac.Monitoring.NodeExporter,
 		},
 		Secrets: apps.Secrets{
 			PostgresPassword:     secrets[stacks.KeyPostgresPassword],

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -29,7 +31,7 @@ func TestShippedStacksPassThePolicyPack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			report := rules.EvaluateStack(packResources(rec), rules.Exceptions{})
+			report := rules.EvaluateStack(packResources(rec), stackExceptions(t, stack))
 			for _, f := range report.Mandatory {
 				t.Errorf("mandatory: %s %s %s: %s", f.Rule, f.Resource, f.Field, f.Problem)
 			}
@@ -83,4 +85,26 @@ func packResources(rec *recorder) []rules.Resource {
 		})
 	}
 	return out
+}
+
+// stackExceptions reads stacks/policy.<stack>.json, the pack config CI passes with
+// --policy-pack-config, exactly as the pack's exceptions policy parses it.
+func stackExceptions(t *testing.T, stack string) rules.Exceptions {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("stacks", "policy."+stack+".json"))
+	if os.IsNotExist(err) {
+		return rules.Exceptions{}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]map[string]any
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatalf("stacks/policy.%s.json: %v", stack, err)
+	}
+	ex := rules.ParseExceptions(cfg["exceptions"], func(name string) bool { return slices.Contains(rules.RuleNames(), name) })
+	if len(ex.Problems) > 0 {
+		t.Fatalf("stacks/policy.%s.json: %v", stack, ex.Problems)
+	}
+	return ex
 }

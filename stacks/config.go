@@ -142,7 +142,14 @@ type Namespaces struct {
 	API        string `json:"api"`
 	Database   string `json:"database"`
 	Monitoring string `json:"monitoring"`
+	// NodeExporter holds node-exporter when apps.monitoring.nodeExporter is on; default
+	// DefaultNodeExporterNamespace. It is its own namespace because it needs a Pod Security
+	// exception that the rest of monitoring does not.
+	NodeExporter string `json:"nodeExporter,omitempty"`
 }
+
+// DefaultNodeExporterNamespace is where node-exporter goes unless apps.namespaces.nodeExporter says.
+const DefaultNodeExporterNamespace = "monitoring-node"
 
 // API is the healthcare-api Deployment.
 type API struct {
@@ -186,6 +193,10 @@ type Monitoring struct {
 	PrometheusImage string `json:"prometheusImage,omitempty"`
 	// PullPolicy of the standalone Prometheus image.
 	PullPolicy string `json:"pullPolicy,omitempty"`
+	// NodeExporter installs the chart's node-exporter (chart mode only) for the nodes dashboard.
+	// It needs hostNetwork, hostPID and hostPath, so apps.podSecurityExceptions must relax its
+	// namespace to privileged with a reason, and the policy pack config must list the same.
+	NodeExporter bool `json:"nodeExporter,omitempty"`
 }
 
 // PodSecurityException relaxes Pod Security enforcement for one namespace.

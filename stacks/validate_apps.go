@@ -13,12 +13,19 @@ var (
 
 func validateApps(cfg *Config, c *errs) {
 	a := &cfg.Apps
-	ns := map[string]string{}
-	for _, n := range []struct{ path, name string }{
+	if a.Namespaces.NodeExporter == "" {
+		a.Namespaces.NodeExporter = DefaultNodeExporterNamespace
+	}
+	names := []struct{ path, name string }{
 		{"apps.namespaces.api", a.Namespaces.API},
 		{"apps.namespaces.database", a.Namespaces.Database},
 		{"apps.namespaces.monitoring", a.Namespaces.Monitoring},
-	} {
+	}
+	if a.Monitoring.NodeExporter {
+		names = append(names, struct{ path, name string }{"apps.namespaces.nodeExporter", a.Namespaces.NodeExporter})
+	}
+	ns := map[string]string{}
+	for _, n := range names {
 		switch prev, dup := ns[n.name]; {
 		case !dnsLabelRE.MatchString(n.name):
 			c.add(n.path, fmt.Sprintf("%q is not a namespace name", n.name), "use a DNS label such as healthcare")
@@ -61,6 +68,7 @@ func validateApps(cfg *Config, c *errs) {
 	}
 
 	validateMonitoring(cfg, c)
+	validateNodeExporter(a, c)
 
 	for i, e := range a.PodSecurityExceptions {
 		path := fmt.Sprintf("apps.podSecurityExceptions[%d]", i)
@@ -78,6 +86,25 @@ func validateApps(cfg *Config, c *errs) {
 	requireSecret(cfg.Secrets.PostgresPassword, c, "pulumi config set --secret postgresPassword \"$(openssl rand -base64 24)\"")
 	requireSecret(cfg.Secrets.APIDBPassword, c, "pulumi config set --secret apiDbPassword \"$(openssl rand -base64 24)\"")
 	requireSecret(cfg.Secrets.ExporterDBPassword, c, "pulumi config set --secret exporterDbPassword \"$(openssl rand -base64 24)\"")
+}
+
+// validateNodeExporter keeps the one workload that needs host access explicit: it runs only with
+// a recorded reason for relaxing its namespace.
+func validateNodeExporter(a *Apps, c *errs) {
+	if !a.Monitoring.NodeExporter {
+		return
+	}
+	if a.Monitoring.Mode != "chart" {
+		c.add("apps.monitoring.nodeExporter", fmt.Sprintf("needs monitoring mode chart, not %q", a.Monitoring.Mode), "node-exporter comes with kube-prometheus-stack; set apps.monitoring.mode: chart or remove nodeExporter")
+		return
+	}
+	for _, e := range a.PodSecurityExceptions {
+		if e.Namespace == a.Namespaces.NodeExporter && e.Level == "privileged" {
+			return
+		}
+	}
+	c.add("apps.monitoring.nodeExporter", fmt.Sprintf("runs in namespace %q, which has no privileged Pod Security exception", a.Namespaces.NodeExporter),
+		fmt.Sprintf("node-exporter uses hostNetwork, hostPID and hostPath: add to apps.podSecurityExceptions {namespace: %s, level: privileged, reason: ...} (and the same namespace to the policy pack config), or remove nodeExporter", a.Namespaces.NodeExporter))
 }
 
 func validateMonitoring(cfg *Config, c *errs) {
