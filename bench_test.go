@@ -3,8 +3,36 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"runtime/metrics"
 	"testing"
+	"time"
 )
+
+// watchHeap samples the live heap every millisecond until the returned func is called, which
+// reports the largest sample: bytes allocated per op say how much garbage a run makes, this says
+// how much memory it needs at once.
+func watchHeap() func() uint64 {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	stop, done := make(chan struct{}), make(chan uint64)
+	go func() {
+		var peak uint64
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(sample)
+			peak = max(peak, sample[0].Value.Uint64())
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() uint64 { close(stop); return <-done }
+}
 
 // withWorkers rewrites the lab stack to n workers on a /20 node network, spread round robin over
 // three Proxmox hosts joined by a vSwitch, the largest shape the config allows without edits.
@@ -50,6 +78,7 @@ func BenchmarkLabProgram(b *testing.B) {
 			sc := withWorkers(b, loadStack(b, "lab"), n)
 			b.ReportAllocs()
 			var resources int
+			peak := watchHeap()
 			for i := 0; i < b.N; i++ {
 				rec, err := sc.run(b)
 				if err != nil {
@@ -58,6 +87,7 @@ func BenchmarkLabProgram(b *testing.B) {
 				resources = len(rec.resources)
 			}
 			b.ReportMetric(float64(resources), "resources")
+			b.ReportMetric(float64(peak())/(1<<20), "peak-heap-MiB")
 		})
 	}
 }

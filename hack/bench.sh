@@ -167,8 +167,8 @@ main() {
     printf '%s\n' "${rows[@]}"
     awk '/^BenchmarkLabProgram\// {
       name = $1; sub(/^BenchmarkLabProgram\//, "", name); sub(/-[0-9]+$/, "", name)
-      for (i = 3; i < NF; i++) { if ($(i+1) == "ns/op") ns = $i; if ($(i+1) == "resources") r = $i; if ($(i+1) == "B/op") b = $i }
-      printf "program under mocks, %s (3 runs)|%d|%.2f s/op|%.0f MiB/op allocated\n", name, r, ns / 1e9, b / 1048576
+      for (i = 3; i < NF; i++) { if ($(i+1) == "ns/op") ns = $i; if ($(i+1) == "resources") r = $i; if ($(i+1) == "B/op") b = $i; if ($(i+1) == "peak-heap-MiB") h = $i }
+      printf "program under mocks, %s (3 runs)|%d|%.2f s/op|%.0f MiB peak live heap, %.0f MiB/op allocated\n", name, r, ns / 1e9, h, b / 1048576
     }' "$gobench"
   } | column -t -s '|'
   echo
