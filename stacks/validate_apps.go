@@ -94,9 +94,13 @@ func validateNodeExporter(a *Apps, c *errs) {
 	if !a.Monitoring.NodeExporter {
 		return
 	}
-	if a.Monitoring.Mode != "chart" {
+	switch a.Monitoring.Mode {
+	case "chart":
+	case "standalone", "off":
 		c.add("apps.monitoring.nodeExporter", fmt.Sprintf("needs monitoring mode chart, not %q", a.Monitoring.Mode), "node-exporter comes with kube-prometheus-stack; set apps.monitoring.mode: chart or remove nodeExporter")
 		return
+	default:
+		return // the mode itself is reported
 	}
 	for _, e := range a.PodSecurityExceptions {
 		if e.Namespace == a.Namespaces.NodeExporter && e.Level == "privileged" {
@@ -128,6 +132,8 @@ func validateMonitoring(cfg *Config, c *errs) {
 		c.add("apps.monitoring.retention", fmt.Sprintf("%q is not a retention period", m.Retention), "e.g. 15d")
 	}
 	switch {
+	case m.Mode == "standalone" && (m.StorageClass != "" || m.StorageSize != ""):
+		c.add("apps.monitoring.storageClass", "is only used in chart mode; the standalone Prometheus keeps its data in an emptyDir", "remove storageClass and storageSize, or use apps.monitoring.mode: chart")
 	case m.StorageClass == "" && m.StorageSize != "":
 		c.add("apps.monitoring.storageSize", "is set without apps.monitoring.storageClass, so it would be ignored (Prometheus keeps its data in an emptyDir)", "name a provisioning StorageClass, or remove storageSize")
 	case m.StorageClass != "":
