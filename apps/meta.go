@@ -15,7 +15,8 @@ const (
 	AnnotationPSAExceptionReason = "infralab.dev/psa-exception-reason"
 	// AnnotationNeedsAPIAccess opts a workload in to a ServiceAccount token; its value is the
 	// reason. The policy pack reads it from the pod template's or the workload's metadata, not
-	// from the ServiceAccount. None of ours sets it.
+	// from the ServiceAccount. None of this layer's own workloads sets it; the chart's pods that
+	// talk to the API do (chart_values.go).
 	AnnotationNeedsAPIAccess = "infralab.dev/needs-api-access"
 	annotationSkipAwait      = "pulumi.com/skipAwait"
 	labelName                = "app.kubernetes.io/name"

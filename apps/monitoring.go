@@ -64,6 +64,14 @@ func (p *builder) ensureChart() error {
 	if n, ok := p.namespaces[a.Namespaces.NodeExporter]; ok {
 		deps = append(deps, n)
 	}
+	// The chart is the one place this layer accepts cluster-wide objects beyond namespaces and
+	// storage: the monitoring.coreos.com CRDs (cluster-scoped by nature); an admission webhook, so
+	// a malformed PrometheusRule is refused instead of breaking rule evaluation; and ClusterRoles,
+	// because the operator reconciles ServiceMonitors and PrometheusRules in every namespace (ours
+	// live in healthcare and database; a fixed list would silently drop one added later),
+	// kube-state-metrics lists nodes and every namespace's workloads, and Prometheus discovers
+	// Endpoints, Pods and Nodes and scrapes the kubelets. Grafana's sidecars need only this
+	// namespace and get a Role (grafanaValues).
 	chart, err := helmv4.NewChart(p.ctx, ns+"-"+chartName, chartArgs, p.opts(ns, pulumi.DependsOn(deps))...)
 	if err != nil {
 		return err
@@ -152,55 +160,4 @@ func toAny(m map[string]string) map[string]any {
 		out[k] = v
 	}
 	return out
-}
-
-// chartValues are the kube-prometheus-stack values. Components that kubeadm binds to 127.0.0.1
-// (controller-manager, scheduler, etcd, kube-proxy metrics) are not scraped: they would only
-// produce "target down" alerts.
-func (a PlatformArgs) chartValues() pulumi.Map {
-	m := a.Monitoring
-	promSpec := pulumi.Map{
-		"retention": pulumi.String(m.Retention),
-		// Select every ServiceMonitor/PrometheusRule, not only the chart's own.
-		"serviceMonitorSelectorNilUsesHelmValues": pulumi.Bool(false),
-		"podMonitorSelectorNilUsesHelmValues":     pulumi.Bool(false),
-		"ruleSelectorNilUsesHelmValues":           pulumi.Bool(false),
-	}
-	if m.StorageClass != "" {
-		promSpec["storageSpec"] = pulumi.Map{"volumeClaimTemplate": pulumi.Map{"spec": pulumi.Map{
-			"storageClassName": pulumi.String(m.StorageClass),
-			"accessModes":      pulumi.StringArray{pulumi.String("ReadWriteOnce")},
-			"resources":        pulumi.Map{"requests": pulumi.Map{"storage": pulumi.String(m.StorageSize)}},
-		}}}
-	}
-	return pulumi.Map{
-		"fullnameOverride":      pulumi.String(chartRelease),
-		"kubeControllerManager": pulumi.Map{"enabled": pulumi.Bool(false)},
-		"kubeScheduler":         pulumi.Map{"enabled": pulumi.Bool(false)},
-		"kubeEtcd":              pulumi.Map{"enabled": pulumi.Bool(false)},
-		"kubeProxy":             pulumi.Map{"enabled": pulumi.Bool(false)},
-		"nodeExporter":          pulumi.Map{"enabled": pulumi.Bool(m.NodeExporter)},
-		"prometheus-node-exporter": pulumi.Map{
-			// Host access is confined to its own namespace with an explicit PSA exception.
-			"namespaceOverride": pulumi.String(a.Namespaces.NodeExporter),
-		},
-		"prometheus": pulumi.Map{"prometheusSpec": promSpec},
-		"grafana": pulumi.Map{
-			"admin": pulumi.Map{
-				"existingSecret": pulumi.String(grafanaSecret),
-				"userKey":        pulumi.String("admin-user"),
-				"passwordKey":    pulumi.String("admin-password"),
-			},
-			"testFramework": pulumi.Map{"enabled": pulumi.Bool(false)},
-			"sidecar": pulumi.Map{"dashboards": pulumi.Map{
-				"enabled":    pulumi.Bool(true),
-				"label":      pulumi.String(dashboardLabel),
-				"labelValue": pulumi.String("1"),
-			}},
-			"grafana.ini": pulumi.Map{"analytics": pulumi.Map{
-				"check_for_updates": pulumi.Bool(false),
-				"reporting_enabled": pulumi.Bool(false),
-			}},
-		},
-	}
 }

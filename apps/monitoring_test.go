@@ -321,6 +321,53 @@ tests:
             exp_annotations:
               summary: Node worker-1 is not Ready
               description: Node worker-1 has not been Ready for 5 minutes; its pods are not being served.
+
+  # Container alerts: one container of each pair matches, its neighbour must stay quiet.
+  # kube-state-metrics exposes last_terminated_reason only once a container has terminated, so the
+  # series is absent (_) before the restart, as it is on a real cluster.
+  - interval: 1m
+    input_series:
+      # In CrashLoopBackOff from 2m on; the other container is waiting for another reason.
+      - series: 'kube_pod_container_status_waiting_reason{namespace="healthcare",pod="healthcare-api-7d9f",container="api",reason="CrashLoopBackOff"}'
+        values: '0 0 1x20'
+      - series: 'kube_pod_container_status_waiting_reason{namespace="healthcare",pod="healthcare-api-5c2b",container="api",reason="CrashLoopBackOff"}'
+        values: '0x22'
+      # Both restart once at 5m: postgres because it was OOMKilled, the api for another reason.
+      - series: 'kube_pod_container_status_restarts_total{namespace="database",pod="postgres-0",container="postgres"}'
+        values: '0x4 1x20'
+      - series: 'kube_pod_container_status_last_terminated_reason{namespace="database",pod="postgres-0",container="postgres",reason="OOMKilled"}'
+        values: '_ _ _ _ _ 1x20'
+      - series: 'kube_pod_container_status_restarts_total{namespace="healthcare",pod="healthcare-api-5c2b",container="api"}'
+        values: '0x4 1x20'
+      - series: 'kube_pod_container_status_last_terminated_reason{namespace="healthcare",pod="healthcare-api-5c2b",container="api",reason="Error"}'
+        values: '_ _ _ _ _ 1x20'
+    alert_rule_test:
+      # Pending for its 10 minutes, then firing for the crash-looping container only.
+      - eval_time: 11m
+        alertname: PodCrashLooping
+        exp_alerts: []
+      - eval_time: 13m
+        alertname: PodCrashLooping
+        exp_alerts:
+          - exp_labels: {severity: warning, namespace: healthcare, pod: healthcare-api-7d9f, container: api, reason: CrashLoopBackOff}
+            exp_annotations:
+              summary: healthcare/healthcare-api-7d9f is crash-looping
+              description: 'Container api keeps restarting; check ` + "`kubectl logs --previous`" + `.'
+      # The restart is compared with 10 minutes earlier, so the alert fires from 10m (the first
+      # evaluation with a sample 10 minutes back) until the restart leaves that window at 15m.
+      - eval_time: 4m
+        alertname: ContainerOOMKilled
+        exp_alerts: []
+      - eval_time: 12m
+        alertname: ContainerOOMKilled
+        exp_alerts:
+          - exp_labels: {severity: warning, namespace: database, pod: postgres-0, container: postgres}
+            exp_annotations:
+              summary: database/postgres-0 was OOMKilled
+              description: Container postgres exceeded its memory limit in the last 10 minutes; raise the limit or fix the leak.
+      - eval_time: 16m
+        alertname: ContainerOOMKilled
+        exp_alerts: []
 `
 
 func write(t *testing.T, path, body string) {

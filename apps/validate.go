@@ -238,6 +238,14 @@ func (a PlatformArgs) validate() error {
 		checkPull(&e, "monitoring.prometheusPullPolicy", m.PrometheusPullPolicy)
 		checkDuration(&e, "monitoring.retention", m.Retention)
 		checkResources(&e, "monitoring.prometheusResources", m.PrometheusResources)
+		// The standalone Prometheus has no claim to put a class on; accepting the field would let
+		// an operator believe the TSDB survives a pod move when it does not.
+		if m.StorageClass != "" {
+			e.add("monitoring.storageClass", "%q has no effect in standalone mode: Prometheus keeps its data in an emptyDir (size limit monitoring.storageSize) and loses it when the pod moves; remove storageClass, or use mode chart for a persistent volume", m.StorageClass)
+		}
+		if m.StorageSize != "" {
+			checkQuantity(&e, "monitoring.storageSize", m.StorageSize)
+		}
 	case MonitoringOff:
 	default:
 		e.add("monitoring.mode", "%q is not one of chart, standalone, off", m.Mode)

@@ -54,6 +54,12 @@ func TestBadArgsFailBeforeAnyResource(t *testing.T) {
 			a.Monitoring.PrometheusImage = ""
 			a.Monitoring.Retention = "forever"
 		}, []string{"monitoring.prometheusImage: required", `monitoring.retention: "forever" is not a Prometheus duration`}},
+		"standalone with a storage class it cannot use": {func(a *PlatformArgs) {
+			*a = standaloneArgs()
+			a.Monitoring.StorageClass = "longhorn"
+			a.Monitoring.StorageSize = "lots"
+		}, []string{`monitoring.storageClass: "longhorn" has no effect in standalone mode`, "use mode chart for a persistent volume",
+			`monitoring.storageSize: "lots" is not a Kubernetes quantity`}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -1,0 +1,141 @@
+package apps
+
+import (
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// The Helm v4 Chart's workloads never reach these unit tests as objects (under mocks the Chart is
+// one opaque resource), so the hardening is checked where it is decided: in the values each
+// component's template turns into its pod spec.
+func TestChartWorkloadsAreHardened(t *testing.T) {
+	charts := ofType(declare(t, baseArgs()), "kubernetes:helm.sh/v4:Chart")
+	if len(charts) != 1 {
+		t.Fatalf("charts = %d, want 1", len(charts))
+	}
+	values := asMap(charts[0].get("values"))
+
+	type path = []any
+	components := []struct {
+		name string
+		// pod is the pod-level securityContext.
+		pod path
+		// containers are container-level securityContexts; none where the operator writes them.
+		containers []path
+		resources  []path
+		// annotations holds the pod annotations; nil for a component that gets no token.
+		annotations path
+		automount   path
+	}{
+		{name: "grafana",
+			pod: path{"grafana", "securityContext"},
+			containers: []path{{"grafana", "containerSecurityContext"}, {"grafana", "sidecar", "securityContext"},
+				{"grafana", "downloadDashboards", "securityContext"}},
+			resources:   []path{{"grafana", "resources"}, {"grafana", "sidecar", "resources"}, {"grafana", "downloadDashboards", "resources"}},
+			annotations: path{"grafana", "podAnnotations"},
+			automount:   path{"grafana", "automountServiceAccountToken"}},
+		{name: "prometheus-operator",
+			pod:         path{"prometheusOperator", "securityContext"},
+			containers:  []path{{"prometheusOperator", "containerSecurityContext"}},
+			resources:   []path{{"prometheusOperator", "resources"}, {"prometheusOperator", "prometheusConfigReloader", "resources"}},
+			annotations: path{"prometheusOperator", "podAnnotations"},
+			automount:   path{"prometheusOperator", "automountServiceAccountToken"}},
+		{name: "admission webhook jobs",
+			pod: path{"prometheusOperator", "admissionWebhooks", "patch", "securityContext"},
+			containers: []path{{"prometheusOperator", "admissionWebhooks", "createSecretJob", "securityContext"},
+				{"prometheusOperator", "admissionWebhooks", "patchWebhookJob", "securityContext"}},
+			resources:   []path{{"prometheusOperator", "admissionWebhooks", "patch", "resources"}},
+			annotations: path{"prometheusOperator", "admissionWebhooks", "patch", "podAnnotations"}},
+		{name: "kube-state-metrics",
+			pod:         path{"kube-state-metrics", "securityContext"},
+			containers:  []path{{"kube-state-metrics", "containerSecurityContext"}},
+			resources:   []path{{"kube-state-metrics", "resources"}},
+			annotations: path{"kube-state-metrics", "podAnnotations"},
+			automount:   path{"kube-state-metrics", "automountServiceAccountToken"}},
+		{name: "prometheus",
+			pod:         path{"prometheus", "prometheusSpec", "securityContext"},
+			resources:   []path{{"prometheus", "prometheusSpec", "resources"}},
+			annotations: path{"prometheus", "prometheusSpec", "podMetadata", "annotations"},
+			automount:   path{"prometheus", "prometheusSpec", "automountServiceAccountToken"}},
+		{name: "alertmanager",
+			pod:       path{"alertmanager", "alertmanagerSpec", "securityContext"},
+			resources: []path{{"alertmanager", "alertmanagerSpec", "resources"}},
+			automount: path{"alertmanager", "alertmanagerSpec", "automountServiceAccountToken"}},
+		{name: "node-exporter",
+			pod:        path{"prometheus-node-exporter", "securityContext"},
+			containers: []path{{"prometheus-node-exporter", "containerSecurityContext"}},
+			resources:  []path{{"prometheus-node-exporter", "resources"}},
+			automount:  path{"prometheus-node-exporter", "serviceAccount", "automountServiceAccountToken"}},
+	}
+	for _, c := range components {
+		t.Run(c.name, func(t *testing.T) {
+			psc := asMap(get(values, c.pod...))
+			if psc["runAsNonRoot"] != true || get(psc, "seccompProfile", "type") != "RuntimeDefault" {
+				t.Errorf("pod securityContext %v lacks runAsNonRoot/seccomp RuntimeDefault", psc)
+			}
+			for _, k := range []string{"runAsUser", "runAsGroup", "fsGroup"} {
+				if id, _ := psc[k].(float64); id < 1 {
+					t.Errorf("pod securityContext.%s = %v, want a non-root id", k, psc[k])
+				}
+			}
+			for _, p := range c.containers {
+				checkHardened(t, c.name+" "+keyPath(p), asMap(get(values, p...)))
+			}
+			for _, p := range c.resources {
+				checkChartResources(t, c.name+" "+keyPath(p), asMap(get(values, p...)))
+			}
+			if c.annotations != nil {
+				reason, _ := get(values, append(c.annotations, AnnotationNeedsAPIAccess)...).(string)
+				if strings.TrimSpace(reason) == "" {
+					t.Errorf("%s: no %s reason, but the component mounts a token", keyPath(c.annotations), AnnotationNeedsAPIAccess)
+				}
+				if c.automount != nil && get(values, c.automount...) != true {
+					t.Errorf("%s = %v, want true next to the opt-in", keyPath(c.automount), get(values, c.automount...))
+				}
+			} else if get(values, c.automount...) != false {
+				t.Errorf("%s = %v, want false: the component has no API access opt-in", keyPath(c.automount), get(values, c.automount...))
+			}
+		})
+	}
+
+	// kube-state-metrics drops its pod securityContext entirely unless enabled is true.
+	if get(values, "kube-state-metrics", "securityContext", "enabled") != true {
+		t.Error("kube-state-metrics.securityContext.enabled is not true, so the chart would render no pod securityContext")
+	}
+	// Grafana's init-chown-data runs as root; with persistence off nothing needs it.
+	if get(values, "grafana", "initChownData", "enabled") != false {
+		t.Error("grafana.initChownData is not disabled")
+	}
+	// Grafana's sidecars read only the monitoring namespace, through a Role.
+	if get(values, "grafana", "rbac", "namespaced") != true || get(values, "grafana", "sidecar", "dashboards", "searchNamespace") != "" {
+		t.Errorf("grafana rbac %v, dashboards searchNamespace %q: want a namespaced Role and the pod's own namespace",
+			get(values, "grafana", "rbac"), get(values, "grafana", "sidecar", "dashboards", "searchNamespace"))
+	}
+}
+
+func checkChartResources(t *testing.T, name string, r map[string]any) {
+	t.Helper()
+	for _, res := range []string{"cpu", "memory"} {
+		req, _ := get(r, "requests", res).(string)
+		lim, _ := get(r, "limits", res).(string)
+		rq, err1 := resource.ParseQuantity(req)
+		lq, err2 := resource.ParseQuantity(lim)
+		if err1 != nil || err2 != nil {
+			t.Errorf("%s: %s request %q / limit %q are not both quantities", name, res, req, lim)
+			continue
+		}
+		if rq.Cmp(lq) > 0 {
+			t.Errorf("%s: %s request %s exceeds the limit %s", name, res, req, lim)
+		}
+	}
+}
+
+func keyPath(p []any) string {
+	var parts []string
+	for _, k := range p {
+		parts = append(parts, k.(string))
+	}
+	return strings.Join(parts, ".")
+}
