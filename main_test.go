@@ -42,7 +42,8 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		switch {
 		case strings.HasSuffix(args.Name, "-"+clusterlayer.PhaseFetchKubeconfig):
 			stdout = "apiVersion: v1\nkind: Config\n"
-		case strings.HasSuffix(args.Name, "-"+clusterlayer.PhaseJoinToken):
+		case strings.HasSuffix(args.Name, "-"+clusterlayer.PhaseJoinToken) &&
+			!strings.HasSuffix(args.Name, "-"+clusterlayer.PhaseDeleteJoinToken):
 			stdout = `{"token":"abcdef.0123456789abcdef","caCertHash":"sha256:` + strings.Repeat("ab", 32) + `"}`
 		}
 		outs["stdout"] = resource.NewProperty(stdout)

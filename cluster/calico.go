@@ -1,10 +1,16 @@
 package cluster
 
 // Calico is installed from the pinned tigera-operator manifest by a remote command on the
-// control plane, not through the Helm v4 chart: the chart would need a kubernetes provider that
-// reaches the API server from wherever `pulumi up` runs, plus access to the chart repository,
-// while the control plane already has the admin kubeconfig and the network path we proved in
-// the earlier phases. The Installation below is ours and generated here.
+// control plane, not through the Helm chart:
+//   - nodes become Ready only once a CNI runs, and the component's Kubeconfig output waits for
+//     wait-nodes-ready, so the CNI must be installed inside this component before that output
+//     exists (a chart would need a second Kubernetes provider of its own here);
+//   - applied from the control plane, which already holds the admin kubeconfig, it needs no chart
+//     repository access from the machine running `pulumi up`;
+//   - the operator manifest is one pinned file, checked against its sha256 when one is configured
+//     and applied server-side, so a re-run converges.
+//
+// The Installation below is ours and generated here.
 
 // renderCalicoInstallation renders the operator's Installation and APIServer resources with our
 // pod CIDR. VXLANCrossSubnet encapsulates only across subnets, so the single-host lab routes

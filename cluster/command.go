@@ -15,6 +15,16 @@ import (
 // libScript is prepended to every phase script; it holds log/retry/apt helpers.
 const libScript = "lib.sh"
 
+// SSH dial bounds. The provider's defaults (10 errors, i.e. 11 dials of 15 s) would let an
+// unreachable jump host hold every command for minutes; the jump host is the Proxmox host that
+// the infra layer just talked to, so a few short attempts are enough to tell "down" from "slow".
+// The provider dials at most dialErrorLimit+1 times, backing off 0.1 s, 0.15 s, ... in between.
+const (
+	perDialTimeoutSeconds        = 15
+	bastionDialErrorLimit        = 3
+	bastionPerDialTimeoutSeconds = 10
+)
+
 // step is one remote command of a phase.
 type step struct {
 	name   string // resource name, e.g. "cluster-join-worker-w1"
@@ -110,13 +120,15 @@ func (b *bootstrap) run(s step) (*remote.Command, error) {
 		User:           pulumi.String(b.args.SSHUser),
 		PrivateKey:     pulumi.ToSecret(b.args.SSHPrivateKey).(pulumi.StringOutput),
 		DialErrorLimit: pulumi.Int(dial),
-		PerDialTimeout: pulumi.Int(15),
+		PerDialTimeout: pulumi.Int(perDialTimeoutSeconds),
 	}
 	if j := b.args.Bastion; j != nil {
 		conn.Proxy = &remote.ProxyConnectionArgs{
-			Host:       pulumi.String(j.Host),
-			User:       pulumi.String(j.User),
-			PrivateKey: pulumi.ToSecret(j.PrivateKey).(pulumi.StringOutput),
+			Host:           pulumi.String(j.Host),
+			User:           pulumi.String(j.User),
+			PrivateKey:     pulumi.ToSecret(j.PrivateKey).(pulumi.StringOutput),
+			DialErrorLimit: pulumi.Int(bastionDialErrorLimit),
+			PerDialTimeout: pulumi.Int(bastionPerDialTimeoutSeconds),
 		}
 	}
 	args := &remote.CommandArgs{

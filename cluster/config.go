@@ -20,8 +20,14 @@ const (
 	patchesDir = stateDir + "/patches"
 	// initTokenTTL bounds the token kubeadm init creates itself; we never print or use it.
 	initTokenTTL = "15m0s"
-	// joinTokenTTL bounds the token the join-token phase creates for the workers.
-	joinTokenTTL = "1h0m0s"
+	// joinTokenTTL bounds the token the join-token phase creates for the workers. A day, not an
+	// hour: join-token runs again only when its triggers change (never on a clock, so a second
+	// `pulumi up` after a success stays a no-op), so when a join fails, the re-run after the fix
+	// reuses this token and must still find it valid. It does not live that long when things go
+	// well: the delete-join-token phase deletes it as soon as every node is Ready.
+	joinTokenTTL = "24h0m0s"
+	// joinTokenDescription marks our join tokens, so join-token can find and delete earlier ones.
+	joinTokenDescription = "infralab-join"
 	// podPidsLimit caps processes per pod: a fork bomb stays inside its pod.
 	podPidsLimit = 4096
 	// hardeningHashAnnotation on the API server pod changes when a hardening file changes, so
@@ -89,7 +95,15 @@ func renderKubeadmConfig(c clusterConfig) ([]byte, error) {
 		ControllerManager: controlPlaneComp{ExtraArgs: hardening.ControllerManagerArgs()},
 		Scheduler:         controlPlaneComp{ExtraArgs: hardening.SchedulerArgs()},
 	}
-	kubelet := kubeletConfiguration{
+	return joinYAML(init, cluster, kubeletConfig())
+}
+
+// kubeletConfig is the KubeletConfiguration of every node. It is a variable only so tests can
+// change it the way an edit of defaultKubeletConfig would.
+var kubeletConfig = defaultKubeletConfig
+
+func defaultKubeletConfig() kubeletConfiguration {
+	return kubeletConfiguration{
 		typeMeta:                       typeMeta{"kubelet.config.k8s.io/v1beta1", "KubeletConfiguration"},
 		CgroupDriver:                   "systemd",
 		Authentication:                 kubeletAuthn{Anonymous: enabled{false}, Webhook: enabled{true}},
@@ -104,7 +118,17 @@ func renderKubeadmConfig(c clusterConfig) ([]byte, error) {
 		TLSMinVersion:                  "VersionTLS12",
 		TLSCipherSuites:                strings.Split(hardening.TLSCipherSuites(), ","),
 	}
-	return joinYAML(init, cluster, kubelet)
+}
+
+// kubeletConfigSHA256 is the hash of the KubeletConfiguration document exactly as it appears in
+// the kubeadm config. kubeadm-init and every join-worker carry it as a plain input: a change
+// re-runs them, and each node compares it with the marker of the last configuration it applied.
+func kubeletConfigSHA256() (string, error) {
+	b, err := yaml.Marshal(kubeletConfig())
+	if err != nil {
+		return "", fmt.Errorf("render kubelet config: %w", err)
+	}
+	return sha256Hex(string(b)), nil
 }
 
 // joinConfig is what a worker's JoinConfiguration is rendered from.

@@ -31,6 +31,7 @@ type bootstrap struct {
 	init, kubeconfig, token *remote.Command
 	joins                   []*remote.Command
 	calico, nodesReady      *remote.Command
+	tokenDeleted            *remote.Command
 }
 
 // NewKubeadm validates args, then declares the bootstrap phases as children of the component.

@@ -70,7 +70,7 @@ func depSet(r registered) []string {
 func TestPhaseOrder(t *testing.T) {
 	assert.Equal(t, []string{
 		"wait-ssh", "prepare-node", "kubeadm-init", "fetch-kubeconfig",
-		"join-token", "join-worker", "calico", "wait-nodes-ready",
+		"join-token", "join-worker", "calico", "wait-nodes-ready", "delete-join-token",
 	}, PhaseNames())
 }
 
@@ -83,6 +83,8 @@ func TestPhaseDependencies(t *testing.T) {
 		"lab-join-token":       {"lab-kubeadm-init"},
 		"lab-calico":           {"lab-kubeadm-init"},
 		"lab-wait-nodes-ready": {"lab-calico", "lab-join-worker-worker-1", "lab-join-worker-worker-2", "lab-join-worker-worker-3"},
+		// The token is deleted only once every node is Ready.
+		"lab-delete-join-token": {"lab-join-token", "lab-wait-nodes-ready"},
 	}
 	for _, n := range []string{"cp-1", "worker-1", "worker-2", "worker-3"} {
 		want["lab-wait-ssh-"+n] = []string{"vms"}
@@ -202,7 +204,7 @@ func TestScriptEditChangesOnlyItsPhaseTriggers(t *testing.T) {
 	scriptPhase := map[string]string{
 		"wait-ready.sh": PhaseWaitSSH, "prepare-node.sh": PhasePrepareNode, "kubeadm-init.sh": PhaseKubeadmInit,
 		"fetch-kubeconfig.sh": PhaseFetchKubeconfig, "join-token.sh": PhaseJoinToken, "join-worker.sh": PhaseJoinWorker,
-		"calico.sh": PhaseCalico, "wait-nodes.sh": PhaseWaitNodesReady,
+		"calico.sh": PhaseCalico, "wait-nodes.sh": PhaseWaitNodesReady, "delete-join-token.sh": PhaseDeleteJoinToken,
 	}
 	entries, err := fs.ReadDir(Scripts(), ".")
 	require.NoError(t, err)
@@ -258,6 +260,10 @@ func TestVersionChangeRerunsPrepareButNeverDropsTheGuard(t *testing.T) {
 	lib, err := fs.ReadFile(Scripts(), libScript)
 	require.NoError(t, err)
 	assert.Contains(t, string(lib), "not supported yet")
+	// What the guard and the package check do is tested by running them: scripts_test.go.
+	prepare, err := fs.ReadFile(Scripts(), "prepare-node.sh")
+	require.NoError(t, err)
+	assert.Contains(t, string(prepare), "if k8s_packages_ready; then")
 }
 
 func TestReplacedVMRerunsItsNodesPhases(t *testing.T) {
@@ -323,10 +329,76 @@ func TestBastionCarriesEveryCommand(t *testing.T) {
 		assert.True(t, conn.IsSecret(), "%s connection must be secret", name)
 		proxy := conn.SecretValue().Element.ObjectValue()["proxy"]
 		if assert.True(t, proxy.IsObject(), "%s has no proxy", name) {
-			assert.Equal(t, "pve.example.com", proxy.ObjectValue()["host"].StringValue(), name)
-			assert.Equal(t, "root", proxy.ObjectValue()["user"].StringValue(), name)
+			p := proxy.ObjectValue()
+			assert.Equal(t, "pve.example.com", p["host"].StringValue(), name)
+			assert.Equal(t, "root", p["user"].StringValue(), name)
+			// Bounded explicitly: the provider's defaults would retry an unreachable jump host for minutes.
+			assert.Equal(t, float64(bastionDialErrorLimit), p["dialErrorLimit"].NumberValue(), name)
+			assert.Equal(t, float64(bastionPerDialTimeoutSeconds), p["perDialTimeout"].NumberValue(), name)
+			assert.LessOrEqual(t, (bastionDialErrorLimit+1)*bastionPerDialTimeoutSeconds, 60, "a dead jump host must fail within a minute")
 		}
 	}
 	a.Bastion = &Bastion{Host: "pve.example.com"}
 	assert.ErrorContains(t, a.Validate(), "cluster.bastion")
+}
+
+// The workers' token is deleted by a final phase on the control plane, once every node is Ready,
+// from its ID alone, which travels only on the secret stdin.
+func TestDeleteJoinTokenRunsLastWithTheTokenIDOnly(t *testing.T) {
+	names := PhaseNames()
+	require.Equal(t, PhaseDeleteJoinToken, names[len(names)-1], "delete-join-token must be the last phase")
+	require.Equal(t, PhaseWaitNodesReady, names[len(names)-2], "delete-join-token must run after wait-nodes-ready")
+
+	r := run(t, testArgs(), Scripts())
+	c := r.m.get(t, "lab-delete-join-token")
+	assert.Equal(t, "lab", c.parent)
+	assert.Equal(t, []string{"lab-join-token", "lab-wait-nodes-ready"}, depSet(c))
+	create := c.args.Inputs["create"].StringValue()
+	assert.Contains(t, create, "PHASE='delete-join-token'")
+	assert.Contains(t, create, "kubeadm token delete", "the script is the one sent")
+	assert.Contains(t, create, "sudo -n env -i ", "runs as root with a clean environment")
+	assert.Equal(t, "10.10.10.10", c.args.Inputs["connection"].SecretValue().Element.ObjectValue()["host"].StringValue(), "runs on the control plane")
+
+	stdin := c.args.Inputs["stdin"]
+	require.True(t, stdin.IsSecret(), "the token ID travels only on the secret stdin")
+	assert.Equal(t, strings.Split(fakeToken, ".")[0], stdin.SecretValue().Element.StringValue(), "stdin is the token ID, never the secret half")
+	assert.Equal(t, "stderr", c.args.Inputs["logging"].StringValue(), "stdout of a command reading a secret is not logged")
+	assertNoPlainSecret(t, "lab-delete-join-token.inputs", resource.NewObjectProperty(c.args.Inputs))
+	for _, v := range c.args.Inputs["triggers"].ArrayValue() {
+		assert.NotContains(t, v.StringValue(), "abcdef", "the token ID must not be a plain trigger")
+	}
+}
+
+// A second `pulumi up` after a success must show no change: every input of every command is the
+// same when the program runs again (no clock, no random value).
+func TestSecondRunDeclaresIdenticalInputs(t *testing.T) {
+	a, b := run(t, testArgs(), Scripts()), run(t, testArgs(), Scripts())
+	first, second := a.m.commands(), b.m.commands()
+	require.Equal(t, len(first), len(second))
+	for name, c := range first {
+		assert.True(t, c.args.Inputs.DeepEquals(second[name].args.Inputs), "%s: inputs differ between two runs", name)
+	}
+}
+
+// A KubeletConfiguration change must reach every node: the control plane rewrites its own
+// config.yaml and re-uploads the ConfigMaps (kubeadm-init), each worker fetches it (join-worker).
+// Nothing else runs again.
+func TestKubeletConfigChangeRerunsInitAndEveryJoinOnly(t *testing.T) {
+	base := triggersByCommand(run(t, testArgs(), Scripts()))
+	defer func(orig func() kubeletConfiguration) { kubeletConfig = orig }(kubeletConfig)
+	kubeletConfig = func() kubeletConfiguration {
+		k := defaultKubeletConfig()
+		k.PodPidsLimit = 2048
+		return k
+	}
+	after := triggersByCommand(run(t, testArgs(), Scripts()))
+	require.Equal(t, len(base), len(after))
+	for name, tr := range base {
+		if name == "lab-kubeadm-init" || strings.HasPrefix(name, "lab-join-worker-") {
+			assert.NotEqual(t, tr, after[name], "%s must run again when the kubelet config changes", name)
+			assert.Contains(t, after[name], "KUBELET_CONFIG_SHA256=", name)
+		} else {
+			assert.Equal(t, tr, after[name], "%s must not run again for a kubelet config change", name)
+		}
+	}
 }

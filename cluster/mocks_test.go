@@ -51,10 +51,15 @@ func (m *mocks) NewResource(a pulumi.MockResourceArgs) (string, resource.Propert
 	outs := a.Inputs.Copy()
 	if a.TypeToken == "command:remote:Command" {
 		stdout := "ok"
+		// The phase as the command line names it (resource names alone are ambiguous:
+		// "lab-delete-join-token" ends in "-join-token" too).
+		phase := func(p string) bool {
+			return strings.Contains(a.Inputs["create"].StringValue(), " PHASE="+shellQuote(p)+" ")
+		}
 		switch {
-		case strings.HasSuffix(a.Name, "-"+PhaseFetchKubeconfig):
+		case phase(PhaseFetchKubeconfig):
 			stdout = "apiVersion: v1\nkind: Config\nusers:\n- user:\n    client-key-data: " + fakeClientKey + "\n"
-		case strings.HasSuffix(a.Name, "-"+PhaseJoinToken):
+		case phase(PhaseJoinToken):
 			stdout = `{"token":"` + fakeToken + `","caCertHash":"sha256:` + strings.Repeat("ab", 32) + `"}`
 		}
 		outs["stdout"] = resource.NewProperty(stdout)

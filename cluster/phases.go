@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -21,6 +22,7 @@ const (
 	PhaseJoinWorker      = "join-worker"
 	PhaseCalico          = "calico"
 	PhaseWaitNodesReady  = "wait-nodes-ready"
+	PhaseDeleteJoinToken = "delete-join-token"
 )
 
 type phase struct {
@@ -40,6 +42,7 @@ func phases() []phase {
 		{PhaseJoinWorker, (*bootstrap).ensureWorkersJoined},
 		{PhaseCalico, (*bootstrap).ensureCalico},
 		{PhaseWaitNodesReady, (*bootstrap).waitNodesReady},
+		{PhaseDeleteJoinToken, (*bootstrap).deleteJoinToken},
 	}
 }
 
@@ -113,6 +116,10 @@ func (b *bootstrap) ensureControlPlane() error {
 		}
 		return string(out), nil
 	}).(pulumi.StringOutput)
+	kubeletHash, err := kubeletConfigSHA256()
+	if err != nil {
+		return err
+	}
 	b64 := func(p []byte) string { return base64.StdEncoding.EncodeToString(p) }
 	b.init, err = b.run(step{
 		name: b.resName(PhaseKubeadmInit, nil), phase: PhaseKubeadmInit, node: cp, script: "kubeadm-init.sh",
@@ -131,6 +138,7 @@ func (b *bootstrap) ensureControlPlane() error {
 			"AUTHN_CONFIG_PATH":      hardening.AuthnConfigPath,
 			"AUTHN_CONFIG_B64":       b64(files[hardening.AuthnConfigPath]),
 			"AUDIT_LOG_DIR":          hardening.AuditLogDir,
+			"KUBELET_CONFIG_SHA256":  kubeletHash,
 		},
 		stdin:     enc,
 		dependsOn: []pulumi.Resource{b.prepared[cp.Name]},
@@ -149,8 +157,8 @@ func (b *bootstrap) fetchKubeconfig() error {
 }
 
 // ensureJoinToken makes one token for all workers. Its triggers include the worker list and
-// their VM IDs, so adding or replacing a worker mints a fresh token instead of reusing an
-// expired one.
+// their VM IDs, so adding or replacing a worker mints a fresh token instead of reusing one that
+// delete-join-token already deleted (or that expired).
 func (b *bootstrap) ensureJoinToken() error {
 	if len(b.args.Workers) == 0 {
 		return nil
@@ -167,7 +175,7 @@ func (b *bootstrap) ensureJoinToken() error {
 	b.token, err = b.run(step{
 		name: b.resName(PhaseJoinToken, nil), phase: PhaseJoinToken, node: b.args.ControlPlane, script: "join-token.sh",
 		env: map[string]string{
-			"TOKEN_TTL": joinTokenTTL, "TOKEN_DESCRIPTION": "infralab-join",
+			"TOKEN_TTL": joinTokenTTL, "TOKEN_DESCRIPTION": joinTokenDescription,
 			"WORKERS": strings.Join(workers, " "),
 		},
 		secretStdout: true, dependsOn: []pulumi.Resource{b.init}, extraTriggers: vmIDs,
@@ -181,16 +189,32 @@ type joinSecret struct {
 	CACertHash string `json:"caCertHash"`
 }
 
+// parseJoinSecret reads join-token's stdout for the phase that needs it. The error never
+// includes out: it is the token.
+func parseJoinSecret(phase, out string) (joinSecret, error) {
+	var s joinSecret
+	if err := json.Unmarshal([]byte(out), &s); err != nil || !bootstrapTokenRe.MatchString(s.Token) || s.CACertHash == "" {
+		return joinSecret{}, fmt.Errorf("phase %s: unexpected output of %s; replace that command and run again", phase, PhaseJoinToken)
+	}
+	return s, nil
+}
+
+// bootstrapTokenRe is kubeadm's token format: a public ID, a dot, the secret.
+var bootstrapTokenRe = regexp.MustCompile(`^([a-z0-9]{6})\.[a-z0-9]{16}$`)
+
 // ensureWorkersJoined joins every worker in parallel: each join needs only the token and its
 // own prepared node, never another worker.
 func (b *bootstrap) ensureWorkersJoined() error {
 	endpoint := b.args.clusterConfig().endpoint()
+	kubeletHash, err := kubeletConfigSHA256()
+	if err != nil {
+		return err
+	}
 	for _, w := range b.args.Workers {
 		joinConf := b.token.Stdout.ApplyT(func(out string) (string, error) {
-			var s joinSecret
-			if err := json.Unmarshal([]byte(out), &s); err != nil || s.Token == "" || s.CACertHash == "" {
-				// Never include out: it is the token.
-				return "", fmt.Errorf("phase %s: unexpected output of %s; replace that command and run again", PhaseJoinWorker, PhaseJoinToken)
+			s, err := parseJoinSecret(PhaseJoinWorker, out)
+			if err != nil {
+				return "", err
 			}
 			y, err := renderJoinConfig(joinConfig{Endpoint: endpoint, Token: s.Token, CACertHash: s.CACertHash, Node: w})
 			return string(y), err
@@ -200,6 +224,11 @@ func (b *bootstrap) ensureWorkersJoined() error {
 			env: map[string]string{
 				"NODE_NAME": w.Name, "KUBERNETES_VERSION": b.args.KubernetesVersion,
 				"STATE_DIR": stateDir, "API_ENDPOINT": endpoint,
+				// A joined worker applies a changed kubelet configuration when this differs
+				// from its marker.
+				"KUBELET_CONFIG_SHA256": kubeletHash,
+				// Named in the message for an unknown or expired token.
+				"JOIN_TOKEN_RESOURCE": b.resName(PhaseJoinToken, nil), "JOIN_TOKEN_TTL": joinTokenTTL,
 			},
 			stdin:     joinConf,
 			dependsOn: []pulumi.Resource{b.token, b.prepared[w.Name]},
@@ -247,6 +276,31 @@ func (b *bootstrap) waitNodesReady() error {
 			"NODE_READY_TIMEOUT": strconv.Itoa(b.args.nodeReadyTimeout()),
 		},
 		dependsOn: deps,
+	})
+	return err
+}
+
+// deleteJoinToken deletes the workers' bootstrap token once every node is Ready, so the
+// credential exists only while joins are pending. stdin carries only the token's public ID
+// (still a secret Output, since it comes from join-token's secret stdout); the script never
+// needs the secret half. A new token (new worker, replaced VM, replaced join-token) changes
+// stdin, so this phase runs again and deletes that one too; otherwise it stays unchanged.
+func (b *bootstrap) deleteJoinToken() error {
+	if b.token == nil {
+		return nil
+	}
+	tokenID := b.token.Stdout.ApplyT(func(out string) (string, error) {
+		s, err := parseJoinSecret(PhaseDeleteJoinToken, out)
+		if err != nil {
+			return "", err
+		}
+		return bootstrapTokenRe.FindStringSubmatch(s.Token)[1], nil
+	}).(pulumi.StringOutput)
+	var err error
+	b.tokenDeleted, err = b.run(step{
+		name: b.resName(PhaseDeleteJoinToken, nil), phase: PhaseDeleteJoinToken, node: b.args.ControlPlane,
+		script: "delete-join-token.sh", stdin: tokenID,
+		dependsOn: []pulumi.Resource{b.token, b.nodesReady},
 	})
 	return err
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Phase join-token: a fresh, short-lived bootstrap token plus the CA public key hash, as JSON on
-# stdout (secret, never logged). Earlier tokens of ours are deleted first, so at most one exists.
+# Phase join-token: a fresh bootstrap token (lifetime TOKEN_TTL) plus the CA public key hash, as JSON on
+# stdout (secret, never logged). Earlier tokens of ours are deleted first, so at most one exists;
+# delete-join-token deletes this one as soon as every node is Ready.
 set -euo pipefail
 require TOKEN_TTL TOKEN_DESCRIPTION
 export KUBECONFIG=/etc/kubernetes/admin.conf

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Phase kubeadm-init: writes the hardening files and the generated kubeadm config, then runs
 # `kubeadm init` once. stdin carries the EncryptionConfiguration (a secret); it is written 0600
-# and never echoed. A re-run on an initialised control plane only refreshes files and static pod
-# manifests; it never runs init again.
+# and never echoed. A re-run on an initialised control plane never runs init again: it applies
+# what changed since the last applied configuration (markers in STATE_DIR): static pods and the
+# kubeadm-config/kubelet-config ConfigMaps, then the kubelet's own configuration.
 set -euo pipefail
 require NODE_NAME KUBERNETES_VERSION STATE_DIR KUBEADM_CONFIG_B64 APISERVER_PATCH_B64 \
 	HARDENING_DIR ENCRYPTION_CONFIG_PATH AUDIT_POLICY_PATH AUDIT_POLICY_B64 \
-	ADMISSION_CONFIG_PATH ADMISSION_CONFIG_B64 AUTHN_CONFIG_PATH AUTHN_CONFIG_B64 AUDIT_LOG_DIR
+	ADMISSION_CONFIG_PATH ADMISSION_CONFIG_B64 AUTHN_CONFIG_PATH AUTHN_CONFIG_B64 AUDIT_LOG_DIR \
+	KUBELET_CONFIG_SHA256
 umask 077
 export KUBECONFIG=/etc/kubernetes/admin.conf
 marker="${STATE_DIR}/init-done"
+# sha256 of every file the static pods and ConfigMaps are generated from, as last applied.
+applied_marker="${STATE_DIR}/control-plane-config.sha256"
+# KUBELET_CONFIG_SHA256 as last written to /var/lib/kubelet/config.yaml on this node.
+kubelet_marker="${STATE_DIR}/kubelet-config.sha256"
 config="${STATE_DIR}/kubeadm-config.yaml"
+patch="${STATE_DIR}/patches/kube-apiserver+strategic.yaml"
 log_file=/var/log/infralab/kubeadm-init.log
 
 refuse_version_change
@@ -41,28 +48,53 @@ if [[ -f "${ENCRYPTION_CONFIG_PATH}" ]] && ! cmp -s "${enc_new}" "${ENCRYPTION_C
 fi
 write_if_changed "${ENCRYPTION_CONFIG_PATH}" 0600 <"${enc_new}" || true
 
-changed=0
 for pair in "AUDIT_POLICY" "ADMISSION_CONFIG" "AUTHN_CONFIG"; do
 	path_var="${pair}_PATH"
 	data_var="${pair}_B64"
-	base64 -d <<<"${!data_var}" | write_if_changed "${!path_var}" 0600 && changed=1
+	base64 -d <<<"${!data_var}" | write_if_changed "${!path_var}" 0600 || true
 done
-base64 -d <<<"${KUBEADM_CONFIG_B64}" | write_if_changed "${config}" 0600 && changed=1
-base64 -d <<<"${APISERVER_PATCH_B64}" | write_if_changed "${STATE_DIR}/patches/kube-apiserver+strategic.yaml" 0600 && changed=1
+base64 -d <<<"${KUBEADM_CONFIG_B64}" | write_if_changed "${config}" 0600 || true
+base64 -d <<<"${APISERVER_PATCH_B64}" | write_if_changed "${patch}" 0600 || true
+wanted=$(cat "${config}" "${patch}" "${AUDIT_POLICY_PATH}" "${ADMISSION_CONFIG_PATH}" "${AUTHN_CONFIG_PATH}" | sha256sum | cut -d' ' -f1)
+
+# kubeadm_phase TIMEOUT DESCRIPTION ARGS...: one `kubeadm init phase`, logged, or a clear failure.
+kubeadm_phase() {
+	local seconds=$1 what=$2
+	shift 2
+	if ! timeout "${seconds}" kubeadm init phase "$@" >>"${log_file}" 2>&1; then
+		tail -n 25 "${log_file}" >&2 || true
+		die "kubeadm init phase ${what} failed on ${NODE_NAME}; full log in ${log_file}. Fix the cause and run pulumi up again (the change is applied again until it succeeds)"
+	fi
+}
 
 if initialised; then
 	tighten_kubelet_files
 	touch "${marker}"
-	if ((changed)); then
-		# Regenerates the static pod manifests from the new config; the patch carries a hash of
-		# the hardening files, so the kubelet restarts the API server when one of them changed.
-		log "control plane already initialised; applying changed configuration to the static pods"
-		timeout 300 kubeadm init phase control-plane all --config "${config}" >>"${log_file}" 2>&1 ||
-			die "kubeadm init phase control-plane failed; see ${log_file} on ${NODE_NAME}"
+	done_something=0
+	if ! marker_is "${applied_marker}" "${wanted}"; then
+		# Regenerates the static pod manifests from the new config (the patch carries a hash of the
+		# hardening files, so the kubelet restarts the API server when one of them changed), then
+		# uploads the new ClusterConfiguration and KubeletConfiguration for `kubeadm upgrade` and
+		# for the workers, which fetch the kubelet-config ConfigMap in their join-worker phase.
+		log "control plane already initialised; applying the changed configuration (static pods, kubeadm-config and kubelet-config ConfigMaps); log: ${log_file}"
+		kubeadm_phase 300 control-plane control-plane all --config "${config}"
 		retry 30 2 api_ready || die "API server not ready after the configuration change; see crictl ps -a and ${log_file} on ${NODE_NAME}"
-	else
-		log "control plane already initialised; nothing to do"
+		kubeadm_phase 120 upload-config upload-config all --config "${config}"
+		set_marker "${applied_marker}" "${wanted}"
+		done_something=1
 	fi
+	if ! marker_is "${kubelet_marker}" "${KUBELET_CONFIG_SHA256}"; then
+		# Rewrites /var/lib/kubelet/config.yaml from the new KubeletConfiguration. kubeadm restarts
+		# the kubelet itself but only warns when that fails, so restart and check it here.
+		log "kubelet configuration changed; rewriting it and restarting the kubelet on ${NODE_NAME}"
+		kubeadm_phase 120 kubelet-start kubelet-start --config "${config}"
+		tighten_kubelet_files
+		restart_kubelet || die "the kubelet on ${NODE_NAME} does not stay up with the new configuration; see journalctl -u kubelet and ${log_file} on ${NODE_NAME}"
+		retry 30 2 api_ready || die "API server not ready after the kubelet restart; see crictl ps -a on ${NODE_NAME}"
+		set_marker "${kubelet_marker}" "${KUBELET_CONFIG_SHA256}"
+		done_something=1
+	fi
+	((done_something)) || log "control plane already initialised; nothing to do"
 	echo "control plane ${NODE_NAME} initialised (Kubernetes v${KUBERNETES_VERSION})"
 	exit 0
 fi
@@ -82,5 +114,7 @@ if ! timeout 900 kubeadm init --config "${config}" --skip-token-print >>"${log_f
 fi
 retry 30 2 api_ready || die "API server not ready after kubeadm init; see ${log_file}"
 tighten_kubelet_files
+set_marker "${applied_marker}" "${wanted}"
+set_marker "${kubelet_marker}" "${KUBELET_CONFIG_SHA256}"
 touch "${marker}"
 echo "control plane ${NODE_NAME} initialised (Kubernetes v${KUBERNETES_VERSION})"

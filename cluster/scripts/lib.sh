@@ -3,6 +3,10 @@
 # Progress goes to stderr; stdout is reserved for a phase's output value.
 set -euo pipefail
 
+# kubelet_conf exists once a node belongs to a cluster (after kubeadm init, or once the cluster
+# has issued the kubelet's client certificate during kubeadm join).
+kubelet_conf=/etc/kubernetes/kubelet.conf
+
 log() { printf '[%s] %s\n' "${PHASE:-infralab}" "$*" >&2; }
 
 die() {
@@ -60,12 +64,22 @@ installed_k8s_version() {
 	dpkg-query -W -f='${Version}' kubelet 2>/dev/null | sed -E 's/^([0-9]+\.[0-9]+\.[0-9]+).*/\1/' || true
 }
 
+# k8s_packages_ready: kubelet, kubeadm and kubectl are all installed at KUBERNETES_VERSION and
+# all held (dpkg's selection "hold" is what `apt-mark hold` sets).
+k8s_packages_ready() {
+	local p status
+	for p in kubelet kubeadm kubectl; do
+		status=$(dpkg-query -W -f='${Status} ${Version}' "${p}" 2>/dev/null) || return 1
+		[[ "${status}" == "hold ok installed ${KUBERNETES_VERSION}-"* ]] || return 1
+	done
+}
+
 # refuse_version_change stops when the node already belongs to a cluster running another version.
 # An upgrade needs `kubeadm upgrade`, node by node; re-running init or join would break the cluster.
 refuse_version_change() {
 	local have
 	have=$(installed_k8s_version)
-	if [[ -f /etc/kubernetes/kubelet.conf && -n "${have}" && "${have}" != "${KUBERNETES_VERSION}" ]]; then
+	if [[ -f "${kubelet_conf}" && -n "${have}" && "${have}" != "${KUBERNETES_VERSION}" ]]; then
 		die "node runs Kubernetes ${have} but ${KUBERNETES_VERSION} was requested: changing the version of a running cluster is not supported yet (needs kubeadm upgrade). Set kubernetesVersion back to ${have}, or rebuild the cluster."
 	fi
 }
@@ -74,8 +88,28 @@ refuse_version_change() {
 tighten_kubelet_files() {
 	local f
 	for f in /var/lib/kubelet/config.yaml /usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf \
-		/etc/systemd/system/kubelet.service.d/10-kubeadm.conf /etc/kubernetes/kubelet.conf; do
+		/etc/systemd/system/kubelet.service.d/10-kubeadm.conf "${kubelet_conf}"; do
 		[[ -f "${f}" ]] && chmod 0600 "${f}"
 	done
 	return 0
+}
+
+# marker_is FILE VALUE: FILE records VALUE. Markers in STATE_DIR record what a node last applied,
+# so a re-run does the work only when the wanted value differs, and again after a failure.
+marker_is() { [[ -f "$1" && "$(<"$1")" == "$2" ]]; }
+
+# set_marker FILE VALUE (atomically, so an interrupted write leaves the old value or none).
+set_marker() {
+	printf '%s\n' "$2" >"$1.new"
+	mv -f "$1.new" "$1"
+}
+
+# restart_kubelet restarts the kubelet and fails unless it stays active for 30 s: a kubelet that
+# rejects its configuration exits within seconds and systemd starts it again every 10 s.
+restart_kubelet() {
+	systemctl restart kubelet || return 1
+	for _ in 1 2 3 4 5 6; do
+		sleep 5
+		systemctl is-active --quiet kubelet || return 1
+	done
 }

@@ -70,9 +70,7 @@ repo_changed=0
 echo "deb [signed-by=${keyring}] https://pkgs.k8s.io/core:/stable:/${minor}/deb/ /" |
 	write_if_changed /etc/apt/sources.list.d/kubernetes.list 0644 && repo_changed=1
 
-if [[ "$(installed_k8s_version)" == "${KUBERNETES_VERSION}" ]] &&
-	[[ "$(dpkg-query -W -f='${Version}' kubeadm 2>/dev/null)" == "${KUBERNETES_VERSION}-"* ]] &&
-	apt-mark showhold | grep -qx kubelet; then
+if k8s_packages_ready; then
 	log "${NODE_NAME}: kubelet/kubeadm/kubectl ${KUBERNETES_VERSION} already installed and held"
 else
 	if ((repo_changed)) || ! apt-cache policy kubeadm 2>/dev/null | grep -q "${KUBERNETES_VERSION}-"; then

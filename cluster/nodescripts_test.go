@@ -1,0 +1,325 @@
+package cluster
+
+import (
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/infralab/infralab/cluster/hardening"
+	"github.com/infralab/infralab/internal/testenv"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Phase scripts run as shipped (lib.sh in front) inside a private mount namespace whose /etc,
+// /var/lib and /var/log are overlays: a script writes /etc/kubernetes, /var/lib/kubelet and
+// /var/log/infralab for real, and none of it reaches the machine. kubeadm, kubectl, systemctl,
+// dpkg-query and sleep are stubs that record their calls; the overlays' upper dirs keep the
+// node's state from one run to the next.
+
+const (
+	fakeKubeletHash = "1111111111111111111111111111111111111111111111111111111111111111"
+	joinConfigStdin = "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\n"
+)
+
+// overlaid are the directories a script may write; the test's temp dir must lie elsewhere.
+var overlaid = []string{"/etc", "/var/lib", "/var/log"}
+
+type fakeNode struct {
+	t    *testing.T
+	dir  string // overlay upper dirs and staged scripts
+	fake string // stub state: calls, kubelet, after-restart, join, fail-<kubeadm init phase>
+	bin  string
+}
+
+func newFakeNode(t *testing.T) *fakeNode {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.Tool(t, "unshare")
+	dir := t.TempDir()
+	for _, p := range overlaid {
+		if strings.HasPrefix(dir, p+"/") {
+			t.Skipf("the temp dir %s lies under %s, which the test overlays", dir, p)
+		}
+	}
+	n := &fakeNode{t: t, dir: dir, fake: filepath.Join(dir, "fake")}
+	require.NoError(t, os.Mkdir(n.fake, 0o700))
+	n.bin = fakeTools(t, map[string]string{
+		"sleep":      "exit 0\n",
+		"dpkg-query": "exit 1\n", // no kubelet package: refuse_version_change has nothing to compare
+		"kubectl":    "exit 0\n", // the API server is ready and has the kubeadm-config ConfigMap
+		"systemctl": `f=${FAKE}
+case "$1" in
+is-active) [[ "$(cat "${f}/kubelet" 2>/dev/null)" == active ]] ;;
+restart) echo "systemctl $*" >>"${f}/calls"; cat "${f}/after-restart" >"${f}/kubelet" 2>/dev/null || echo active >"${f}/kubelet" ;;
+*) echo "systemctl $*" >>"${f}/calls" ;;
+esac
+`,
+		"kubeadm": `f=${FAKE}
+echo "kubeadm $*" >>"${f}/calls"
+case "$1" in
+init)
+	[[ "$2" == phase && -e "${f}/fail-$3" ]] && { echo "error execution phase $3: boom"; exit 1; }
+	[[ "$2 $3" == "phase kubelet-start" ]] && mkdir -p /var/lib/kubelet && echo config >/var/lib/kubelet/config.yaml
+	exit 0
+	;;
+join)
+	grep -q 'kind: JoinConfiguration' "$3" || { echo "no JoinConfiguration in $3" >&2; exit 3; }
+	case "$(cat "${f}/join" 2>/dev/null || echo ok)" in
+	ok)
+		mkdir -p /etc/kubernetes /var/lib/kubelet
+		echo kubeconfig >/etc/kubernetes/kubelet.conf
+		echo config >/var/lib/kubelet/config.yaml
+		echo active >"${f}/kubelet"
+		;;
+	expired)
+		echo "error execution phase preflight: couldn't validate the identity of the API Server: could not find a JWS signature in the cluster-info ConfigMap for token ID \"abcdef\""
+		exit 1
+		;;
+	*) echo "error execution phase kubelet-start: timed out"; exit 1 ;;
+	esac
+	;;
+reset) # what kubeadm reset removes; it leaves other files in /etc/kubernetes (our STATE_DIR) alone
+	rm -rf /etc/kubernetes/manifests /etc/kubernetes/pki /etc/kubernetes/*.conf /var/lib/kubelet/* ;;
+upgrade) echo new-config >/var/lib/kubelet/config.yaml ;;
+esac
+`,
+	})
+	return n
+}
+
+// run runs setup (bash, as root inside the namespace), then the phase script with env and stdin.
+func (n *fakeNode) run(script string, env map[string]string, stdin, setup string) (stdout, stderr string, err error) {
+	n.t.Helper()
+	_ = os.Remove(filepath.Join(n.fake, "calls"))
+	body, err := loadScript(Scripts(), script)
+	require.NoError(n.t, err)
+	stage := filepath.Join(n.dir, script)
+	require.NoError(n.t, os.WriteFile(stage, []byte(body), 0o600))
+	wrapper := `set -euo pipefail
+for d in /etc /var/lib /var/log; do
+	u="${DIR}/overlay${d}"
+	mkdir -p "${u}/up" "${u}/work"
+	mount -t overlay overlay -o "lowerdir=${d},upperdir=${u}/up,workdir=${u}/work" "${d}"
+done
+` + setup + `
+exec env -i PATH="${BIN}:/usr/sbin:/usr/bin:/sbin:/bin" FAKE="${FAKE}" "$@" bash "${STAGE}"
+`
+	args := []string{"--mount", "--propagation", "private", "bash", "-c", wrapper, "phase"}
+	for _, k := range sortedKeys(env) {
+		args = append(args, k+"="+env[k])
+	}
+	cmd := exec.Command("unshare", args...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DIR=" + n.dir, "BIN=" + n.bin, "FAKE=" + n.fake,
+		"STAGE=" + stage, "HASH=" + fakeKubeletHash}
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e strings.Builder
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
+
+func (n *fakeNode) joinWorker(setup string) (stdout, stderr string, err error) {
+	n.t.Helper()
+	return n.run("join-worker.sh", map[string]string{
+		"PHASE": PhaseJoinWorker, "NODE_NAME": "worker-1", "KUBERNETES_VERSION": "1.35.4", "STATE_DIR": stateDir,
+		"API_ENDPOINT": "10.10.10.10:6443", "KUBELET_CONFIG_SHA256": fakeKubeletHash, "JOIN_TOKEN_RESOURCE": "lab-join-token", "JOIN_TOKEN_TTL": joinTokenTTL,
+	}, joinConfigStdin, setup)
+}
+
+// calls are the stub calls of the last run.
+func (n *fakeNode) calls() string {
+	b, _ := os.ReadFile(filepath.Join(n.fake, "calls"))
+	return string(b)
+}
+
+func (n *fakeNode) set(name, value string) {
+	require.NoError(n.t, os.WriteFile(filepath.Join(n.fake, name), []byte(value+"\n"), 0o600))
+}
+
+// file reads a file the script wrote on the node, from the upper dir of its overlay.
+func (n *fakeNode) file(path string) (string, bool) {
+	n.t.Helper()
+	for _, root := range overlaid {
+		if rest, ok := strings.CutPrefix(path, root+"/"); ok {
+			b, err := os.ReadFile(filepath.Join(n.dir, "overlay", root, "up", rest))
+			return string(b), err == nil
+		}
+	}
+	n.t.Fatalf("%s is not under an overlaid directory", path)
+	return "", false
+}
+
+// A joined node: the marker and kubelet.conf exist, the kubelet config is the current one.
+const joinedNode = `mkdir -p /etc/kubernetes/infralab /var/lib/kubelet
+echo kubeconfig >/etc/kubernetes/kubelet.conf
+echo config >/var/lib/kubelet/config.yaml
+touch /etc/kubernetes/infralab/join-done
+echo "${HASH}" >/etc/kubernetes/infralab/kubelet-config.sha256
+`
+
+func TestJoinWorkerJoinsOnceThenLeavesTheNodeAlone(t *testing.T) {
+	n := newFakeNode(t)
+	out, log, err := n.joinWorker("")
+	require.NoError(t, err, log)
+	assert.Equal(t, "worker-1 joined\n", out)
+	assert.Contains(t, n.calls(), "kubeadm join --config /etc/kubernetes/infralab/join.")
+	assert.NotContains(t, n.calls(), "reset", "a fresh node is not reset")
+	_, ok := n.file("/etc/kubernetes/infralab/join-done")
+	assert.True(t, ok, "a successful join writes the join-done marker")
+	hash, _ := n.file("/etc/kubernetes/infralab/kubelet-config.sha256")
+	assert.Equal(t, fakeKubeletHash+"\n", hash, "the join fetched the current kubelet config")
+
+	// Again: nothing to do, no kubeadm, no restart.
+	out, log, err = n.joinWorker("")
+	require.NoError(t, err, log)
+	assert.Equal(t, "worker-1 joined\n", out)
+	assert.Empty(t, n.calls(), "a joined node with a running kubelet needs nothing")
+	assert.Contains(t, log, "already joined")
+}
+
+// The bug this guards against: a healthy worker whose kubelet was restarting got `kubeadm reset`.
+func TestJoinWorkerNeverResetsAJoinedNode(t *testing.T) {
+	t.Run("kubelet restarting comes back", func(t *testing.T) {
+		n := newFakeNode(t)
+		n.set("kubelet", "activating")
+		_, log, err := n.joinWorker(joinedNode)
+		require.NoError(t, err, log)
+		assert.Equal(t, "systemctl restart kubelet\n", n.calls(), "only a kubelet restart, never reset or join")
+		assert.Contains(t, log, "the kubelet is not active; restarting it")
+	})
+	t.Run("kubelet stays down", func(t *testing.T) {
+		n := newFakeNode(t)
+		n.set("kubelet", "failed")
+		n.set("after-restart", "failed")
+		_, log, err := n.joinWorker(joinedNode)
+		require.Error(t, err)
+		assert.NotContains(t, n.calls(), "kubeadm", "a joined node is neither reset nor joined again")
+		assert.Contains(t, log, "the kubelet on worker-1 does not stay up after a restart; see journalctl -u kubelet")
+		assert.Contains(t, log, "not reset automatically")
+	})
+	t.Run("joined by an earlier version without the marker", func(t *testing.T) {
+		n := newFakeNode(t)
+		n.set("kubelet", "activating")
+		_, log, err := n.joinWorker("mkdir -p /etc/kubernetes && echo kubeconfig >/etc/kubernetes/kubelet.conf")
+		require.NoError(t, err, log)
+		assert.NotContains(t, n.calls(), "reset")
+		assert.NotContains(t, n.calls(), "join")
+		_, ok := n.file("/etc/kubernetes/infralab/join-done")
+		assert.True(t, ok, "the earlier join is recorded")
+	})
+	t.Run("marker but kubelet.conf removed by hand", func(t *testing.T) {
+		n := newFakeNode(t)
+		_, log, err := n.joinWorker(joinedNode + "rm /etc/kubernetes/kubelet.conf\n")
+		require.Error(t, err)
+		assert.Empty(t, n.calls())
+		assert.Contains(t, log, "remove /etc/kubernetes/infralab/join-done on worker-1")
+	})
+}
+
+func TestJoinWorkerResetsOnlyAHalfDoneJoin(t *testing.T) {
+	n := newFakeNode(t)
+	_, log, err := n.joinWorker("mkdir -p /etc/kubernetes/pki && echo ca >/etc/kubernetes/pki/ca.crt && echo b >/etc/kubernetes/bootstrap-kubelet.conf")
+	require.NoError(t, err, log)
+	calls := n.calls()
+	assert.Contains(t, calls, "kubeadm reset --force\n")
+	assert.Less(t, strings.Index(calls, "reset"), strings.Index(calls, "join"), "reset before the join")
+	assert.Contains(t, log, "a previous join did not finish")
+}
+
+func TestJoinWorkerAppliesAChangedKubeletConfigOnce(t *testing.T) {
+	n := newFakeNode(t)
+	old := strings.ReplaceAll(joinedNode, `echo "${HASH}"`, "echo 0000")
+	n.set("kubelet", "active")
+	_, log, err := n.joinWorker(old)
+	require.NoError(t, err, log)
+	assert.Equal(t, "kubeadm upgrade node phase kubelet-config --kubeconfig /etc/kubernetes/kubelet.conf\nsystemctl restart kubelet\n", n.calls())
+	hash, _ := n.file("/etc/kubernetes/infralab/kubelet-config.sha256")
+	assert.Equal(t, fakeKubeletHash+"\n", hash)
+	cfg, _ := n.file("/var/lib/kubelet/config.yaml")
+	assert.Equal(t, "new-config\n", cfg)
+
+	// Unchanged now: nothing happens.
+	_, log, err = n.joinWorker("")
+	require.NoError(t, err, log)
+	assert.Empty(t, n.calls())
+}
+
+func TestJoinWorkerNamesTheFixForARefusedToken(t *testing.T) {
+	n := newFakeNode(t)
+	n.set("join", "expired")
+	_, log, err := n.joinWorker("")
+	require.Error(t, err)
+	assert.Contains(t, log, "the bootstrap token is unknown or expired (it lives 24h0m0s and is deleted once every node is Ready)")
+	assert.Contains(t, log, "pulumi up --replace <URN of lab-join-token>")
+	assert.Contains(t, log, "pulumi stack --show-urns | grep ::lab-join-token")
+	_, ok := n.file("/etc/kubernetes/infralab/join-done")
+	assert.False(t, ok, "a failed join writes no marker")
+
+	// Any other failure keeps the generic message.
+	n.set("join", "other")
+	_, log, err = n.joinWorker("")
+	require.Error(t, err)
+	assert.Contains(t, log, "kubeadm join failed on worker-1")
+	assert.NotContains(t, log, "bootstrap token is unknown", "an earlier run's token error in the log must not count")
+}
+
+func (n *fakeNode) kubeadmInit(kubeadmConfig, kubeletHash string) (stdout, stderr string, err error) {
+	n.t.Helper()
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	return n.run("kubeadm-init.sh", map[string]string{
+		"PHASE": PhaseKubeadmInit, "NODE_NAME": "cp-1", "KUBERNETES_VERSION": "1.35.4", "STATE_DIR": stateDir,
+		"KUBEADM_CONFIG_B64": b64(kubeadmConfig), "APISERVER_PATCH_B64": b64("patch\n"),
+		"HARDENING_DIR": hardening.ConfigDir, "ENCRYPTION_CONFIG_PATH": hardening.EncryptionConfigPath,
+		"AUDIT_POLICY_PATH": hardening.AuditPolicyPath, "AUDIT_POLICY_B64": b64("audit\n"),
+		"ADMISSION_CONFIG_PATH": hardening.AdmissionConfigPath, "ADMISSION_CONFIG_B64": b64("admission\n"),
+		"AUTHN_CONFIG_PATH": hardening.AuthnConfigPath, "AUTHN_CONFIG_B64": b64("authn\n"),
+		"AUDIT_LOG_DIR": hardening.AuditLogDir, "KUBELET_CONFIG_SHA256": kubeletHash,
+	}, "kind: EncryptionConfiguration\n", "")
+}
+
+// On an initialised control plane a configuration change reaches the static pods, the
+// kubeadm-config and kubelet-config ConfigMaps and the kubelet's own config.yaml; an unchanged
+// configuration does nothing; a failed apply is applied again by the next run.
+func TestKubeadmInitReappliesExactlyWhatChanged(t *testing.T) {
+	n := newFakeNode(t)
+	const cfgPath = stateDir + "/kubeadm-config.yaml"
+	controlPlane := "kubeadm init phase control-plane all --config " + cfgPath + "\n" +
+		"kubeadm init phase upload-config all --config " + cfgPath + "\n"
+	kubelet := "kubeadm init phase kubelet-start --config " + cfgPath + "\nsystemctl restart kubelet\n"
+
+	out, log, err := n.kubeadmInit("config: 1\n", "aaaa")
+	require.NoError(t, err, log)
+	assert.Equal(t, "control plane cp-1 initialised (Kubernetes v1.35.4)\n", out)
+	assert.Equal(t, "kubeadm init --config "+cfgPath+" --skip-token-print\n", n.calls(), "a fresh node runs init once")
+
+	_, log, err = n.kubeadmInit("config: 1\n", "aaaa")
+	require.NoError(t, err, log)
+	assert.Empty(t, n.calls(), "unchanged: nothing happens")
+	assert.Contains(t, log, "nothing to do")
+
+	_, log, err = n.kubeadmInit("config: 2\n", "aaaa")
+	require.NoError(t, err, log)
+	assert.Equal(t, controlPlane, n.calls(), "a cluster config change: static pods and ConfigMaps, the kubelet stays")
+
+	_, log, err = n.kubeadmInit("config: 3\n", "bbbb")
+	require.NoError(t, err, log)
+	assert.Equal(t, controlPlane+kubelet, n.calls(), "a kubelet config change also rewrites and restarts the kubelet")
+	hash, _ := n.file(stateDir + "/kubelet-config.sha256")
+	assert.Equal(t, "bbbb\n", hash)
+
+	n.set("fail-upload-config", "")
+	_, log, err = n.kubeadmInit("config: 4\n", "bbbb")
+	require.Error(t, err)
+	assert.Contains(t, log, "kubeadm init phase upload-config failed on cp-1")
+	require.NoError(t, os.Remove(filepath.Join(n.fake, "fail-upload-config")))
+	_, log, err = n.kubeadmInit("config: 4\n", "bbbb")
+	require.NoError(t, err, log)
+	assert.Equal(t, controlPlane, n.calls(), "the run after a failed apply applies again, although the file is already written")
+	_, log, err = n.kubeadmInit("config: 4\n", "bbbb")
+	require.NoError(t, err, log)
+	assert.Empty(t, n.calls())
+}
