@@ -13,13 +13,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -93,7 +94,7 @@ func newNodeStack(t *testing.T) *nodeStack {
 		if err := n.Stop(); err != nil {
 			t.Errorf("node teardown: %v", err)
 		}
-		checkNodeLeftNothing(t, n.Dir())
+		checkNodeLeftNothing(t, n)
 	})
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(cp.Kubeconfig())
 	if err != nil {
@@ -302,63 +303,8 @@ func TestNodeRunsTheLocalStack(t *testing.T) {
 		}
 	})
 
-	t.Run("an OOM-killed container restarts while the api stays available", func(t *testing.T) {
-		s.ensureProbeNamespace(t)
-		hog := restrictedPod("oom-hog", s.refs["healthcare-api"], []string{"python3", "-c",
-			"b = bytearray(512 * 1024 * 1024)\nimport time\ntime.sleep(600)"})
-		hog.Spec.Containers[0].Resources = corev1.ResourceRequirements{
-			Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity("64Mi")}}
-		if _, err := s.client.CoreV1().Pods("e2e-probe").Create(ctx, hog, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		stop := make(chan struct{})
-		failures, probes := make(chan int, 1), 0
-		go func() {
-			bad := 0
-			client := &http.Client{Timeout: 2 * time.Second}
-			for {
-				select {
-				case <-stop:
-					failures <- bad
-					return
-				case <-time.After(200 * time.Millisecond):
-				}
-				probes++
-				resp, err := client.Get(api + "/readyz")
-				if err != nil || resp.StatusCode != 200 {
-					bad++
-				}
-				if resp != nil {
-					resp.Body.Close()
-				}
-			}
-		}()
-		eventually(t, 2*time.Minute, "oom-hog OOMKilled with exit 137 and restarted", func() error {
-			p, err := s.client.CoreV1().Pods("e2e-probe").Get(ctx, "oom-hog", metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			for _, c := range p.Status.ContainerStatuses {
-				term := c.LastTerminationState.Terminated
-				if term != nil && term.Reason == "OOMKilled" && term.ExitCode == 137 && c.RestartCount >= 1 {
-					t.Logf("oom-hog: %s exit %d, restarts %d", term.Reason, term.ExitCode, c.RestartCount)
-					return nil
-				}
-			}
-			return fmt.Errorf("status %+v", p.Status.ContainerStatuses)
-		})
-		close(stop)
-		if bad := <-failures; bad > 0 {
-			t.Errorf("the api failed %d of %d readiness probes through its Service during the OOM kills", bad, probes)
-		}
-		dep, err := s.client.AppsV1().Deployments("healthcare").Get(ctx, "healthcare-api", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if dep.Status.ReadyReplicas != 2 {
-			t.Errorf("healthcare-api has %d ready replicas, want 2", dep.Status.ReadyReplicas)
-		}
-		_ = s.client.CoreV1().Pods("e2e-probe").Delete(ctx, "oom-hog", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	t.Run("an api replica OOM-killed over its memory limit restarts while the api stays available", func(t *testing.T) {
+		s.oomKillOneAPIReplica(t, api)
 	})
 
 	t.Run("Prometheus scrapes the api and Postgres", func(t *testing.T) {
@@ -667,28 +613,237 @@ func iptablesSave(t *testing.T) string {
 	return string(out)
 }
 
-// checkNodeLeftNothing: after the node's teardown no chain, ipset, bridge, mount or process of
-// the node remains on the machine.
-func checkNodeLeftNothing(t *testing.T, dir string) {
+// checkNodeLeftNothing: after the node's teardown nothing of the node remains on the machine and
+// nothing that was there before it is gone (node.Leftovers: processes, mounts, the bridge,
+// every sysctl back to its value, chains, ipsets, nftables tables, kubepods cgroups and
+// /var/log/containers links and folders that did not exist before).
+func checkNodeLeftNothing(t *testing.T, n *node.Node) {
 	t.Helper()
-	if _, err := os.Stat("/sys/class/net/" + node.BridgeName); err == nil {
-		t.Errorf("bridge %s still exists", node.BridgeName)
-	}
-	if m := regexp.MustCompile(`(?m)^:(KUBE-|CNI-)\S+`).FindAllString(iptablesSave(t), -1); len(m) > 0 {
-		t.Errorf("iptables chains left: %v", m)
-	}
-	if out, err := exec.Command("ipset", "list", "-n").CombinedOutput(); err == nil && strings.TrimSpace(string(out)) != "" {
-		t.Errorf("ipsets left: %s", out)
-	}
-	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), dir) {
-		t.Errorf("mounts under %s left", dir)
-	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); strings.Contains(string(cmd), dir) {
-			t.Errorf("process %s still runs: %s", e.Name(), strings.ReplaceAll(string(cmd), "\x00", " "))
-		}
+	for _, l := range n.Leftovers() {
+		t.Errorf("node leftover: %s", l)
 	}
 }
 
-func mustQuantity(s string) resource.Quantity { return resource.MustParse(s) }
+// oomHog runs inside an api container: it writes zeros into a memfd (an anonymous tmpfs file)
+// until the container's memory cgroup is past its limit, at most argv[1] bytes.
+const oomHog = `import os, sys
+limit = int(sys.argv[1])
+fd = os.memfd_create("oom-hog")
+chunk = bytes(1 << 20)
+written = 0
+while written < limit:
+    written += os.write(fd, chunk)
+print("wrote", written, "bytes and was not killed")
+`
+
+// oomKillOneAPIReplica OOM-kills the api container of one of the Deployment's replicas, the
+// real thing behind the api's Service, and checks that the api stays available through the
+// Service while that replica is killed, restarted and made Ready again.
+//
+// How the api container itself gets OOM-killed, with no trigger in the api: a process exec'd
+// into the container writes into a memfd until the container's memory cgroup is over its limit.
+// The memfd's pages are charged to the container's cgroup and cannot be reclaimed (shmem, no
+// swap here), but they are in no process's RSS (written with write(2), never mapped). The
+// kernel's OOM killer picks the process with the largest RSS among those with the same
+// oom_score_adj (every process of a container has the container's), which is the api's python,
+// the container's PID 1, exactly as when the api itself grows past its limit. The container
+// then ends with SIGKILL (exit 137), containerd reports OOMKilled, and the kubelet restarts it
+// in the same pod; the writer dies with the container's PID namespace and its memfd with it.
+// Rejected: a separate hog pod (not behind the Service: the availability check could not fail
+// for OOM reasons); an exec'd process allocating memory of its own (it would be the largest
+// process, the kernel kills it, and the api container neither dies nor restarts).
+//
+// Availability: a client requests /readyz through the Service's ClusterIP (kube-proxy, as a pod
+// would) every 100 ms from before the kill until the replica is Ready again. In iptables mode
+// kube-proxy keeps sending new connections to the killed replica's address, where nothing
+// listens any more ("connection refused"), until the kubelet has marked the pod unready, the
+// EndpointSlice says so and kube-proxy has synced (at most once a second): an abrupt kill cannot
+// be hidden from clients without retries. So failures are allowed only from the start of the
+// writer until 3 s after the EndpointSlice marks the replica unready, which must happen within
+// 10 s of the kill; in that window some requests must succeed (the other replica answers); and
+// there must be none before it and none after it, including while the restarted container
+// starts and rejoins the Service.
+func (s *nodeStack) oomKillOneAPIReplica(t *testing.T, api string) {
+	ctx := context.Background()
+	if v, err := os.ReadFile("/proc/sys/vm/oom_kill_allocating_task"); err != nil || strings.TrimSpace(string(v)) != "0" {
+		t.Fatalf("vm.oom_kill_allocating_task is %q (%v): with 1 the kernel kills the writer instead of the largest process", v, err)
+	}
+	const selector = "app.kubernetes.io/name=healthcare-api"
+	endpoints := func() (map[string]bool, error) { // pod name -> ready, from the Service's EndpointSlices
+		list, err := s.client.DiscoveryV1().EndpointSlices("healthcare").List(ctx, metav1.ListOptions{
+			LabelSelector: discoveryv1.LabelServiceName + "=healthcare-api"})
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]bool{}
+		for _, sl := range list.Items {
+			for _, ep := range sl.Endpoints {
+				if ep.TargetRef != nil {
+					out[ep.TargetRef.Name] = ep.Conditions.Ready != nil && *ep.Conditions.Ready
+				}
+			}
+		}
+		return out, nil
+	}
+	allReady := func() error {
+		dep, err := s.client.AppsV1().Deployments("healthcare").Get(ctx, "healthcare-api", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		eps, err := endpoints()
+		if err != nil {
+			return err
+		}
+		ready := 0
+		for _, r := range eps {
+			if r {
+				ready++
+			}
+		}
+		if dep.Status.ReadyReplicas != 2 || ready != 2 {
+			return fmt.Errorf("%d ready replicas, %d ready endpoints %v", dep.Status.ReadyReplicas, ready, eps)
+		}
+		return nil
+	}
+	eventually(t, 2*time.Minute, "both api replicas Ready and endpoints of the Service", allReady)
+
+	victim := s.pod(t, "healthcare", s.readyPod(t, "healthcare", selector))
+	container := victim.Spec.Containers[0]
+	limit := container.Resources.Limits.Memory().Value()
+	if limit == 0 {
+		t.Fatalf("%s has no memory limit", victim.Name)
+	}
+	restartsBefore := victim.Status.ContainerStatuses[0].RestartCount
+
+	type result struct {
+		at  time.Time
+		err string // "" when the api answered 200
+	}
+	var (
+		mu        sync.Mutex
+		results   []result
+		unreadyAt time.Time // first time the EndpointSlice showed the victim unready or gone
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	finish := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer finish()
+	wg.Add(2)
+	// The client, through the Service.
+	go func() {
+		defer wg.Done()
+		client := &http.Client{Timeout: 2 * time.Second}
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			r := result{at: time.Now()}
+			resp, err := client.Get(api + "/readyz")
+			switch {
+			case err != nil:
+				r.err = err.Error()
+			case resp.StatusCode != 200:
+				r.err = resp.Status
+			}
+			if resp != nil {
+				resp.Body.Close()
+			}
+			mu.Lock()
+			results = append(results, r)
+			mu.Unlock()
+		}
+	}()
+	hogStart := time.Now().Add(time.Hour) // set when the writer starts
+	// Watch the EndpointSlice for the killed replica leaving the Service.
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			eps, err := endpoints()
+			mu.Lock()
+			if err == nil && !eps[victim.Name] && unreadyAt.IsZero() && time.Now().After(hogStart) {
+				unreadyAt = time.Now()
+			}
+			mu.Unlock()
+		}
+	}()
+	time.Sleep(2 * time.Second) // requests before the kill
+
+	mu.Lock()
+	hogStart = time.Now()
+	mu.Unlock()
+	// At most the limit plus 64 MiB: if the limit did not hold, the writer stops and says so.
+	cmd := exec.Command(s.kubectl, "--kubeconfig", s.cp.KubeconfigPath(), "-n", "healthcare", "exec", victim.Name,
+		"-c", container.Name, "--", "python3", "-c", oomHog, strconv.FormatInt(limit+64<<20, 10))
+	out, err := cmd.CombinedOutput()
+	killedAt := time.Now()
+	if strings.Contains(string(out), "was not killed") {
+		swaps, _ := os.ReadFile("/proc/swaps")
+		t.Fatalf("the api container was not OOM-killed: %s (the writer's pages can go to swap if the machine has any: %s)",
+			strings.TrimSpace(string(out)), strings.TrimSpace(string(swaps)))
+	}
+	t.Logf("writer in %s ended after %.1fs: %v %s", victim.Name, killedAt.Sub(hogStart).Seconds(), err, strings.TrimSpace(string(out)))
+
+	eventually(t, 3*time.Minute, "the api container OOMKilled (137), restarted in the same pod and Ready", func() error {
+		p, err := s.client.CoreV1().Pods("healthcare").Get(ctx, victim.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if p.UID != victim.UID {
+			return fmt.Errorf("the pod was replaced, not restarted")
+		}
+		c := p.Status.ContainerStatuses[0]
+		term := c.LastTerminationState.Terminated
+		if term == nil || c.RestartCount <= restartsBefore {
+			return fmt.Errorf("not restarted yet: %+v", c)
+		}
+		if term.Reason != "OOMKilled" || term.ExitCode != 137 {
+			t.Fatalf("the api container ended with %s, exit %d, want OOMKilled, 137", term.Reason, term.ExitCode)
+		}
+		if !podReady(p) {
+			return fmt.Errorf("restarted (%s, exit %d, restarts %d) but not Ready yet", term.Reason, term.ExitCode, c.RestartCount)
+		}
+		t.Logf("%s: %s exit %d, restarts %d -> %d, Ready again %.1fs after the kill", p.Name, term.Reason, term.ExitCode,
+			restartsBefore, c.RestartCount, time.Since(killedAt).Seconds())
+		return nil
+	})
+	eventually(t, time.Minute, "both api replicas Ready and endpoints of the Service again", allReady)
+	time.Sleep(2 * time.Second) // requests after the return
+	finish()
+
+	if unreadyAt.IsZero() {
+		t.Fatalf("the EndpointSlice never showed %s unready", victim.Name)
+	}
+	if d := unreadyAt.Sub(killedAt); d > 10*time.Second {
+		t.Errorf("the EndpointSlice showed the killed replica unready only %.1fs after the kill", d.Seconds())
+	}
+	windowEnd := unreadyAt.Add(3 * time.Second)
+	var failed, inWindow, okInWindow int
+	for _, r := range results {
+		in := !r.at.Before(hogStart) && !r.at.After(windowEnd)
+		if in {
+			inWindow++
+		}
+		switch {
+		case r.err == "" && in:
+			okInWindow++
+		case r.err != "" && in:
+			failed++
+		case r.err != "":
+			t.Errorf("a request through the api's Service failed at %s, outside the kill window (%s to %s): %s",
+				r.at.Format("15:04:05.000"), hogStart.Format("15:04:05.000"), windowEnd.Format("15:04:05.000"), r.err)
+		}
+	}
+	if okInWindow == 0 {
+		t.Errorf("no request through the api's Service succeeded while one replica was killed (%d failed)", failed)
+	}
+	t.Logf("%d requests through the Service: %d from the writer's start until 3 s after the endpoint went unready (%.1fs after the kill), "+
+		"%d of them refused by the killed replica before kube-proxy dropped it; none failed otherwise",
+		len(results), inWindow, unreadyAt.Sub(killedAt).Seconds(), failed)
+}

@@ -46,7 +46,9 @@ func writeSysctl(key, value string) error {
 func (s *starter) preflight(ctx context.Context) error {
 	n := s.n
 	n.rec = newRecord(n.dir)
-	n.rec.BinDir = n.opts.BinDir
+	// Before any change: what is already there is not the node's, and teardown leaves it.
+	n.rec.Before = readMachineState(ctx)
+	n.sysctlsBefore = readAllSysctls()
 	for _, d := range []string{"logs", "pki", "cni/net.d", "cni/ipam", "containerd", "kubelet", "pod-logs", "volumes"} {
 		if err := os.MkdirAll(n.path(d), 0o700); err != nil {
 			return err
@@ -84,8 +86,16 @@ func (s *starter) preflight(ctx context.Context) error {
 	if _, err := net.InterfaceByName(BridgeName); err == nil {
 		return fmt.Errorf("bridge %s exists already: a node (or its leftovers) is on this machine; run `infralab-env down` or `ip link del %s`", BridgeName, BridgeName)
 	}
-	if chains := ourChains(ctx, "iptables"); len(chains) > 0 {
-		return fmt.Errorf("iptables already holds chains of a node (%s...); stop that node or run Teardown first", chains[0].chain)
+	// The kubelet kills the processes of every pod cgroup below kubepods it does not know.
+	for _, cg := range n.rec.Before.Cgroups {
+		if procs, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs")); len(strings.TrimSpace(string(procs))) > 0 {
+			return fmt.Errorf("processes of another kubelet's pods run in cgroup %s: the node's kubelet would kill them as orphans; stop that kubelet first", cg)
+		}
+	}
+	for _, c := range n.rec.Before.Chains {
+		if f := strings.Fields(c); len(f) == 3 && hasPrefix(f[2], takeoverChains) {
+			return fmt.Errorf("%s already holds chains of a kube-proxy or kube-router (%s in table %s): another node, or the leftovers of one, is on this machine; stop it or run `infralab-env down`", f[0], f[2], f[1])
+		}
 	}
 	return nil
 }

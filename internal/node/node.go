@@ -86,6 +86,8 @@ type Node struct {
 	stopOnce sync.Once
 	stopErr  error
 	Timings  map[string]time.Duration // phase durations of Start
+	// every writable sysctl before Start changed anything, for Leftovers
+	sysctlsBefore map[string]string
 }
 
 // Start brings the node up as ordered phases and returns once the node is Ready and CoreDNS

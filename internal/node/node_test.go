@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -20,8 +19,8 @@ import (
 
 // startNode starts a real control plane and node for a test, with the images built (or taken
 // from the cache) by internal/images. It needs root; missing tools skip the test, or fail it with
-// INFRALAB_REQUIRE_TOOLS=1.
-func startNode(t *testing.T) (*controlplane.ControlPlane, *Node) {
+// INFRALAB_REQUIRE_TOOLS=1. setup runs once no other node test runs, before the node starts.
+func startNode(t *testing.T, setup ...func()) (*controlplane.ControlPlane, *Node) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.ExclusiveNode(t)
@@ -41,6 +40,9 @@ func startNode(t *testing.T) (*controlplane.ControlPlane, *Node) {
 	b := &images.Builder{OutDir: imgDir, RepoDir: testenv.RepoRoot()}
 	if _, err := b.Build(ctx, []string{"pause", "coredns"}); err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f()
 	}
 	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: t.TempDir()})
 	if err != nil {
@@ -70,8 +72,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func TestNodeRunsAHardenedPodAndLeavesNothingBehind(t *testing.T) {
-	_, n := startNode(t)
 	ctx := context.Background()
+	_, n := startNode(t, func() { foreignState(t) })
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "probe", Labels: map[string]string{
 		"pod-security.kubernetes.io/enforce": "restricted"}}}
 	if _, err := n.client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
@@ -109,39 +111,54 @@ func TestNodeRunsAHardenedPodAndLeavesNothingBehind(t *testing.T) {
 	if err := n.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	assertNoLeftovers(t, n.dir)
+	assertNoLeftovers(t, n)
+	for _, c := range [][]string{{"iptables", "-t", "filter", "-S", foreignChain}, {"ip6tables", "-t", "nat", "-S", foreignChain6},
+		{"ipset", "list", "-n", foreignIPSet}} {
+		if _, err := run(ctx, c[0], c[1:]...); err != nil {
+			t.Errorf("teardown removed what was there before the node: %v", err)
+		}
+	}
 }
 
-// assertNoLeftovers checks the machine-wide traces a node leaves when teardown misses one.
-func assertNoLeftovers(t *testing.T, dir string) {
+// Chains and an ipset with the node's prefixes that exist before the node starts: not the
+// node's, so its teardown must leave them (another program's, on a real machine).
+const (
+	foreignChain  = "KUBE-INFRALAB-TEST-FOREIGN"
+	foreignChain6 = "CNI-INFRALAB-TEST-FOREIGN"
+	foreignIPSet  = "kube-router-infralab-foreign"
+)
+
+func foreignState(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := os.Stat("/sys/class/net/" + BridgeName); err == nil {
-		t.Errorf("bridge %s still exists", BridgeName)
-	}
-	for _, tool := range []string{"iptables", "ip6tables"} {
-		if c := ourChains(ctx, tool); len(c) > 0 {
-			t.Errorf("%s chains left: %v", tool, c)
+	tables := listNftTables(ctx) // iptables-nft creates the tables of the chains below
+	t.Cleanup(func() {
+		_, _ = run(ctx, "iptables", "-t", "filter", "-F", foreignChain)
+		_, _ = run(ctx, "iptables", "-t", "filter", "-X", foreignChain)
+		_, _ = run(ctx, "ip6tables", "-t", "nat", "-X", foreignChain6)
+		_, _ = run(ctx, "ipset", "destroy", foreignIPSet)
+		if err := removeNftTables(ctx, tables); err != nil {
+			t.Error(err)
+		}
+	})
+	for _, c := range [][]string{
+		{"iptables", "-t", "filter", "-N", foreignChain},
+		{"iptables", "-t", "filter", "-A", foreignChain, "-j", "RETURN"},
+		{"ip6tables", "-t", "nat", "-N", foreignChain6},
+		{"ipset", "create", foreignIPSet, "hash:ip"},
+	} {
+		if _, err := run(ctx, c[0], c[1:]...); err != nil {
+			t.Fatal(err)
 		}
 	}
-	if out, err := run(ctx, "ipset", "list", "-n"); err == nil && strings.TrimSpace(out) != "" {
-		t.Errorf("ipsets left: %s", out)
-	}
-	mi, _ := os.ReadFile("/proc/self/mountinfo")
-	if strings.Contains(string(mi), dir) {
-		t.Errorf("mounts under %s left", dir)
-	}
-	if m, _ := filepath.Glob("/var/lib/cni/results/" + cniNetwork + "-*"); len(m) > 0 {
-		t.Errorf("CNI results left: %v", m)
-	}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if strings.Contains(string(cmd), dir) {
-			t.Errorf("process %s still runs: %s", e.Name(), strings.ReplaceAll(string(cmd), "\x00", " "))
-		}
-	}
-	if _, err := os.Stat(recordPath(dir)); err == nil {
-		t.Errorf("record %s left: teardown did not finish", recordPath(dir))
+}
+
+// assertNoLeftovers fails on anything the node left on the machine after Stop (Leftovers: a
+// process, mount, sysctl, chain, ipset, nftables table, cgroup, log link or folder that was not
+// there before, or something that was and is gone).
+func assertNoLeftovers(t *testing.T, n *Node) {
+	t.Helper()
+	for _, l := range n.Leftovers() {
+		t.Error(l)
 	}
 }

@@ -11,7 +11,6 @@ import (
 type record struct {
 	path       string
 	Dir        string            `json:"dir"`
-	BinDir     string            `json:"binDir"`
 	Sysctls    map[string]string `json:"sysctls"` // previous values
 	Bridge     string            `json:"bridge,omitempty"`
 	Containerd string            `json:"containerdSocket,omitempty"`
@@ -20,6 +19,10 @@ type record struct {
 	// Entries of /run/containerd/s (shim sockets) before the node started; newer ones are ours.
 	ShimSocketsBefore []string `json:"shimSocketsBefore"`
 	RunContainerdNew  bool     `json:"runContainerdNew"` // /run/containerd did not exist before
+	// Before is what the machine held where the node's components create things (chains,
+	// ipsets, nftables tables, kubepods cgroups, /var/log/containers), read before the node
+	// changed anything: teardown removes only what is not in it.
+	Before *machineState `json:"before,omitempty"`
 }
 
 func recordPath(dir string) string { return filepath.Join(dir, "node-state.json") }

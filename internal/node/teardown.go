@@ -28,12 +28,6 @@ const (
 	shimSocketDir = "/run/containerd/s"
 )
 
-// Prefixes of the iptables chains and ipsets the node's components create: kube-proxy and the
-// kubelet (KUBE-*), kube-router (KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*, ipsets kube-router-*
-// and KUBE-*), the CNI plugins (CNI-*).
-var chainPrefixes = []string{"KUBE-", "CNI-"}
-var ipsetPrefixes = []string{"KUBE-", "kube-router-", "inet6:KUBE-", "inet6:kube-router-"}
-
 // Teardown undoes what a node started from dir did, from its record (dir/node-state.json): for
 // `infralab-env down` after its supervisor died, or a test that crashed. A missing record means
 // nothing to do.
@@ -111,26 +105,47 @@ func teardown(dir string, rec *record, n *Node, log io.Writer) error {
 			add("removing netns "+ns, err)
 		}
 	}
-	// 4. iptables: kube-proxy's own cleanup, then every chain of ours and the jumps to it.
-	if bin := filepath.Join(rec.BinDir, "kube-proxy"); rec.BinDir != "" && fileExists(bin) {
-		_, _ = run(ctx, bin, "--cleanup")
+	// Everything below removes only what did not exist before the node started (rec.Before). A
+	// record without that state comes from an older infralab: chains and ipsets with our
+	// prefixes are removed as that version did, cgroups and folders are left.
+	before := rec.Before
+	if before == nil {
+		before = &machineState{}
 	}
-	for _, tool := range []string{"iptables", "ip6tables"} {
-		add(tool, removeChains(ctx, tool))
+	// 4. The kubelet's cgroups (kubepods/...): with the kubelet stopped nobody removes the pods'.
+	if rec.Before != nil {
+		add("removing cgroups", removeCgroups(before.Cgroups))
 	}
-	add("ipsets", removeIPSets(ctx))
-	// 5. Mounts under our folder (the kubelet's volumes, containerd's snapshots and shm).
+	// 5. The kubelet's links to our pods' logs in /var/log/containers, and that folder if the
+	// kubelet created it.
+	var created []string
+	if rec.Before != nil {
+		created = before.Missing
+	}
+	add("removing container log links", removeContainerLogs(dir, created))
+	// 6. iptables and ipsets: the chains that did not exist before and the jumps to them (the
+	// node's kube-proxy, kubelet, kube-router and CNI plugins), then the ipsets (kube-router's),
+	// then the nftables tables iptables-nft created for them. `kube-proxy --cleanup` is not used:
+	// it removes every kube-proxy chain on the machine, ours or not.
+	for _, tool := range iptablesTools {
+		add(tool, removeChains(ctx, tool, before.Chains))
+	}
+	add("ipsets", removeIPSets(ctx, before.IPSets))
+	if rec.Before != nil {
+		add("nftables tables", removeNftTables(ctx, before.NftTables))
+	}
+	// 7. Mounts under our folder (the kubelet's volumes, containerd's snapshots and shm).
 	add("unmounting", unmountUnder(dir))
-	// 6. The bridge (the pods' veths went with their namespaces).
+	// 8. The bridge (the pods' veths went with their namespaces).
 	if rec.Bridge != "" {
 		if _, err := os.Stat("/sys/class/net/" + rec.Bridge); err == nil {
 			_, err := run(ctx, "ip", "link", "del", rec.Bridge)
 			add("deleting bridge "+rec.Bridge, err)
 		}
 	}
-	// 7. libcni's result cache (its location is fixed) for our network.
+	// 9. libcni's result cache (its location is fixed) for our network.
 	add("CNI cache", removeCNICache())
-	// 8. Sysctls back to what they were.
+	// 10. Sysctls back to what they were.
 	keys := make([]string, 0, len(rec.Sysctls))
 	for k := range rec.Sysctls {
 		keys = append(keys, k)
@@ -143,7 +158,7 @@ func teardown(dir string, rec *record, n *Node, log io.Writer) error {
 	}
 	if len(errs) == 0 {
 		_ = os.Remove(rec.path)
-		step("done: no process, pod, chain, ipset, mount, link or sysctl of the node is left")
+		step("done: no process, pod, cgroup, chain, ipset, log link, mount, link or sysctl of the node is left")
 	}
 	return errors.Join(errs...)
 }
@@ -310,122 +325,6 @@ func removeNewEntries(dir string, before []string) error {
 	for _, name := range listDir(dir) {
 		if !old[name] {
 			if err := os.Remove(filepath.Join(dir, name)); err != nil && !os.IsNotExist(err) {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-type tableChain struct{ table, chain string }
-
-// ourChains lists the chains with our prefixes in every table.
-func ourChains(ctx context.Context, tool string) []tableChain {
-	var out []tableChain
-	for _, table := range []string{"filter", "nat", "mangle", "raw"} {
-		rules, err := run(ctx, tool, "-w", "-t", table, "-S")
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(rules, "\n") {
-			f := strings.Fields(line)
-			if len(f) == 2 && f[0] == "-N" && hasPrefix(f[1], chainPrefixes) {
-				out = append(out, tableChain{table, f[1]})
-			}
-		}
-	}
-	return out
-}
-
-func hasPrefix(s string, prefixes []string) bool {
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// removeChains deletes the rules that jump to our chains from the built-in chains, then flushes
-// and deletes our chains.
-func removeChains(ctx context.Context, tool string) error {
-	var errs []error
-	for _, table := range []string{"filter", "nat", "mangle", "raw"} {
-		rules, err := run(ctx, tool, "-w", "-t", table, "-S")
-		if err != nil {
-			continue
-		}
-		var ours []string
-		for _, line := range strings.Split(rules, "\n") {
-			f := strings.Fields(line)
-			if len(f) == 2 && f[0] == "-N" && hasPrefix(f[1], chainPrefixes) {
-				ours = append(ours, f[1])
-				continue
-			}
-			if len(f) > 2 && f[0] == "-A" && !hasPrefix(f[1], chainPrefixes) && jumpsToOurs(f) {
-				args := append([]string{"-w", "-t", table, "-D"}, unquoteFields(line)[1:]...)
-				if _, err := run(ctx, tool, args...); err != nil {
-					errs = append(errs, err)
-				}
-			}
-		}
-		for _, c := range ours {
-			_, _ = run(ctx, tool, "-w", "-t", table, "-F", c)
-		}
-		for _, c := range ours {
-			if _, err := run(ctx, tool, "-w", "-t", table, "-X", c); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func jumpsToOurs(f []string) bool {
-	for i := 0; i+1 < len(f); i++ {
-		if (f[i] == "-j" || f[i] == "-g") && hasPrefix(f[i+1], chainPrefixes) {
-			return true
-		}
-	}
-	return false
-}
-
-// unquoteFields splits an `iptables -S` line, keeping "quoted comments" as one argument.
-func unquoteFields(line string) []string {
-	var out []string
-	var cur strings.Builder
-	inQuote, have := false, false
-	for _, r := range line {
-		switch {
-		case r == '"':
-			inQuote = !inQuote
-			have = true
-		case r == ' ' && !inQuote:
-			if have {
-				out = append(out, cur.String())
-				cur.Reset()
-				have = false
-			}
-		default:
-			cur.WriteRune(r)
-			have = true
-		}
-	}
-	if have {
-		out = append(out, cur.String())
-	}
-	return out
-}
-
-func removeIPSets(ctx context.Context) error {
-	out, err := run(ctx, "ipset", "list", "-n")
-	if err != nil {
-		return nil // no ipset tool: kube-router could not have made any
-	}
-	var errs []error
-	for _, name := range strings.Fields(out) {
-		if hasPrefix(name, ipsetPrefixes) {
-			if _, err := run(ctx, "ipset", "destroy", name); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -37,11 +37,56 @@ func TestIptablesRuleParsing(t *testing.T) {
 	if len(f) != 8 || f[5] != "kubernetes forwarding rules" || f[7] != "KUBE-FORWARD" {
 		t.Fatalf("unquoteFields = %q", f)
 	}
-	if !jumpsToOurs(strings.Fields(line)) {
-		t.Error("a jump to KUBE-FORWARD is ours")
+	if got := jumpTarget(f); got != "KUBE-FORWARD" {
+		t.Errorf("jumpTarget = %q", got)
 	}
-	if jumpsToOurs(strings.Fields(`-A FORWARD -j DOCKER-USER`)) {
-		t.Error("a jump to DOCKER-USER is not ours")
+	if got := jumpTarget(unquoteFields(`-A KUBE-SVC-X -g KUBE-SEP-Y`)); got != "KUBE-SEP-Y" {
+		t.Errorf("jumpTarget of a goto = %q", got)
+	}
+	if got := jumpTarget(unquoteFields(`-A INPUT -p tcp --dport 22 -m comment --comment "-j X"`)); got != "" {
+		t.Errorf("a comment is not a jump: %q", got)
+	}
+}
+
+// Teardown removes only what did not exist before the node: added picks it.
+func TestAddedKeepsWhatExistedBefore(t *testing.T) {
+	before := []string{"iptables filter CNI-FORWARD", "iptables nat KUBE-KUBELET-CANARY"}
+	now := []string{"iptables filter CNI-FORWARD", "iptables nat KUBE-KUBELET-CANARY", "iptables nat KUBE-SERVICES", "ip6tables nat KUBE-KUBELET-CANARY"}
+	got := added(before, now)
+	want := []string{"iptables nat KUBE-SERVICES", "ip6tables nat KUBE-KUBELET-CANARY"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("added = %q, want %q", got, want)
+	}
+	if got := added(before, before); len(got) != 0 {
+		t.Errorf("nothing new, got %q", got)
+	}
+}
+
+func TestEmptyNftTable(t *testing.T) {
+	empty := "table ip filter {\n\tchain INPUT {\n\t\ttype filter hook input priority filter; policy accept;\n\t}\n}\n"
+	if !emptyNftTable(empty) || !emptyNftTable("table ip mangle {\n}\n") {
+		t.Error("a table with only accepting built-in chains is empty")
+	}
+	for name, listing := range map[string]string{
+		"a rule":        "table ip filter {\n\tchain INPUT {\n\t\ttype filter hook input priority filter; policy accept;\n\t\tcounter packets 0 bytes 0 accept\n\t}\n}\n",
+		"a drop policy": "table ip filter {\n\tchain INPUT {\n\t\ttype filter hook input priority filter; policy drop;\n\t}\n}\n",
+		"a user chain":  "table ip filter {\n\tchain DOCKER {\n\t}\n}\n",
+		"a set":         "table ip filter {\n\tset s {\n\t\ttype ipv4_addr\n\t}\n}\n",
+	} {
+		if emptyNftTable(listing) {
+			t.Errorf("a table with %s is not empty", name)
+		}
+	}
+}
+
+func TestMissingDirs(t *testing.T) {
+	d := t.TempDir()
+	if got := missingDirs(d); len(got) != 0 {
+		t.Errorf("missingDirs(existing) = %q", got)
+	}
+	want := []string{d + "/a", d + "/a/b"}
+	if got := missingDirs(d + "/a/b"); !reflect.DeepEqual(got, want) {
+		t.Errorf("missingDirs = %q, want %q (parents first)", got, want)
 	}
 }
 
