@@ -210,14 +210,27 @@ node_summary() {
     ip=$(kubectl -n "$ns_mon" get svc "$prom_svc" -o jsonpath='{.spec.clusterIP}')
     port=$(kubectl -n "$ns_mon" get svc "$prom_svc" -o jsonpath='{.spec.ports[0].port}')
     echo "                kubectl -n $ns_mon port-forward svc/$prom_svc 9090:$port   # then: open localhost:9090/targets"
-    echo "Prometheus:     targets $(curl -s -m 5 "http://$ip:$port/api/v1/targets" | python3 -c '
+    # A new pod's first scrape can land before kube-router has let its address through the
+    # NetworkPolicy, so wait (bounded) for a scrape that sees every target up.
+    local targets="" i
+    for i in $(seq 1 12); do
+      targets=$(prom_targets "http://$ip:$port")
+      case "$targets" in *=down* | *=unknown* | "none yet" | unreachable | unknown*) sleep 5 ;; *) break ;; esac
+      [ "$i" != 1 ] || echo "                (waiting up to 60 s for Prometheus to scrape every target)"
+    done
+    echo "Prometheus:     targets $targets"
+  fi
+}
+
+# prom_targets prints job=health for every target Prometheus at $1 scrapes.
+prom_targets() {
+  curl -s -m 5 "$1/api/v1/targets" | python3 -c '
 import json, sys
 try:
     ts = json.load(sys.stdin)["data"]["activeTargets"]
     print(", ".join("%s=%s" % (t["labels"]["job"], t["health"]) for t in ts) or "none yet")
 except Exception as e:
-    print("unknown (%s)" % e)' 2>/dev/null || echo unreachable) (first scrape within 15s of start)"
-  fi
+    print("unknown (%s)" % e)' 2>/dev/null || echo unreachable
 }
 
 preview() {
