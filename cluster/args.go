@@ -48,6 +48,9 @@ type KubeadmArgs struct {
 	CalicoVersion string
 	// CalicoManifestSHA256, when set, must match tigera-operator.yaml of CalicoVersion.
 	CalicoManifestSHA256 string
+	// PodPIDsLimit caps processes per pod (kubelet podPidsLimit), so a fork bomb stays inside its
+	// pod; zero means DefaultPodPIDsLimit. Changing it re-applies the kubelet config on every node.
+	PodPIDsLimit int
 	// Bastion, when set, is the SSH jump host every command goes through: the VMs sit on a private
 	// bridge behind the Proxmox host's NAT, which the machine running `pulumi up` may not route to.
 	Bastion *Bastion
@@ -101,6 +104,9 @@ func (a *KubeadmArgs) Validate() error {
 	}
 	if a.CalicoManifestSHA256 != "" && !sha256Re.MatchString(a.CalicoManifestSHA256) {
 		add("calicoManifestSha256", "must be 64 lower-case hex characters or empty")
+	}
+	if a.PodPIDsLimit != 0 && (a.PodPIDsLimit < MinPodPIDsLimit || a.PodPIDsLimit > MaxPodPIDsLimit) {
+		add("podPidsLimit", "%d is outside %d-%d (0 keeps %d)", a.PodPIDsLimit, MinPodPIDsLimit, MaxPodPIDsLimit, DefaultPodPIDsLimit)
 	}
 	if a.CloudInitTimeoutSeconds < 0 || a.NodeReadyTimeoutSeconds < 0 {
 		add("timeouts", "must not be negative")

@@ -25,6 +25,7 @@ func TestValidateCollectsEveryProblemWithItsFieldPath(t *testing.T) {
 	a.ControlPlane.IP = "not-an-ip"
 	a.Workers[0].Name = "Worker_1"
 	a.Workers[1].IP = "10.10.10.23"
+	a.PodPIDsLimit = 100
 	err := a.Validate()
 	require.Error(t, err)
 	var ve *ValidationError
@@ -41,6 +42,7 @@ func TestValidateCollectsEveryProblemWithItsFieldPath(t *testing.T) {
 		`cluster.controlPlane.ip: "not-an-ip" is not an IPv4 address`,
 		`cluster.workers[0].name: "Worker_1" is not a DNS-1123 label`,
 		`cluster.workers[2].ip: 10.10.10.23 is already used by workers[1]`,
+		`cluster.podPidsLimit: 100 is outside 1024-4194304`,
 	}
 	for _, w := range want {
 		found := false

@@ -28,11 +28,17 @@ const (
 	joinTokenTTL = "24h0m0s"
 	// joinTokenDescription marks our join tokens, so join-token can find and delete earlier ones.
 	joinTokenDescription = "infralab-join"
-	// podPidsLimit caps processes per pod: a fork bomb stays inside its pod.
-	podPidsLimit = 4096
 	// hardeningHashAnnotation on the API server pod changes when a hardening file changes, so
 	// the kubelet restarts the static pod and the new file takes effect.
 	hardeningHashAnnotation = "infralab.dev/hardening-sha256"
+)
+
+// Bounds of KubeadmArgs.PodPIDsLimit: below the minimum a busy pod (PostgreSQL's backends, the
+// api's workers) cannot start its processes; the maximum is Linux's default pid_max.
+const (
+	DefaultPodPIDsLimit = 4096
+	MinPodPIDsLimit     = 1024
+	MaxPodPIDsLimit     = 4194304
 )
 
 // clusterConfig is what the kubeadm config is rendered from.
@@ -42,13 +48,18 @@ type clusterConfig struct {
 	ControlPlane      Node
 	PodCIDR           string
 	ServiceCIDR       string
+	PodPIDsLimit      int
 }
 
 func (a *KubeadmArgs) clusterConfig() clusterConfig {
-	return clusterConfig{
+	c := clusterConfig{
 		ClusterName: a.ClusterName, KubernetesVersion: a.KubernetesVersion, ControlPlane: a.ControlPlane,
-		PodCIDR: a.PodCIDR, ServiceCIDR: a.ServiceCIDR,
+		PodCIDR: a.PodCIDR, ServiceCIDR: a.ServiceCIDR, PodPIDsLimit: a.PodPIDsLimit,
 	}
+	if c.PodPIDsLimit == 0 {
+		c.PodPIDsLimit = DefaultPodPIDsLimit
+	}
+	return c
 }
 
 func (c clusterConfig) endpoint() string {
@@ -95,14 +106,11 @@ func renderKubeadmConfig(c clusterConfig) ([]byte, error) {
 		ControllerManager: controlPlaneComp{ExtraArgs: hardening.ControllerManagerArgs()},
 		Scheduler:         controlPlaneComp{ExtraArgs: hardening.SchedulerArgs()},
 	}
-	return joinYAML(init, cluster, kubeletConfig())
+	return joinYAML(init, cluster, c.kubelet())
 }
 
-// kubeletConfig is the KubeletConfiguration of every node. It is a variable only so tests can
-// change it the way an edit of defaultKubeletConfig would.
-var kubeletConfig = defaultKubeletConfig
-
-func defaultKubeletConfig() kubeletConfiguration {
+// kubelet is the KubeletConfiguration of every node.
+func (c clusterConfig) kubelet() kubeletConfiguration {
 	return kubeletConfiguration{
 		typeMeta:                       typeMeta{"kubelet.config.k8s.io/v1beta1", "KubeletConfiguration"},
 		CgroupDriver:                   "systemd",
@@ -112,7 +120,7 @@ func defaultKubeletConfig() kubeletConfiguration {
 		RotateCertificates:             true,
 		SeccompDefault:                 true,
 		ProtectKernelDefaults:          true,
-		PodPidsLimit:                   podPidsLimit,
+		PodPidsLimit:                   int64(c.PodPIDsLimit),
 		EventRecordQPS:                 5,
 		StreamingConnectionIdleTimeout: "4h0m0s",
 		TLSMinVersion:                  "VersionTLS12",
@@ -120,11 +128,11 @@ func defaultKubeletConfig() kubeletConfiguration {
 	}
 }
 
-// kubeletConfigSHA256 is the hash of the KubeletConfiguration document exactly as it appears in
+// kubeletSHA256 is the hash of the KubeletConfiguration document exactly as it appears in
 // the kubeadm config. kubeadm-init and every join-worker carry it as a plain input: a change
 // re-runs them, and each node compares it with the marker of the last configuration it applied.
-func kubeletConfigSHA256() (string, error) {
-	b, err := yaml.Marshal(kubeletConfig())
+func (c clusterConfig) kubeletSHA256() (string, error) {
+	b, err := yaml.Marshal(c.kubelet())
 	if err != nil {
 		return "", fmt.Errorf("render kubelet config: %w", err)
 	}

@@ -129,7 +129,7 @@ func TestKubeadmConfigCarriesHardening(t *testing.T) {
 	assert.Equal(t, true, k["rotateCertificates"])
 	assert.Equal(t, true, k["seccompDefault"])
 	assert.Equal(t, true, k["protectKernelDefaults"])
-	assert.Equal(t, float64(podPidsLimit), k["podPidsLimit"])
+	assert.Equal(t, float64(DefaultPodPIDsLimit), k["podPidsLimit"])
 	assert.Equal(t, "systemd", k["cgroupDriver"])
 
 	init := d["InitConfiguration"]

@@ -385,13 +385,9 @@ func TestSecondRunDeclaresIdenticalInputs(t *testing.T) {
 // Nothing else runs again.
 func TestKubeletConfigChangeRerunsInitAndEveryJoinOnly(t *testing.T) {
 	base := triggersByCommand(run(t, testArgs(), Scripts()))
-	defer func(orig func() kubeletConfiguration) { kubeletConfig = orig }(kubeletConfig)
-	kubeletConfig = func() kubeletConfiguration {
-		k := defaultKubeletConfig()
-		k.PodPidsLimit = 2048
-		return k
-	}
-	after := triggersByCommand(run(t, testArgs(), Scripts()))
+	changed := testArgs()
+	changed.PodPIDsLimit = 2048
+	after := triggersByCommand(run(t, changed, Scripts()))
 	require.Equal(t, len(base), len(after))
 	for name, tr := range base {
 		if name == "lab-kubeadm-init" || strings.HasPrefix(name, "lab-join-worker-") {

@@ -116,7 +116,7 @@ func (b *bootstrap) ensureControlPlane() error {
 		}
 		return string(out), nil
 	}).(pulumi.StringOutput)
-	kubeletHash, err := kubeletConfigSHA256()
+	kubeletHash, err := b.args.clusterConfig().kubeletSHA256()
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ var bootstrapTokenRe = regexp.MustCompile(`^([a-z0-9]{6})\.[a-z0-9]{16}$`)
 // own prepared node, never another worker.
 func (b *bootstrap) ensureWorkersJoined() error {
 	endpoint := b.args.clusterConfig().endpoint()
-	kubeletHash, err := kubeletConfigSHA256()
+	kubeletHash, err := b.args.clusterConfig().kubeletSHA256()
 	if err != nil {
 		return err
 	}

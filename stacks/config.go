@@ -99,6 +99,9 @@ type Kubernetes struct {
 	// CalicoManifestSHA256 pins tigera-operator.yaml of CalicoVersion: the manifest runs as
 	// cluster-admin, so a checksum makes a changed download fail instead of being applied.
 	CalicoManifestSHA256 string `json:"calicoManifestSha256,omitempty"`
+	// PodPIDsLimit caps processes per pod on every kubelet; 0 keeps the cluster layer's default
+	// (4096). Lower it to watch a fork bomb hit the wall.
+	PodPIDsLimit int `json:"podPidsLimit,omitempty"`
 }
 
 // Cluster is the VMs per role.

@@ -160,6 +160,9 @@ func validateKubernetes(k *Kubernetes, c *errs) {
 	if !strings.HasPrefix(k.CalicoVersion, "v") || semverRE.FindStringSubmatch(strings.TrimPrefix(k.CalicoVersion, "v")) == nil {
 		c.add("kubernetes.calicoVersion", fmt.Sprintf("%q is not an exact version", k.CalicoVersion), "e.g. v3.30.3")
 	}
+	if n := k.PodPIDsLimit; n != 0 && (n < 1024 || n > 4194304) {
+		c.add("kubernetes.podPidsLimit", fmt.Sprintf("%d is outside 1024-4194304", n), "leave it out for 4096; below 1024 PostgreSQL's backends cannot start")
+	}
 	if h := k.CalicoManifestSHA256; h != "" && (len(h) != 64 || !hexRE.MatchString(h)) {
 		c.add("kubernetes.calicoManifestSha256", "is not a sha256 hex digest", "sha256sum tigera-operator.yaml of "+k.CalicoVersion)
 	}
