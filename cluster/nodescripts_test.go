@@ -51,6 +51,8 @@ func newFakeNode(t *testing.T) *fakeNode {
 		"sleep":      "exit 0\n",
 		"dpkg-query": "exit 1\n", // no kubelet package: refuse_version_change has nothing to compare
 		"kubectl":    "exit 0\n", // the API server is ready and has the kubeadm-config ConfigMap
+		// The running kube-apiserver container; created in 2096 unless a test says otherwise.
+		"crictl": `printf '{"containers": [{"createdAt": "%s"}]}\n' "$(cat "${FAKE}/apiserver-created" 2>/dev/null || echo 4000000000000000000)"` + "\n",
 		"systemctl": `f=${FAKE}
 case "$1" in
 is-active) [[ "$(cat "${f}/kubelet" 2>/dev/null)" == active ]] ;;
@@ -64,6 +66,10 @@ case "$1" in
 init)
 	[[ "$2" == phase && -e "${f}/fail-$3" ]] && { echo "error execution phase $3: boom"; exit 1; }
 	[[ "$2 $3" == "phase kubelet-start" ]] && mkdir -p /var/lib/kubelet && echo config >/var/lib/kubelet/config.yaml
+	if [[ "$2 $3" == "phase control-plane" ]]; then
+		mkdir -p /etc/kubernetes/manifests
+		cat "${f}/manifest" >/etc/kubernetes/manifests/kube-apiserver.yaml 2>/dev/null || echo v1 >/etc/kubernetes/manifests/kube-apiserver.yaml
+	fi
 	exit 0
 	;;
 join)
@@ -322,4 +328,31 @@ func TestKubeadmInitReappliesExactlyWhatChanged(t *testing.T) {
 	_, log, err = n.kubeadmInit("config: 4\n", "bbbb")
 	require.NoError(t, err, log)
 	assert.Empty(t, n.calls())
+}
+
+// After a config change the check must see an API server started from the new manifest, not the
+// old one still answering /readyz; a run that gave up waits for the same thing next time.
+func TestKubeadmInitWaitsForTheAPIServerFromTheNewManifest(t *testing.T) {
+	n := newFakeNode(t)
+	_, log, err := n.kubeadmInit("config: 1\n", "aaaa")
+	require.NoError(t, err, log)
+	_, log, err = n.kubeadmInit("config: 2\n", "aaaa")
+	require.NoError(t, err, log)
+
+	n.set("apiserver-created", "1000000000000000000") // 2001: the container from before
+	n.set("manifest", "v2")
+	_, log, err = n.kubeadmInit("config: 3\n", "aaaa")
+	require.Error(t, err, "an API server older than the new manifest must not pass")
+	assert.Contains(t, log, "no API server started from the changed manifest is running")
+
+	// The next run writes the same manifest again: it must still wait for a new container.
+	_, log, err = n.kubeadmInit("config: 3\n", "aaaa")
+	require.Error(t, err, "the retry must not trust the old API server either:\n%s", log)
+
+	require.NoError(t, os.Remove(filepath.Join(n.fake, "apiserver-created")))
+	_, log, err = n.kubeadmInit("config: 3\n", "aaaa")
+	require.NoError(t, err, log)
+	_, log, err = n.kubeadmInit("config: 3\n", "aaaa")
+	require.NoError(t, err, log)
+	assert.Empty(t, n.calls(), "applied: nothing happens")
 }

@@ -261,8 +261,14 @@ func (b *bootstrap) ensureCalico() error {
 
 func (b *bootstrap) waitNodesReady() error {
 	var names []string
+	// Every node's VM ID is a trigger: a replaced worker is waited for again before
+	// delete-join-token removes the token it joined with.
+	var vmIDs pulumi.Array
 	for _, n := range b.args.nodes() {
 		names = append(names, n.Name)
+		if n.InstanceID != nil && n.Name != b.args.ControlPlane.Name {
+			vmIDs = append(vmIDs, n.InstanceID)
+		}
 	}
 	deps := []pulumi.Resource{b.calico}
 	for _, j := range b.joins {
@@ -275,7 +281,7 @@ func (b *bootstrap) waitNodesReady() error {
 			"EXPECTED_NODES":     strings.Join(names, " "),
 			"NODE_READY_TIMEOUT": strconv.Itoa(b.args.nodeReadyTimeout()),
 		},
-		dependsOn: deps,
+		dependsOn: deps, extraTriggers: vmIDs,
 	})
 	return err
 }

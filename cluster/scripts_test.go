@@ -221,3 +221,32 @@ esac
 	require.Error(t, err)
 	assert.Contains(t, log, "no bootstrap token ID on stdin")
 }
+
+// write_if_changed tells "changed", "already there" and "could not write" apart, and the
+// `|| [[ $? -eq 1 ]]` idiom the scripts use stops a phase on the last one instead of passing a
+// config that never reached the disk as unchanged.
+func TestWriteIfChangedFailsLoudlyOnAnUnwritablePath(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "kubeadm.yaml")
+	status := `rc=0; printf %s "$DATA" | write_if_changed "$TARGET" 0600 || rc=$?; echo "rc=$rc"`
+
+	out, err := libCall(t, status, false, nil, "TARGET="+target, "DATA=a")
+	require.NoError(t, err, out)
+	assert.Equal(t, "rc=0\n", out, "a new file is a change")
+	out, _ = libCall(t, status, false, nil, "TARGET="+target, "DATA=a")
+	assert.Equal(t, "rc=1\n", out, "the same content is no change")
+	out, _ = libCall(t, status, false, nil, "TARGET="+target, "DATA=b")
+	assert.Equal(t, "rc=0\n", out, "new content is a change")
+	got, err := os.ReadFile(target)
+	require.NoError(t, err)
+	assert.Equal(t, "b", string(got))
+
+	missing := filepath.Join(dir, "no-such-dir", "kubeadm.yaml")
+	out, _ = libCall(t, status, false, nil, "TARGET="+missing, "DATA=a")
+	assert.Contains(t, out, "rc=2", "a path that cannot be written is an error, not \"unchanged\"")
+	assert.Contains(t, out, "cannot create a file next to "+missing)
+
+	out, err = libCall(t, `printf a | write_if_changed "$TARGET" 0600 || [[ $? -eq 1 ]]; echo carried on`, false, nil, "TARGET="+missing)
+	assert.Error(t, err, "the idiom must stop the script:\n%s", out)
+	assert.NotContains(t, out, "carried on")
+}

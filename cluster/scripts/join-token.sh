@@ -7,9 +7,14 @@ require TOKEN_TTL TOKEN_DESCRIPTION
 export KUBECONFIG=/etc/kubernetes/admin.conf
 retry 10 2 kubectl get --raw=/readyz >/dev/null || die "API server not ready; check the kubeadm-init phase"
 
-old=$(kubeadm token list 2>/dev/null | awk -v d="${TOKEN_DESCRIPTION}" 'NR > 1 && index($0, d) {print $1}')
+# The listing holds whole tokens, so neither it nor kubeadm's messages are ever printed; errors
+# name only a token's public ID.
+listing=$(kubeadm token list 2>&1) || die "kubeadm token list failed on the control plane (output not shown: it holds tokens); run it there to see why"
+old=$(awk -v d="${TOKEN_DESCRIPTION}" 'NR > 1 && index($0, d) {print $1}' <<<"${listing}")
 for t in ${old}; do
-	kubeadm token delete "${t}" >/dev/null 2>&1 || true
+	if ! out=$(kubeadm token delete "${t}" 2>&1) && ! grep -q 'not found' <<<"${out}"; then
+		die "could not delete the earlier infralab join token ${t%%.*}; delete it with kubeadm token delete ${t%%.*} on the control plane, then run pulumi up again"
+	fi
 done
 
 token=$(kubeadm token create --ttl "${TOKEN_TTL}" --description "${TOKEN_DESCRIPTION}")

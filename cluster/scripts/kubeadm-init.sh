@@ -36,6 +36,18 @@ cat >"${enc_new}"
 [[ -s "${enc_new}" ]] || die "no EncryptionConfiguration on stdin"
 
 api_ready() { kubectl get --raw=/readyz >/dev/null 2>&1; }
+apiserver_manifest=/etc/kubernetes/manifests/kube-apiserver.yaml
+# apiserver_seen holds "<manifest sha256> <epoch seconds>": when this manifest content was first
+# written. It outlives a failed run, so the next run still waits for a container that new.
+apiserver_seen="${STATE_DIR}/apiserver-manifest.seen"
+# apiserver_started_since EPOCH: a kube-apiserver container created at or after EPOCH is running.
+apiserver_started_since() {
+	local created
+	created=$(crictl --runtime-endpoint unix:///run/containerd/containerd.sock ps --name kube-apiserver --state running -o json 2>/dev/null |
+		sed -n 's/.*"createdAt": *"\([0-9]*\)".*/\1/p' | sort -n | tail -n1) || true
+	[[ -n "${created}" ]] && ((created / 1000000000 >= $1))
+}
+file_sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1 || true; }
 initialised() {
 	[[ -f "${marker}" ]] && return 0
 	# A cluster that finished init in an earlier run whose marker write was lost.
@@ -46,15 +58,15 @@ initialised() {
 if [[ -f "${ENCRYPTION_CONFIG_PATH}" ]] && ! cmp -s "${enc_new}" "${ENCRYPTION_CONFIG_PATH}" && initialised; then
 	die "the Secret encryption key differs from the one this cluster uses: rotating it is not supported yet (stored Secrets would become unreadable). Restore the previous key in the stack config; see docs/cluster.md"
 fi
-write_if_changed "${ENCRYPTION_CONFIG_PATH}" 0600 <"${enc_new}" || true
+write_if_changed "${ENCRYPTION_CONFIG_PATH}" 0600 <"${enc_new}" || [[ $? -eq 1 ]]
 
 for pair in "AUDIT_POLICY" "ADMISSION_CONFIG" "AUTHN_CONFIG"; do
 	path_var="${pair}_PATH"
 	data_var="${pair}_B64"
-	base64 -d <<<"${!data_var}" | write_if_changed "${!path_var}" 0600 || true
+	base64 -d <<<"${!data_var}" | write_if_changed "${!path_var}" 0600 || [[ $? -eq 1 ]]
 done
-base64 -d <<<"${KUBEADM_CONFIG_B64}" | write_if_changed "${config}" 0600 || true
-base64 -d <<<"${APISERVER_PATCH_B64}" | write_if_changed "${patch}" 0600 || true
+base64 -d <<<"${KUBEADM_CONFIG_B64}" | write_if_changed "${config}" 0600 || [[ $? -eq 1 ]]
+base64 -d <<<"${APISERVER_PATCH_B64}" | write_if_changed "${patch}" 0600 || [[ $? -eq 1 ]]
 wanted=$(cat "${config}" "${patch}" "${AUDIT_POLICY_PATH}" "${ADMISSION_CONFIG_PATH}" "${AUTHN_CONFIG_PATH}" | sha256sum | cut -d' ' -f1)
 
 # kubeadm_phase TIMEOUT DESCRIPTION ARGS...: one `kubeadm init phase`, logged, or a clear failure.
@@ -77,8 +89,21 @@ if initialised; then
 		# uploads the new ClusterConfiguration and KubeletConfiguration for `kubeadm upgrade` and
 		# for the workers, which fetch the kubelet-config ConfigMap in their join-worker phase.
 		log "control plane already initialised; applying the changed configuration (static pods, kubeadm-config and kubelet-config ConfigMaps); log: ${log_file}"
+		old_manifest=$(file_sha "${apiserver_manifest}")
 		kubeadm_phase 300 control-plane control-plane all --config "${config}"
-		retry 30 2 api_ready || die "API server not ready after the configuration change; see crictl ps -a and ${log_file} on ${NODE_NAME}"
+		# The phase only writes the manifest; until the kubelet has replaced the container,
+		# /readyz answers from the old API server and would pass a broken new one.
+		new_manifest=$(file_sha "${apiserver_manifest}")
+		if ! read -r seen_sha seen_at <"${apiserver_seen}" 2>/dev/null; then
+			seen_sha=${old_manifest} seen_at=0 # first run of this check: trust what already runs
+		fi
+		if [[ "${new_manifest}" != "${seen_sha}" ]]; then
+			seen_at=$(date +%s)
+		fi
+		printf '%s %s\n' "${new_manifest}" "${seen_at}" >"${apiserver_seen}"
+		log "waiting for an API server started from the current manifest"
+		retry 20 2 apiserver_started_since "${seen_at}" || die "no API server started from the changed manifest is running; see crictl ps -a, journalctl -u kubelet and ${log_file} on ${NODE_NAME}. The change is applied again on the next pulumi up"
+		retry 30 2 api_ready || die "API server not ready after the configuration change; see crictl ps -a and ${log_file} on ${NODE_NAME}. The change is applied again on the next pulumi up"
 		kubeadm_phase 120 upload-config upload-config all --config "${config}"
 		set_marker "${applied_marker}" "${wanted}"
 		done_something=1
@@ -103,7 +128,7 @@ if [[ -e /etc/kubernetes/admin.conf || -e /etc/kubernetes/manifests/kube-apiserv
 	log "a previous kubeadm init did not finish; resetting this control plane before retrying"
 	timeout 300 kubeadm reset --force >>"${log_file}" 2>&1 || die "kubeadm reset failed; see ${log_file} on ${NODE_NAME}"
 	# reset removes /etc/kubernetes/manifests but leaves our files; put the config back in place.
-	base64 -d <<<"${KUBEADM_CONFIG_B64}" | write_if_changed "${config}" 0600 || true
+	base64 -d <<<"${KUBEADM_CONFIG_B64}" | write_if_changed "${config}" 0600 || [[ $? -eq 1 ]]
 fi
 
 log "kubeadm init on ${NODE_NAME} (Kubernetes v${KUBERNETES_VERSION}); log: ${log_file}"

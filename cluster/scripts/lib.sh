@@ -36,18 +36,30 @@ apt_get() {
 	DEBIAN_FRONTEND=noninteractive retry 5 5 timeout 600 apt-get -o DPkg::Lock::Timeout=300 -o Acquire::Retries=3 -q -y "$@"
 }
 
-# write_if_changed PATH MODE: writes stdin to PATH atomically; exit 0 if the content changed.
+# write_if_changed PATH MODE: writes stdin to PATH atomically. Returns 0 if the content changed,
+# 1 if PATH already held it, 2 if it could not be written. Call it as
+# `... | write_if_changed P M || [[ $? -eq 1 ]]`: a full or read-only disk then fails the phase
+# instead of passing for "unchanged" (set -e is off inside a function called before `||`).
 write_if_changed() {
 	local path=$1 mode=$2 tmp
-	tmp=$(mktemp "${path}.XXXXXX")
-	chmod "${mode}" "${tmp}"
-	cat >"${tmp}"
+	if ! tmp=$(mktemp "${path}.XXXXXX"); then
+		log "cannot create a file next to ${path}"
+		return 2
+	fi
+	if ! chmod "${mode}" "${tmp}" || ! cat >"${tmp}"; then
+		rm -f "${tmp}"
+		log "cannot write ${path}"
+		return 2
+	fi
 	if [[ -f "${path}" ]] && cmp -s "${tmp}" "${path}"; then
 		rm -f "${tmp}"
 		return 1
 	fi
-	mv -f "${tmp}" "${path}"
-	return 0
+	if ! mv -f "${tmp}" "${path}"; then
+		rm -f "${tmp}"
+		log "cannot replace ${path}"
+		return 2
+	fi
 }
 
 # require VAR...: fails with the names of missing inputs (a bug in the caller, not the node).

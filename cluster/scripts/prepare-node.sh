@@ -10,7 +10,7 @@ minor="v${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
 refuse_version_change
 
 log "${NODE_NAME}: kernel modules"
-printf '%s\n' overlay br_netfilter | write_if_changed /etc/modules-load.d/infralab-k8s.conf 0644 || true
+printf '%s\n' overlay br_netfilter | write_if_changed /etc/modules-load.d/infralab-k8s.conf 0644 || [[ $? -eq 1 ]]
 for m in overlay br_netfilter; do
 	modprobe "${m}" || die "cannot load kernel module ${m}"
 done
@@ -18,7 +18,7 @@ done
 # The last six values are what kubelet's protectKernelDefaults insists on; with any other value
 # the kubelet refuses to start instead of silently changing them.
 log "${NODE_NAME}: sysctls"
-write_if_changed /etc/sysctl.d/90-infralab-k8s.conf 0644 <<'CONF' || true
+write_if_changed /etc/sysctl.d/90-infralab-k8s.conf 0644 <<'CONF' || [[ $? -eq 1 ]]
 net.bridge.bridge-nf-call-iptables = 1
 net.bridge.bridge-nf-call-ip6tables = 1
 net.ipv4.ip_forward = 1
@@ -51,7 +51,10 @@ log "${NODE_NAME}: containerd with the systemd cgroup driver"
 mkdir -p /etc/containerd
 config=$(containerd config default | sed -E 's/SystemdCgroup = false/SystemdCgroup = true/')
 grep -q 'SystemdCgroup = true' <<<"${config}" || die "containerd's default config has no SystemdCgroup option; unsupported containerd $(containerd --version)"
-if printf '%s\n' "${config}" | write_if_changed /etc/containerd/config.toml 0644; then
+rc=0
+printf '%s\n' "${config}" | write_if_changed /etc/containerd/config.toml 0644 || rc=$?
+((rc != 2)) || die "cannot write /etc/containerd/config.toml on ${NODE_NAME}"
+if ((rc == 0)); then
 	systemctl restart containerd
 fi
 systemctl enable --now containerd >/dev/null 2>&1
@@ -66,9 +69,11 @@ if [[ ! -s "${keyring}" ]]; then
 	gpg --batch --yes --dearmor -o "${keyring}" "${tmp}"
 	rm -f "${tmp}"
 fi
-repo_changed=0
+rc=0
 echo "deb [signed-by=${keyring}] https://pkgs.k8s.io/core:/stable:/${minor}/deb/ /" |
-	write_if_changed /etc/apt/sources.list.d/kubernetes.list 0644 && repo_changed=1
+	write_if_changed /etc/apt/sources.list.d/kubernetes.list 0644 || rc=$?
+((rc != 2)) || die "cannot write /etc/apt/sources.list.d/kubernetes.list on ${NODE_NAME}"
+repo_changed=$((rc == 0 ? 1 : 0))
 
 if k8s_packages_ready; then
 	log "${NODE_NAME}: kubelet/kubeadm/kubectl ${KUBERNETES_VERSION} already installed and held"
