@@ -18,6 +18,7 @@ import (
 
 	"github.com/infralab/infralab/internal/controlplane"
 	"github.com/infralab/infralab/internal/node"
+	"github.com/infralab/infralab/internal/proc"
 )
 
 func defaultImagesIndex() string {
@@ -118,20 +119,15 @@ func up(f flags) error {
 
 // resetDir gives `up` an empty folder, refusing to delete one that does not look like ours.
 func resetDir(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return os.MkdirAll(dir, 0o700)
-	}
-	if err != nil {
+	err := proc.FreshDir(dir)
+	if !errors.Is(err, proc.ErrDirNotEmpty) {
 		return err
 	}
-	if len(entries) > 0 {
-		if _, err := os.Stat(supervisorLog(dir)); err != nil {
-			return fmt.Errorf("%s is not empty and was not made by infralab-env; pick another --dir", dir)
-		}
-		if err := os.RemoveAll(dir); err != nil {
-			return err
-		}
+	if _, err := os.Stat(supervisorLog(dir)); err != nil {
+		return fmt.Errorf("%s is not empty and was not made by infralab-env; pick another --dir", dir)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
 	}
 	return os.MkdirAll(dir, 0o700)
 }
