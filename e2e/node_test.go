@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -625,15 +626,31 @@ func checkNodeLeftNothing(t *testing.T, n *node.Node) {
 }
 
 // oomHog runs inside an api container: it writes zeros into a memfd (an anonymous tmpfs file)
-// until the container's memory cgroup is past its limit, at most argv[1] bytes.
-const oomHog = `import os, sys
+// until the container's memory cgroup is past its limit, at most argv[1] bytes. It says
+// "writing" once it runs, and "writer failed" when it cannot do its part (no memfd, a write
+// refused), so that the test tells that apart from the kill it expects. A write refused with
+// ENOMEM is reported only after a pause: the charge that triggers the OOM kill may also fail
+// while the container's PID 1 is being killed, and then the writer dies with the container
+// during the pause; if it is still alive afterwards, the OOM killer did not kill the api.
+const oomHog = `import errno, os, sys, time
 limit = int(sys.argv[1])
-fd = os.memfd_create("oom-hog")
+try:
+    fd = os.memfd_create("oom-hog")
+except Exception as e:
+    print("writer failed: memfd_create:", repr(e), flush=True)
+    sys.exit(3)
+print("writing", flush=True)
 chunk = bytes(1 << 20)
 written = 0
-while written < limit:
-    written += os.write(fd, chunk)
-print("wrote", written, "bytes and was not killed")
+try:
+    while written < limit:
+        written += os.write(fd, chunk)
+except OSError as e:
+    if e.errno == errno.ENOMEM:
+        time.sleep(5)
+    print("writer failed: write after", written, "bytes:", repr(e), flush=True)
+    sys.exit(3)
+print("wrote", written, "bytes and was not killed", flush=True)
 `
 
 // oomKillOneAPIReplica OOM-kills the api container of one of the Deployment's replicas, the
@@ -653,21 +670,25 @@ print("wrote", written, "bytes and was not killed")
 // for OOM reasons); an exec'd process allocating memory of its own (it would be the largest
 // process, the kernel kills it, and the api container neither dies nor restarts).
 //
+// vm.oom_kill_allocating_task is not a precondition: the kernel honours it for a global OOM
+// only, never for a memory cgroup's (mm/oom_kill.c: is_memcg_oom), which always picks the
+// largest process of the cgroup.
+//
 // Availability: a client requests /readyz through the Service's ClusterIP (kube-proxy, as a pod
-// would) every 100 ms from before the kill until the replica is Ready again. In iptables mode
+// would) every 100 ms from before the kill until the replica is Ready again, each request on a
+// new connection (no keep-alive: one kept connection would reach one replica only, and kube-proxy
+// balances connections, not requests). Before the kill the test checks, from the kernel's
+// connection tracking, that the client's connections reached both replicas. In iptables mode
 // kube-proxy keeps sending new connections to the killed replica's address, where nothing
 // listens any more ("connection refused"), until the kubelet has marked the pod unready, the
-// EndpointSlice says so and kube-proxy has synced (at most once a second): an abrupt kill cannot
-// be hidden from clients without retries. So failures are allowed only from the start of the
-// writer until 3 s after the EndpointSlice marks the replica unready, which must happen within
-// 10 s of the kill; in that window some requests must succeed (the other replica answers); and
-// there must be none before it and none after it, including while the restarted container
-// starts and rejoins the Service.
+// EndpointSlice says so and kube-proxy has synced: an abrupt kill cannot be hidden from clients
+// without retries. So failures are allowed only from the start of the writer until kube-proxy's
+// rules no longer send anything to the killed replica's address (polled with `iptables -t nat
+// -S`; within 30 s of the kill), plus half a second for a request sent just before; in that
+// window some requests must succeed (the other replica answers); and there must be none before
+// it and none after it, including while the restarted container starts and rejoins the Service.
 func (s *nodeStack) oomKillOneAPIReplica(t *testing.T, api string) {
 	ctx := context.Background()
-	if v, err := os.ReadFile("/proc/sys/vm/oom_kill_allocating_task"); err != nil || strings.TrimSpace(string(v)) != "0" {
-		t.Fatalf("vm.oom_kill_allocating_task is %q (%v): with 1 the kernel kills the writer instead of the largest process", v, err)
-	}
 	const selector = "app.kubernetes.io/name=healthcare-api"
 	endpoints := func() (map[string]bool, error) { // pod name -> ready, from the Service's EndpointSlices
 		list, err := s.client.DiscoveryV1().EndpointSlices("healthcare").List(ctx, metav1.ListOptions{
@@ -714,15 +735,34 @@ func (s *nodeStack) oomKillOneAPIReplica(t *testing.T, api string) {
 		t.Fatalf("%s has no memory limit", victim.Name)
 	}
 	restartsBefore := victim.Status.ContainerStatuses[0].RestartCount
+	apiPods, err := s.client.CoreV1().Pods("healthcare").List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	podOfIP := map[string]string{}
+	for _, p := range apiPods.Items {
+		podOfIP[p.Status.PodIP] = p.Name
+	}
+	// kube-proxy's rule for the victim: the DNAT of its KUBE-SEP chain.
+	toVictim := "--to-destination " + victim.Status.PodIP + ":"
+	victimInRules := func() bool {
+		out, err := exec.Command("iptables", "-w", "-t", "nat", "-S").CombinedOutput()
+		return err != nil || strings.Contains(string(out), toVictim) // an error counts as "not dropped yet"
+	}
+	if !victimInRules() {
+		t.Fatalf("kube-proxy's rules send nothing to %s (%s) before the kill", victim.Name, victim.Status.PodIP)
+	}
 
 	type result struct {
 		at  time.Time
 		err string // "" when the api answered 200
 	}
 	var (
-		mu        sync.Mutex
-		results   []result
-		unreadyAt time.Time // first time the EndpointSlice showed the victim unready or gone
+		mu         sync.Mutex
+		results    []result
+		localPorts = map[string]bool{} // the client's connections, by source port
+		unreadyAt  time.Time           // first time the EndpointSlice showed the victim unready or gone
+		droppedAt  time.Time           // first time kube-proxy's rules no longer sent anything to the victim
 	)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -732,7 +772,20 @@ func (s *nodeStack) oomKillOneAPIReplica(t *testing.T, api string) {
 	// The client, through the Service.
 	go func() {
 		defer wg.Done()
-		client := &http.Client{Timeout: 2 * time.Second}
+		dialer := &net.Dialer{Timeout: 2 * time.Second}
+		client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+			DisableKeepAlives: true, // a new connection, balanced by kube-proxy, for every request
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := dialer.DialContext(ctx, network, addr)
+				if err == nil {
+					_, port, _ := net.SplitHostPort(c.LocalAddr().String())
+					mu.Lock()
+					localPorts[port] = true
+					mu.Unlock()
+				}
+				return c, err
+			},
+		}}
 		for {
 			select {
 			case <-stop:
@@ -765,15 +818,42 @@ func (s *nodeStack) oomKillOneAPIReplica(t *testing.T, api string) {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			eps, err := endpoints()
 			mu.Lock()
-			if err == nil && !eps[victim.Name] && unreadyAt.IsZero() && time.Now().After(hogStart) {
+			started, waitingDrop := time.Now().After(hogStart), droppedAt.IsZero()
+			mu.Unlock()
+			if !started {
+				continue
+			}
+			eps, err := endpoints()
+			dropped := waitingDrop && !victimInRules()
+			mu.Lock()
+			if err == nil && !eps[victim.Name] && unreadyAt.IsZero() {
 				unreadyAt = time.Now()
+			}
+			if dropped {
+				droppedAt = time.Now()
 			}
 			mu.Unlock()
 		}
 	}()
-	time.Sleep(2 * time.Second) // requests before the kill
+	time.Sleep(3 * time.Second) // requests before the kill
+
+	// Every request went on its own connection; the kernel's connection tracking says which
+	// replica each one reached (the reply's source is the pod kube-proxy picked).
+	mu.Lock()
+	ours := map[string]bool{}
+	for p := range localPorts {
+		ours[p] = true
+	}
+	mu.Unlock()
+	perPod := connectionsPerPod(t, api, ours, podOfIP)
+	for _, name := range podOfIP {
+		if perPod[name] == 0 {
+			t.Fatalf("none of the client's %d connections through the Service reached %s (%v): both replicas must answer before the kill",
+				len(ours), name, perPod)
+		}
+	}
+	t.Logf("before the kill the client's %d connections reached the replicas %v", len(ours), perPod)
 
 	mu.Lock()
 	hogStart = time.Now()
@@ -783,6 +863,9 @@ func (s *nodeStack) oomKillOneAPIReplica(t *testing.T, api string) {
 		"-c", container.Name, "--", "python3", "-c", oomHog, strconv.FormatInt(limit+64<<20, 10))
 	out, err := cmd.CombinedOutput()
 	killedAt := time.Now()
+	if strings.Contains(string(out), "writer failed") || !strings.Contains(string(out), "writing") {
+		t.Fatalf("the writer in %s did not do its part (%v): %s", victim.Name, err, strings.TrimSpace(string(out)))
+	}
 	if strings.Contains(string(out), "was not killed") {
 		swaps, _ := os.ReadFile("/proc/swaps")
 		t.Fatalf("the api container was not OOM-killed: %s (the writer's pages can go to swap if the machine has any: %s)",
@@ -823,7 +906,14 @@ func (s *nodeStack) oomKillOneAPIReplica(t *testing.T, api string) {
 	if d := unreadyAt.Sub(killedAt); d > 10*time.Second {
 		t.Errorf("the EndpointSlice showed the killed replica unready only %.1fs after the kill", d.Seconds())
 	}
-	windowEnd := unreadyAt.Add(3 * time.Second)
+	if droppedAt.IsZero() {
+		t.Fatalf("kube-proxy's rules never stopped sending connections to %s (%s)", victim.Name, victim.Status.PodIP)
+	}
+	if d := droppedAt.Sub(killedAt); d > 30*time.Second {
+		t.Errorf("kube-proxy dropped the killed replica from its rules only %.1fs after the kill", d.Seconds())
+	}
+	// Half a second for a request sent just before the rules changed and polling's delay.
+	windowEnd := droppedAt.Add(500 * time.Millisecond)
 	var failed, inWindow, okInWindow int
 	for _, r := range results {
 		in := !r.at.Before(hogStart) && !r.at.After(windowEnd)
@@ -843,7 +933,44 @@ func (s *nodeStack) oomKillOneAPIReplica(t *testing.T, api string) {
 	if okInWindow == 0 {
 		t.Errorf("no request through the api's Service succeeded while one replica was killed (%d failed)", failed)
 	}
-	t.Logf("%d requests through the Service: %d from the writer's start until 3 s after the endpoint went unready (%.1fs after the kill), "+
-		"%d of them refused by the killed replica before kube-proxy dropped it; none failed otherwise",
-		len(results), inWindow, unreadyAt.Sub(killedAt).Seconds(), failed)
+	t.Logf("%d requests through the Service: %d from the writer's start until 0.5 s after kube-proxy dropped the killed replica "+
+		"(endpoint unready %.1fs, rules without it %.1fs after the kill), %d of them refused by the killed replica; none failed otherwise",
+		len(results), inWindow, unreadyAt.Sub(killedAt).Seconds(), droppedAt.Sub(killedAt).Seconds(), failed)
+}
+
+// connectionsPerPod counts, from the kernel's connection tracking, the client's TCP connections
+// to the Service at url (by source port, in ports) per pod that answered them (podOfIP names
+// the pod of each address). Each entry reads "... src=CLIENT dst=CLUSTERIP sport=P dport=PORT
+// ... src=POD dst=CLIENT ...": the reply's source is the endpoint kube-proxy picked. Entries of
+// closed connections stay (TIME_WAIT, 120 s), so the requests of the last seconds are all there.
+func connectionsPerPod(t *testing.T, url string, ports map[string]bool, podOfIP map[string]string) map[string]int {
+	t.Helper()
+	host, port, err := net.SplitHostPort(strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := os.ReadFile("/proc/net/nf_conntrack")
+	if err != nil { // a kernel without the /proc file: conntrack(8) prints the same entries
+		if table, err = exec.Command("conntrack", "-L", "-p", "tcp").Output(); err != nil {
+			t.Fatalf("reading connection tracking (/proc/net/nf_conntrack, or conntrack -L: apt-get install conntrack): %v", err)
+		}
+	}
+	out := map[string]int{}
+	for _, line := range strings.Split(string(table), "\n") {
+		v := map[string][]string{}
+		for _, f := range strings.Fields(line) {
+			if k, x, ok := strings.Cut(f, "="); ok {
+				v[k] = append(v[k], x)
+			}
+		}
+		if len(v["src"]) < 2 || len(v["sport"]) < 1 || len(v["dport"]) < 1 || v["dst"][0] != host || v["dport"][0] != port || !ports[v["sport"][0]] {
+			continue
+		}
+		name := podOfIP[v["src"][1]]
+		if name == "" {
+			name = "not an api pod: " + v["src"][1]
+		}
+		out[name]++
+	}
+	return out
 }

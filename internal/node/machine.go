@@ -224,8 +224,15 @@ func removeIPSets(ctx context.Context, before []string) error {
 	return errors.Join(errs...)
 }
 
-// listNftTables lists nftables tables as "FAMILY NAME". With iptables-nft (Debian's default)
-// every iptables table the node's components use becomes one, created on first use.
+// nftFamilies and nftTableNames are the nftables tables iptables-nft makes (one per iptables
+// table): the only ones the node's components can create. Tables of other programs (firewalld,
+// docker's, netdev or bridge families) come and go on their own and are left out.
+var nftFamilies = []string{"ip", "ip6", "inet"}
+var nftTableNames = []string{"filter", "nat", "mangle", "raw", "security"}
+
+// listNftTables lists nftables tables as "FAMILY NAME" (only those iptables-nft makes). With
+// iptables-nft (Debian's default) every iptables table the node's components use becomes one,
+// created on first use.
 func listNftTables(ctx context.Context) []string {
 	if _, err := exec.LookPath("nft"); err != nil {
 		return nil
@@ -236,7 +243,7 @@ func listNftTables(ctx context.Context) []string {
 	}
 	var tables []string
 	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) == 3 && f[0] == "table" {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "table" && contains(nftFamilies, f[1]) && contains(nftTableNames, f[2]) {
 			tables = append(tables, f[1]+" "+f[2])
 		}
 	}
@@ -398,11 +405,45 @@ func removeContainerLogs(dir string, created []string) error {
 	return errors.Join(errs...)
 }
 
-// volatileSysctls change on their own: left out of the comparison of every sysctl.
-var volatileSysctls = []string{"kernel/random/", "kernel/ns_last_pid", "kernel/perf_event_max_sample_rate", "fs/binfmt_misc/"}
+// processesMentioning lists, as "PID COMMAND LINE", the processes whose command line names dir
+// (the node's components and containerd's shims, which are given our socket's path).
+func processesMentioning(dir string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if strings.Contains(string(cmd), dir) {
+			out = append(out, e.Name()+" "+strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " ")))
+		}
+	}
+	return out
+}
 
-// readAllSysctls reads every writable sysctl of this network namespace, keyed by its path below
-// /proc/sys.
+// mountsUnder lists the mount points below dir.
+func mountsUnder(dir string) []string {
+	var out []string
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(mi), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(unescapeMount(f[4]), dir+"/") {
+			out = append(out, unescapeMount(f[4]))
+		}
+	}
+	return out
+}
+
+// touchedSysctls are the subtrees of /proc/sys the node and its components can change: the
+// node's own sysctls (nodeSysctls), the CNI plugins' and kube-proxy's (net.ipv4, net.ipv6,
+// net.bridge, net.netfilter). Leftovers compares these only: elsewhere values change on their
+// own (kernel.tainted, hung_task_*, random, ns_last_pid, ...) and would be false alarms.
+var touchedSysctls = []string{"net/ipv4/", "net/ipv6/", "net/bridge/", "net/netfilter/", "vm/overcommit_", "vm/panic_on_oom",
+	"kernel/panic", "kernel/keys/"}
+
+// volatileSysctls change on their own inside those subtrees: left out of the comparison.
+var volatileSysctls = []string{"kernel/tainted", "kernel/hung_task_", "net/netfilter/nf_conntrack_count",
+	"net/ipv4/tcp_fastopen_key", "net/ipv4/route/flush", "net/ipv6/route/flush"}
+
+// readAllSysctls reads every writable sysctl of this network namespace in the subtrees the node
+// can touch, keyed by its path below /proc/sys.
 func readAllSysctls() map[string]string {
 	out := map[string]string{}
 	root := "/proc/sys"
@@ -411,7 +452,7 @@ func readAllSysctls() map[string]string {
 			return nil
 		}
 		key := strings.TrimPrefix(p, root+"/")
-		if hasPrefix(key, volatileSysctls) {
+		if !hasPrefix(key, touchedSysctls) || hasPrefix(key, volatileSysctls) {
 			return nil
 		}
 		info, err := d.Info()
@@ -428,8 +469,8 @@ func readAllSysctls() map[string]string {
 
 // Leftovers lists what the node left on the machine after Stop, compared with what the machine
 // held when Start began (read before its first change): a process or mount of its folder, its
-// record, the bridge, libcni's cache, a sysctl not back to its value (every writable sysctl, not
-// only those the node recorded), a chain, ipset, nftables table, kubepods cgroup or
+// record, the bridge, libcni's cache, a sysctl not back to its value (every writable one of the
+// subtrees the node can touch, touchedSysctls, not only those it recorded), a chain, ipset, nftables table, kubepods cgroup or
 // /var/log/containers folder that did not exist before, a log link to its pods, a shim socket;
 // and a chain, ipset or nftables table that existed before and is gone (teardown must leave what
 // is not the node's). Empty means teardown undid everything.
@@ -443,15 +484,11 @@ func (n *Node) Leftovers() []string {
 	add := func(format string, a ...any) { out = append(out, fmt.Sprintf(format, a...)) }
 	dir, rec := n.dir, n.rec
 
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		cmd, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if strings.Contains(string(cmd), dir) {
-			add("process %s still runs: %s", e.Name(), strings.ReplaceAll(string(cmd), "\x00", " "))
-		}
+	for _, p := range processesMentioning(dir) {
+		add("process still runs: %s", p)
 	}
-	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), dir+"/") {
-		add("mounts under %s left", dir)
+	if m := mountsUnder(dir); len(m) > 0 {
+		add("mounts under %s left: %v", dir, m)
 	}
 	if fileExists(recordPath(dir)) {
 		add("record %s left: teardown did not finish", recordPath(dir))

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -83,21 +84,83 @@ func (s *starter) preflight(ctx context.Context) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("missing: %s", strings.Join(missing, ", "))
 	}
-	if _, err := net.InterfaceByName(BridgeName); err == nil {
-		return fmt.Errorf("bridge %s exists already: a node (or its leftovers) is on this machine; run `infralab-env down` or `ip link del %s`", BridgeName, BridgeName)
-	}
-	// The kubelet kills the processes of every pod cgroup below kubepods it does not know.
-	for _, cg := range n.rec.Before.Cgroups {
-		if procs, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs")); len(strings.TrimSpace(string(procs))) > 0 {
-			return fmt.Errorf("processes of another kubelet's pods run in cgroup %s: the node's kubelet would kill them as orphans; stop that kubelet first", cg)
-		}
-	}
-	for _, c := range n.rec.Before.Chains {
-		if f := strings.Fields(c); len(f) == 3 && hasPrefix(f[2], takeoverChains) {
-			return fmt.Errorf("%s already holds chains of a kube-proxy or kube-router (%s in table %s): another node, or the leftovers of one, is on this machine; stop it or run `infralab-env down`", f[0], f[2], f[1])
-		}
+	// A previous node whose record still existed was undone before preflight (recoverPrevious);
+	// what is found here is another node's, or one whose record is gone: refuse, and say
+	// exactly what is left and how to remove it.
+	if left := foreignNodeState(ctx, n.rec.Before, n.prevDir); left != "" {
+		return errors.New(left)
 	}
 	return nil
+}
+
+// foreignNodeState describes, with the commands that remove it, what stops a node from running
+// here: the bridge, processes in kubepods cgroups (the node's kubelet would kill them as
+// orphans), chains of a running kube-proxy or kube-router (the node's would rewrite them).
+// prevDir, the previous node's folder from the lock file, if known, names its processes and
+// mounts. "" means nothing is in the way.
+func foreignNodeState(ctx context.Context, before *machineState, prevDir string) string {
+	var left, steps []string
+	var procs, mounts []string
+	if prevDir != "" {
+		procs = processesMentioning(prevDir)
+		mounts = mountsUnder(prevDir)
+	}
+	var busy []string
+	for _, cg := range before.Cgroups {
+		if b, _ := os.ReadFile(filepath.Join(cg, "cgroup.procs")); len(strings.TrimSpace(string(b))) > 0 {
+			busy = append(busy, cg)
+		}
+	}
+	var chains []string
+	for _, c := range before.Chains {
+		if f := strings.Fields(c); len(f) == 3 && hasPrefix(f[2], takeoverChains) {
+			chains = append(chains, c)
+		}
+	}
+	_, bridgeErr := net.InterfaceByName(BridgeName)
+	bridge := bridgeErr == nil
+	if !bridge && len(busy) == 0 && len(chains) == 0 {
+		return ""
+	}
+	if len(procs) > 0 {
+		left = append(left, fmt.Sprintf("processes of the previous node of %s (its record is gone): %s", prevDir, strings.Join(procs, "; ")))
+		steps = append(steps, "end them: kill -9 PID (containerd shims: their containers are in the kubepods cgroups below)")
+	}
+	if len(busy) > 0 {
+		left = append(left, fmt.Sprintf("processes in kubepods cgroups (a kubelet's pods, an infralab node's if it is the only kubelet): %s", strings.Join(busy, ", ")))
+		steps = append(steps, "if no other kubelet runs here: kill -9 $(cat CGROUP/cgroup.procs) for each, then rmdir every kubepods folder deepest first: find /sys/fs/cgroup -depth -type d -path '*/kubepods*' -exec rmdir {} \\;")
+	}
+	if len(mounts) > 0 {
+		left = append(left, "mounts under "+prevDir+": "+strings.Join(mounts, ", "))
+		steps = append(steps, "unmount them deepest first: umount -l MOUNTPOINT")
+	}
+	if bridge {
+		left = append(left, "the bridge "+BridgeName)
+		steps = append(steps, "ip link del "+BridgeName)
+	}
+	if len(chains) > 0 {
+		left = append(left, "chains of a kube-proxy or kube-router: "+strings.Join(chains, ", "))
+		steps = append(steps, "if no other kube-proxy or kube-router runs here: .tools/bin/kube-proxy --cleanup (removes every kube-proxy chain), "+
+			"then for each KUBE-* chain left: iptables -t TABLE -S | grep -- '-j CHAIN' (delete each such rule with -D), iptables -t TABLE -F CHAIN, iptables -t TABLE -X CHAIN (ip6tables too), "+
+			"and ipset destroy for the kube-router-* and KUBE-* ipsets")
+	}
+	if prevDir != "" {
+		steps = append(steps, "sysctls the node set ("+nodeSysctlKeys()+") keep its values: the old ones were in the lost record, set them back with sysctl -w if they matter")
+	}
+	who := "another node, or the leftovers of one whose record is gone"
+	if prevDir != "" {
+		who += " (the last node here used " + prevDir + ")"
+	}
+	return fmt.Sprintf("%s is on this machine: left: %s. To clean it: %s",
+		who, strings.Join(left, "; "), strings.Join(steps, "; "))
+}
+
+func nodeSysctlKeys() string {
+	var keys []string
+	for _, sc := range nodeSysctls {
+		keys = append(keys, sc.key)
+	}
+	return strings.Join(keys, ", ")
 }
 
 func (s *starter) ensureSysctls(context.Context) error {
@@ -108,6 +171,8 @@ func (s *starter) ensureSysctls(context.Context) error {
 			return fmt.Errorf("sysctl %s: %w (br_netfilter needed for bridge-nf-call)", sc.key, err)
 		}
 		rec.Sysctls[sc.key] = v
+		// Recorded before the write: a crash right after it still leaves the value to compare.
+		rec.SysctlsWritten[sc.key] = sc.value
 	}
 	for _, key := range watchedSysctls {
 		if v, err := readSysctl(key); err == nil {
@@ -122,7 +187,31 @@ func (s *starter) ensureSysctls(context.Context) error {
 			return fmt.Errorf("sysctl %s=%s: %w", sc.key, sc.value, err)
 		}
 	}
-	return nil
+	// net.ipv4.conf.all.forwarding follows net.ipv4.ip_forward: the node's write changed it.
+	return s.n.recordWatchedSysctls()
+}
+
+// recordWatchedSysctls records, as written by the node, the current value of every watched
+// sysctl that differs from its value before the node: the node's own writes change some of them
+// (conf.all.forwarding), its components others (kube-proxy). Start calls it after its sysctls
+// and once more when every component runs; a component's change after that, or after a crash
+// before it, is left as it is by teardown (it cannot tell it from another program's).
+func (n *Node) recordWatchedSysctls() error {
+	changed := false
+	for _, key := range watchedSysctls {
+		old, recorded := n.rec.Sysctls[key]
+		if _, known := n.rec.SysctlsWritten[key]; !recorded || known {
+			continue
+		}
+		if cur, err := readSysctl(key); err == nil && cur != old {
+			n.rec.SysctlsWritten[key] = cur
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return n.rec.save()
 }
 
 // ensureBridge creates the bridge with the node address before anything runs, so the API proxy

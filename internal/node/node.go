@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -86,8 +88,10 @@ type Node struct {
 	stopOnce sync.Once
 	stopErr  error
 	Timings  map[string]time.Duration // phase durations of Start
-	// every writable sysctl before Start changed anything, for Leftovers
+	// every sysctl of the subtrees the node touches before Start changed anything, for Leftovers
 	sysctlsBefore map[string]string
+	// the folder of the previous node on this machine (from the lock file), if not dir
+	prevDir string
 }
 
 // Start brings the node up as ordered phases and returns once the node is Ready and CoreDNS
@@ -125,8 +129,21 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{opts: opts, dir: dir, Timings: map[string]time.Duration{}}
-	if n.lock, err = waitLock(ctx, opts.WaitForLock, opts.Log); err != nil {
+	var prevDir string
+	if n.lock, prevDir, err = waitLock(ctx, opts.WaitForLock, opts.Log); err != nil {
 		return nil, err
+	}
+	// Before preflight records the machine's state: see recoverPrevious.
+	if err := recoverPrevious(prevDir, opts.Log, teardown); err != nil {
+		_ = n.lock.Close()
+		return nil, err
+	}
+	if err := claimLock(n.lock, dir); err != nil {
+		_ = n.lock.Close()
+		return nil, err
+	}
+	if prevDir != dir {
+		n.prevDir = prevDir // for preflight's message when that node's leftovers are still there
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
@@ -158,6 +175,11 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		}
 		n.Timings[ph.name] = time.Since(t)
 		s.progress("%s ready (%.1fs)", ph.name, time.Since(t).Seconds())
+	}
+	// What the components changed on their own (kube-proxy), for teardown to restore.
+	if err := n.recordWatchedSysctls(); err != nil {
+		_ = n.Stop()
+		return nil, fmt.Errorf("node: recording sysctls: %w", err)
 	}
 	return n, nil
 }
@@ -264,12 +286,12 @@ func ensureFreshDir(dir string) error {
 	return err
 }
 
-func waitLock(ctx context.Context, wait time.Duration, log io.Writer) (*os.File, error) {
+func waitLock(ctx context.Context, wait time.Duration, log io.Writer) (*os.File, string, error) {
 	deadline := time.Now().Add(wait)
 	for said := false; ; {
-		f, err := takeLock()
+		f, prev, err := takeLock(lockPath)
 		if err == nil || time.Now().After(deadline) {
-			return f, err
+			return f, prev, err
 		}
 		if !said {
 			fmt.Fprintf(log, "node: waiting up to %s for another node on this machine to stop\n", wait)
@@ -277,26 +299,96 @@ func waitLock(ctx context.Context, wait time.Duration, log io.Writer) (*os.File,
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, "", ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
 }
 
 // takeLock makes sure one node at a time runs on this machine: the bridge, addresses and
-// iptables chains are machine-wide.
-func takeLock() (*os.File, error) {
-	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+// iptables chains are machine-wide. It also returns the folder the lock file names (claimLock):
+// the previous holder's, which is dead now that the lock is ours (flock is released only when
+// its holder closes the file or dies), so a record left there is a node nobody will tear down
+// but us (recoverPrevious). The file's content is left as it is until claimLock: if recovering
+// the previous node fails, the next attempt still finds its folder.
+func takeLock(path string) (*os.File, string, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		holder, _ := os.ReadFile(lockPath)
-		return nil, fmt.Errorf("node: another infralab node runs on this machine (%s holds %s: %s); stop it first (make demo-down)",
-			"a process", lockPath, string(holder))
+		holder, _ := os.ReadFile(path)
+		pid, dir := parseLock(string(holder))
+		if dir == "" {
+			dir = "unknown"
+		}
+		return nil, "", fmt.Errorf("node: another infralab node runs on this machine (pid %d holds %s, node folder %s); stop it first (make demo-down, or `infralab-env down` for its --dir)",
+			pid, path, dir)
 	}
-	_ = f.Truncate(0)
-	fmt.Fprintf(f, "pid %d", os.Getpid())
-	return f, nil
+	content, err := io.ReadAll(f)
+	if err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	_, prev := parseLock(string(content))
+	return f, prev, nil
+}
+
+// claimLock writes this process and the node's folder into the lock file it holds, for a
+// later Start to find if this process dies before its teardown.
+func claimLock(f *os.File, dir string) error {
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := f.WriteAt([]byte(fmt.Sprintf("pid %d\ndir %s\n", os.Getpid(), dir)), 0)
+	return err
+}
+
+// parseLock reads what claimLock wrote ("pid N\ndir DIR\n"). Older versions wrote only
+// "pid N": their folder is unknown ("").
+func parseLock(content string) (pid int, dir string) {
+	for _, line := range strings.Split(content, "\n") {
+		key, value, _ := strings.Cut(line, " ")
+		switch key {
+		case "pid":
+			pid, _ = strconv.Atoi(strings.TrimSpace(value))
+		case "dir":
+			dir = strings.TrimSpace(value)
+		}
+	}
+	return pid, dir
+}
+
+// teardownFunc is teardown's signature, so that recoverPrevious can be tested without touching
+// the machine.
+type teardownFunc func(dir string, rec *record, n *Node, log io.Writer) error
+
+// recoverPrevious undoes the node of prevDir if its record is still there: its process died
+// without a teardown (a test binary killed by `go test -timeout`, a supervisor killed by
+// SIGKILL). Its components died with it (Pdeathsig), but shims and containers run on, and its
+// chains, cgroups, bridge and changed sysctls stay. This must run before preflight reads the
+// machine's state: otherwise that state, leftovers included, becomes the new node's "before"
+// and is kept forever, and the sysctls it changed are recorded as the machine's own values.
+// The caller holds the lock, so the previous holder is dead and nothing else tears it down.
+func recoverPrevious(prevDir string, log io.Writer, td teardownFunc) error {
+	if prevDir == "" {
+		return nil
+	}
+	rec, err := loadRecord(prevDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // torn down; if its folder went without a teardown, preflight names what is left
+	}
+	if err != nil {
+		return fmt.Errorf("node: the previous node on this machine left its record %s, which cannot be read: %w; remove what it lists by hand (docs/node.md, Side effects and teardown), then the record",
+			recordPath(prevDir), err)
+	}
+	fmt.Fprintf(log, "node: the previous node on this machine (%s) ended without its teardown; undoing what its record %s lists first\n",
+		prevDir, rec.path)
+	if err := td(prevDir, rec, nil, log); err != nil {
+		return fmt.Errorf("node: undoing the previous node of %s failed (its record %s stays; the next start tries again): %w",
+			prevDir, rec.path, err)
+	}
+	fmt.Fprintf(log, "node: the previous node of %s is undone\n", prevDir)
+	return nil
 }

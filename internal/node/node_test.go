@@ -131,12 +131,18 @@ const (
 func foreignState(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	tables := listNftTables(ctx) // iptables-nft creates the tables of the chains below
-	t.Cleanup(func() {
+	remove := func() {
 		_, _ = run(ctx, "iptables", "-t", "filter", "-F", foreignChain)
 		_, _ = run(ctx, "iptables", "-t", "filter", "-X", foreignChain)
 		_, _ = run(ctx, "ip6tables", "-t", "nat", "-X", foreignChain6)
 		_, _ = run(ctx, "ipset", "destroy", foreignIPSet)
+	}
+	// A run killed before its cleanup (go test -timeout) leaves them: start from nothing, or
+	// creating them fails ("Chain already exists").
+	remove()
+	tables := listNftTables(ctx) // iptables-nft creates the tables of the chains below
+	t.Cleanup(func() {
+		remove()
 		if err := removeNftTables(ctx, tables); err != nil {
 			t.Error(err)
 		}

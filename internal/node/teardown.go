@@ -48,11 +48,21 @@ func Teardown(dir string, log io.Writer) error {
 	}
 	// A holder that was just killed (a supervisor after SIGKILL) releases the lock only once the
 	// kernel has closed its files, a moment after it stopped looking alive: wait briefly for it.
-	lock, err := waitLock(context.Background(), 15*time.Second, log)
+	lock, prevDir, err := waitLock(context.Background(), 15*time.Second, log)
 	if err != nil {
 		return fmt.Errorf("node: teardown of %s: %w", dir, err)
 	}
 	defer lock.Close()
+	// The lock file names the last node that ran; once it names dir, another node left behind
+	// there could no longer be found: undo it first.
+	if prevDir != dir {
+		if err := recoverPrevious(prevDir, log, teardown); err != nil {
+			return err
+		}
+	}
+	if err := claimLock(lock, dir); err != nil {
+		return err
+	}
 	return teardown(dir, rec, nil, log)
 }
 
@@ -105,6 +115,10 @@ func teardown(dir string, rec *record, n *Node, log io.Writer) error {
 			add("removing netns "+ns, err)
 		}
 	}
+	// 4. Sysctls back to what they were, as soon as no pod runs any more (no earlier: the pods
+	// need forwarding until they are gone): a teardown that dies or fails in a later step then
+	// leaves no changed sysctl for the next node to record as the machine's own value.
+	restoreSysctls(rec, step, add)
 	// Everything below removes only what did not exist before the node started (rec.Before). A
 	// record without that state comes from an older infralab: chains and ipsets with our
 	// prefixes are removed as that version did, cgroups and folders are left.
@@ -112,55 +126,94 @@ func teardown(dir string, rec *record, n *Node, log io.Writer) error {
 	if before == nil {
 		before = &machineState{}
 	}
-	// 4. The kubelet's cgroups (kubepods/...): with the kubelet stopped nobody removes the pods'.
+	// 5. The kubelet's cgroups (kubepods/...): with the kubelet stopped nobody removes the pods'.
 	if rec.Before != nil {
 		add("removing cgroups", removeCgroups(before.Cgroups))
 	}
-	// 5. The kubelet's links to our pods' logs in /var/log/containers, and that folder if the
+	// 6. The kubelet's links to our pods' logs in /var/log/containers, and that folder if the
 	// kubelet created it.
 	var created []string
 	if rec.Before != nil {
 		created = before.Missing
 	}
 	add("removing container log links", removeContainerLogs(dir, created))
-	// 6. iptables and ipsets: the chains that did not exist before and the jumps to them (the
+	// 7. iptables and ipsets: the chains that did not exist before and the jumps to them (the
 	// node's kube-proxy, kubelet, kube-router and CNI plugins), then the ipsets (kube-router's),
 	// then the nftables tables iptables-nft created for them. `kube-proxy --cleanup` is not used:
 	// it removes every kube-proxy chain on the machine, ours or not.
+	chains, sets := added(before.Chains, listChains(ctx)), added(before.IPSets, listIPSets(ctx))
 	for _, tool := range iptablesTools {
 		add(tool, removeChains(ctx, tool, before.Chains))
 	}
 	add("ipsets", removeIPSets(ctx, before.IPSets))
+	step("removed %d chains and %d ipsets that did not exist before the node", len(chains), len(sets))
 	if rec.Before != nil {
 		add("nftables tables", removeNftTables(ctx, before.NftTables))
 	}
-	// 7. Mounts under our folder (the kubelet's volumes, containerd's snapshots and shm).
+	// 8. Mounts under our folder (the kubelet's volumes, containerd's snapshots and shm).
 	add("unmounting", unmountUnder(dir))
-	// 8. The bridge (the pods' veths went with their namespaces).
+	// 9. The bridge (the pods' veths went with their namespaces).
 	if rec.Bridge != "" {
 		if _, err := os.Stat("/sys/class/net/" + rec.Bridge); err == nil {
 			_, err := run(ctx, "ip", "link", "del", rec.Bridge)
 			add("deleting bridge "+rec.Bridge, err)
+			if err == nil {
+				step("deleted the bridge %s", rec.Bridge)
+			}
 		}
 	}
-	// 9. libcni's result cache (its location is fixed) for our network.
+	// 10. libcni's result cache (its location is fixed) for our network.
 	add("CNI cache", removeCNICache())
-	// 10. Sysctls back to what they were.
+	if len(errs) == 0 {
+		_ = os.Remove(rec.path)
+		step("done: no process, pod, cgroup, chain, ipset, log link, mount, link or sysctl of the node is left")
+	}
+	return errors.Join(errs...)
+}
+
+// restoreSysctls sets every sysctl the node recorded back to its value from before the node,
+// but only where the node's value is still there: one that something else changed since is
+// left as that program set it (logged). One that cannot be read is an error, so the record
+// stays and a later teardown tries again.
+func restoreSysctls(rec *record, step func(string, ...any), add func(string, error)) {
 	keys := make([]string, 0, len(rec.Sysctls))
 	for k := range rec.Sysctls {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if cur, err := readSysctl(k); err == nil && cur != rec.Sysctls[k] {
-			add("restoring sysctl "+k, writeSysctl(k, rec.Sysctls[k]))
+		cur, err := readSysctl(k)
+		if err != nil {
+			add("reading sysctl "+k+" to restore it", err)
+			continue
+		}
+		written, ok := rec.writtenSysctl(k)
+		switch restore, why := sysctlRestore(rec.Sysctls[k], written, ok, cur); {
+		case restore:
+			if err := writeSysctl(k, rec.Sysctls[k]); err != nil {
+				add("restoring sysctl "+k, err)
+			} else {
+				step("sysctl %s back to %s (was %s)", k, rec.Sysctls[k], cur)
+			}
+		case why != "":
+			step("sysctl %s left at %s: %s", k, cur, why)
 		}
 	}
-	if len(errs) == 0 {
-		_ = os.Remove(rec.path)
-		step("done: no process, pod, cgroup, chain, ipset, log link, mount, link or sysctl of the node is left")
+}
+
+// sysctlRestore decides whether teardown writes a sysctl's old value back: only when its current
+// value is the one the node wrote (written, known when ok); why says why not, "" when there is
+// nothing to undo.
+func sysctlRestore(old, written string, ok bool, cur string) (restore bool, why string) {
+	switch {
+	case cur == old:
+		return false, ""
+	case !ok:
+		return false, fmt.Sprintf("the node did not write it (it was %s before the node): another program changed it", old)
+	case cur != written:
+		return false, fmt.Sprintf("the node wrote %s, another program changed it since (it was %s before the node)", written, old)
 	}
-	return errors.Join(errs...)
+	return true, ""
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
