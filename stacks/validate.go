@@ -11,10 +11,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// Supported Kubernetes minor versions: kubeadm's v1beta4 config and our hardening flags are tested
-// against these (docs/config.md).
+// Supported Kubernetes minor versions (docs/config.md). 1.34 is the floor: the API server's
+// AuthenticationConfiguration (cluster/hardening) is written as apiserver.config.k8s.io/v1, GA in
+// 1.34; a 1.33 API server would not start with it. 1.35.4 is what the tests run.
 const (
-	MinKubernetesMinor = 33
+	MinKubernetesMinor = 34
 	MaxKubernetesMinor = 35
 )
 
@@ -155,7 +156,7 @@ func validateKubernetes(k *Kubernetes, c *errs) {
 	if m == nil {
 		c.add("kubernetes.version", fmt.Sprintf("%q is not an exact x.y.z version", k.Version), "e.g. 1.35.4 (no leading v, no wildcard)")
 	} else if minor, _ := strconv.Atoi(m[2]); m[1] != "1" || minor < MinKubernetesMinor || minor > MaxKubernetesMinor {
-		c.add("kubernetes.version", fmt.Sprintf("%s is outside the supported range 1.%d.0 - 1.%d.x", k.Version, MinKubernetesMinor, MaxKubernetesMinor), "pick a 1.33, 1.34 or 1.35 release")
+		c.add("kubernetes.version", fmt.Sprintf("%s is outside the supported range 1.%d.0 - 1.%d.x", k.Version, MinKubernetesMinor, MaxKubernetesMinor), "pick a 1.34 or 1.35 release (1.34 is the floor: the anonymous-auth config needs apiserver.config.k8s.io/v1)")
 	}
 	if !strings.HasPrefix(k.CalicoVersion, "v") || semverRE.FindStringSubmatch(strings.TrimPrefix(k.CalicoVersion, "v")) == nil {
 		c.add("kubernetes.calicoVersion", fmt.Sprintf("%q is not an exact version", k.CalicoVersion), "e.g. v3.30.3")

@@ -173,6 +173,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"image algorithm", lab, []edit{{"image.checksumAlgorithm", "md5"}}, []string{"image.checksumAlgorithm"}},
 		{"k8s version wildcard", lab, []edit{{"kubernetes.version", "1.35.x"}}, []string{"kubernetes.version"}},
 		{"k8s version too old", lab, []edit{{"kubernetes.version", "1.28.2"}}, []string{"kubernetes.version"}},
+		{"k8s version 1.33", lab, []edit{{"kubernetes.version", "1.33.5"}}, []string{"kubernetes.version"}},
 		{"k8s version with v", lab, []edit{{"kubernetes.version", "v1.35.4"}}, []string{"kubernetes.version"}},
 		{"calico version", lab, []edit{{"kubernetes.calicoVersion", "latest"}}, []string{"kubernetes.calicoVersion"}},
 		{"pod pids limit", lab, []edit{{"kubernetes.podPidsLimit", 64}}, []string{"kubernetes.podPidsLimit"}},
