@@ -57,7 +57,7 @@ func (r *reconciler) ensureBridge(pn ProxmoxNode) error {
 func (r *reconciler) ensureHostNAT() error {
 	a := r.plan.args
 	if a.Network.SkipHostNAT {
-		return r.ctx.Log.Info("infra: network.skipHostNAT is set: forward and masquerade "+r.plan.prefix.String()+
+		return r.ctx.Log.Info("infra: proxmox.skipHostNat is set: forward and masquerade "+r.plan.prefix.String()+
 			" on the host yourself (docs/infra.md, \"Host NAT\")", &pulumi.LogArgs{Resource: r.parent})
 	}
 	first := a.Proxmox.Nodes[0]

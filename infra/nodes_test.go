@@ -11,12 +11,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// The shapes: control planes + workers. The cluster layer builds one control plane,
+// but the infra layer declares any number, so 3+20 is counted as written.
 func TestResourceCounts(t *testing.T) {
-	for _, tc := range []struct{ nodes, workers int }{{1, 2}, {1, 5}, {3, 20}} {
-		t.Run(fmt.Sprintf("%d+%d on %d node(s)", 1, tc.workers, tc.nodes), func(t *testing.T) {
-			m, got, err := run(t, fixture(t, tc.nodes, tc.workers))
+	for _, tc := range []struct{ nodes, controlPlanes, workers int }{{1, 1, 2}, {1, 1, 5}, {3, 3, 20}, {3, 1, 20}} {
+		t.Run(fmt.Sprintf("%d+%d on %d node(s)", tc.controlPlanes, tc.workers, tc.nodes), func(t *testing.T) {
+			a := fixture(t, tc.nodes, tc.workers)
+			for i := 2; i <= tc.controlPlanes; i++ {
+				a.VMs = append(a.VMs, VMArgs{Name: fmt.Sprintf("cp-%d", i), Role: RoleControlPlane, VMID: 800 + i,
+					IP: fmt.Sprintf("10.10.10.%d", 9+i), Cores: 4, MemoryMiB: 8192, DiskGiB: 40})
+			}
+			m, got, err := run(t, a)
 			require.NoError(t, err)
-			vms := 1 + tc.workers
+			vms := tc.controlPlanes + tc.workers
 			assert.Equal(t, map[string]int{
 				ComponentType: 1,
 				typeProvider:  1,
@@ -27,6 +34,11 @@ func TestResourceCounts(t *testing.T) {
 				typeVM:        vms,
 			}, m.count())
 			assert.Len(t, got, vms, "every VM's outputs resolve")
+			roles := map[string]int{}
+			for _, n := range got {
+				roles[n.Role]++
+			}
+			assert.Equal(t, map[string]int{RoleControlPlane: tc.controlPlanes, RoleWorker: tc.workers}, roles)
 		})
 	}
 }
