@@ -6,11 +6,15 @@ import (
 	"strings"
 )
 
-// credentialName matches names that look like they hold a credential.
-var credentialName = regexp.MustCompile(`(?i)(PASSWORD|PASSWD|PASSPHRASE|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?|AUTH_?KEY|CLIENT_?SECRET)`)
+// credentialName matches names that look like they hold a credential. The short forms (PASS,
+// PWD, *_KEY) count only as whole words, so PASSTHROUGH, PWD and KEYBOARD_LAYOUT do not:
+// postgres_exporter's own DATA_SOURCE_PASS and MySQL's MYSQL_PWD do.
+var credentialName = regexp.MustCompile(`(?i)(PASSWORD|PASSWD|PASSPHRASE|TOKEN|SECRET|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIALS?|AUTH_?KEY|CLIENT_?SECRET` +
+	`|(^|_)(PG)?PASS(_|$)|_PWD$|(^|_)(SSH|ENCRYPTION|SIGNING|TLS|JWT|HMAC|MASTER|SESSION)_?KEY(_|$))`)
 
-// notCredential marks names that point at a credential instead of holding one.
-var notCredential = regexp.MustCompile(`(?i)(_FILE|_PATH|_DIR|_REF|_NAME|_URL_FILE)$`)
+// notCredential marks names that point at a credential instead of holding one (PGPASSFILE,
+// TLS_KEY_FILE, SSH_KEY_PATH).
+var notCredential = regexp.MustCompile(`(?i)(_?FILE|_PATH|_DIR|_REF|_NAME|_URL_FILE)$`)
 
 // LooksLikeCredential reports whether a key or variable name looks like it holds a credential.
 func LooksLikeCredential(name string) bool {

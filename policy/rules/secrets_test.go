@@ -39,11 +39,16 @@ func TestEnvCredentials(t *testing.T) {
 				"configMapKeyRef": map[string]any{"name": "c", "key": "k"}}}}}),
 		podCase("ephemeral container", tPod, []string{`ephemeralContainer "debug"`}, 0,
 			kv{"ephemeralContainers", []any{map[string]any{"name": "debug", "env": []any{map[string]any{"name": "private_key", "value": "x"}}}}}),
+		podCase("exporter password as a literal", tDeployment, []string{`env var DATA_SOURCE_PASS looks like a credential`}, 0,
+			kv{"containers.0.env", []any{map[string]any{"name": "DATA_SOURCE_PASS", "value": "hunter2"}}}),
 		podCase("env unknown", tPod, nil, 1, kv{"containers.0.env", Unknown()}),
 		podCase("valueFrom unknown", tPod, nil, 1, kv{"containers.0.env", []any{map[string]any{"name": "SECRET", "valueFrom": Unknown()}}}),
 	})
 	for name, want := range map[string]bool{"PASSWORD": true, "PGPASSWD": true, "API_KEY": true, "apiKey": true, "CLIENT_SECRET": true,
-		"AWS_ACCESS_KEY_ID": true, "TOKEN": true, "PASSWORD_FILE": false, "LOG_LEVEL": false, "PWD": false, "HOME": false} {
+		"AWS_ACCESS_KEY_ID": true, "TOKEN": true, "PASSWORD_FILE": false, "LOG_LEVEL": false, "PWD": false, "HOME": false,
+		"DATA_SOURCE_PASS": true, "DB_PASS": true, "PGPASS": true, "MYSQL_PWD": true, "SSH_KEY": true, "ENCRYPTION_KEY": true,
+		"JWT_SIGNING_KEY": true, "TLS_KEY": true, "OLDPWD": false, "PGPASSFILE": false, "TLS_KEY_FILE": false, "SSH_KEY_PATH": false,
+		"PASSTHROUGH": false, "BYPASS_CACHE": false, "KEYBOARD_LAYOUT": false, "CACHE_KEY_PREFIX": false, "SORT_KEY": false} {
 		if got := LooksLikeCredential(name); got != want {
 			t.Errorf("LooksLikeCredential(%q) = %v", name, got)
 		}
