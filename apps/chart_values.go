@@ -41,7 +41,7 @@ var (
 const (
 	operatorAPIReason   = "reconciles Prometheus, Alertmanager, ServiceMonitor and PrometheusRule objects in every namespace into StatefulSets, Secrets and Services"
 	kubeStateAPIReason  = "lists and watches nodes, pods, workloads and PVCs cluster-wide to export their state as metrics"
-	grafanaAPIReason    = "the dashboard and datasource sidecars watch labelled ConfigMaps and Secrets in their own namespace"
+	grafanaAPIReason    = "the dashboard and datasource sidecars watch labelled ConfigMaps in their own namespace"
 	prometheusAPIReason = "discovers the Endpoints, Pods and Nodes that ServiceMonitors select"
 	webhookJobAPIReason = "creates the admission webhook's TLS Secret and patches the webhook configurations with its CA bundle"
 )
@@ -148,15 +148,18 @@ func (a PlatformArgs) grafanaValues() pulumi.Map {
 		"testFramework": pulumi.Map{"enabled": pulumi.Bool(false)},
 		// Our dashboards and the chart's datasource live in the monitoring namespace, so the
 		// sidecars need a Role there, not the chart's default ClusterRole over every namespace's
-		// ConfigMaps and Secrets; searchNamespace "" makes them watch only their own namespace.
-		"rbac": pulumi.Map{"namespaced": pulumi.Bool(true)},
+		// ConfigMaps and Secrets; searchNamespace "" makes them watch only their own namespace,
+		// and the Role is ours (ensureGrafanaRole): ConfigMaps only, no Secrets.
+		"rbac": pulumi.Map{"namespaced": pulumi.Bool(true), "useExistingRole": pulumi.String(grafanaRole)},
 		"sidecar": pulumi.Map{
 			"dashboards": pulumi.Map{
 				"enabled":         pulumi.Bool(true),
 				"label":           pulumi.String(dashboardLabel),
 				"labelValue":      pulumi.String("1"),
 				"searchNamespace": pulumi.String(""),
+				"resource":        pulumi.String("configmap"),
 			},
+			"datasources": pulumi.Map{"resource": pulumi.String("configmap")},
 			// One setting for every sidecar (dashboards, datasources) and their init variants.
 			"securityContext": chartContainerSecurity(grafanaUID, grafanaUID),
 			"resources":       chartResources(grafanaSidecarResources),

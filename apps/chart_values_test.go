@@ -113,6 +113,13 @@ func TestChartWorkloadsAreHardened(t *testing.T) {
 		t.Errorf("grafana rbac %v, dashboards searchNamespace %q: want a namespaced Role and the pod's own namespace",
 			get(values, "grafana", "rbac"), get(values, "grafana", "sidecar", "dashboards", "searchNamespace"))
 	}
+	// ... bound to our ConfigMaps-only Role, and they look for ConfigMaps, never Secrets.
+	if get(values, "grafana", "rbac", "useExistingRole") != grafanaRole ||
+		get(values, "grafana", "sidecar", "dashboards", "resource") != "configmap" ||
+		get(values, "grafana", "sidecar", "datasources", "resource") != "configmap" {
+		t.Errorf("grafana rbac %v, sidecar %v: want useExistingRole %s and resource configmap for dashboards and datasources",
+			get(values, "grafana", "rbac"), get(values, "grafana", "sidecar"), grafanaRole)
+	}
 }
 
 func checkChartResources(t *testing.T, name string, r map[string]any) {

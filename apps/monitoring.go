@@ -11,6 +11,7 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	helmv4 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v4"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	rbacv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/rbac/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -18,9 +19,11 @@ import (
 var dashboardFiles embed.FS
 
 const (
-	chartName      = "kube-prometheus-stack"
-	chartRelease   = "kps"
-	grafanaSecret  = "grafana-admin"
+	chartName     = "kube-prometheus-stack"
+	chartRelease  = "kps"
+	grafanaSecret = "grafana-admin"
+	// grafanaRole is the Role the chart binds Grafana's sidecars to (rbac.useExistingRole).
+	grafanaRole    = "grafana-sidecar-configmaps"
 	dashboardLabel = "grafana_dashboard"
 )
 
@@ -60,7 +63,11 @@ func (p *builder) ensureChart() error {
 	} else {
 		chartArgs.RepositoryOpts = &helmv4.RepositoryOptsArgs{Repo: pulumi.String(m.ChartRepo)}
 	}
-	deps := []pulumi.Resource{gs}
+	role, err := p.ensureGrafanaRole(ns)
+	if err != nil {
+		return err
+	}
+	deps := []pulumi.Resource{gs, role}
 	if n, ok := p.namespaces[a.Namespaces.NodeExporter]; ok {
 		deps = append(deps, n)
 	}
@@ -160,4 +167,20 @@ func toAny(m map[string]string) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// ensureGrafanaRole replaces the Role the grafana chart would create, which grants get, list and
+// watch on every ConfigMap and Secret in the monitoring namespace: the admission webhook's TLS
+// key, Alertmanager's and Prometheus's config, grafana-admin. Our dashboards and the chart's
+// datasource are ConfigMaps (sidecar resource "configmap"), so the sidecars get ConfigMaps only.
+// They select by label, and a list or watch by label cannot be narrowed with resourceNames.
+func (p *builder) ensureGrafanaRole(ns string) (*rbacv1.Role, error) {
+	return rbacv1.NewRole(p.ctx, ns+"-"+grafanaRole, &rbacv1.RoleArgs{
+		Metadata: p.meta(grafanaRole, ns, "monitoring", false),
+		Rules: rbacv1.PolicyRuleArray{rbacv1.PolicyRuleArgs{
+			ApiGroups: pulumi.StringArray{pulumi.String("")},
+			Resources: pulumi.StringArray{pulumi.String("configmaps")},
+			Verbs:     pulumi.ToStringArray([]string{"get", "list", "watch"}),
+		}},
+	}, p.opts(ns)...)
 }

@@ -72,6 +72,7 @@ func TestMonitoringOffRemovesOnlyMonitoring(t *testing.T) {
 		"kubernetes:networking.k8s.io/v1:NetworkPolicy NetworkPolicy/monitoring/default-deny",
 		"kubernetes:networking.k8s.io/v1:NetworkPolicy NetworkPolicy/monitoring/prometheus-egress-nodes",
 		"kubernetes:networking.k8s.io/v1:NetworkPolicy NetworkPolicy/monitoring/prometheus-egress-targets",
+		"kubernetes:rbac.authorization.k8s.io/v1:Role Role/monitoring/grafana-sidecar-configmaps",
 	}
 	if !reflect.DeepEqual(removed, want) {
 		t.Errorf("monitoring off removed\n  %s\nwant\n  %s", strings.Join(removed, "\n  "), strings.Join(want, "\n  "))

@@ -1,6 +1,7 @@
 package apps
 
 import (
+	"fmt"
 	"reflect"
 	"regexp"
 	"sort"
@@ -127,11 +128,25 @@ func TestServiceAccountsAndPermissions(t *testing.T) {
 			if len(used) != len(accounts) {
 				t.Errorf("accounts %v declared, but workloads use %v: drop unused accounts", accounts, used)
 			}
-			// None of the layer's own workloads needs the Kubernetes API, so it grants nothing itself;
-			// the chart's RBAC is rendered inside the Chart (see TestChartWorkloadsAreHardened).
+			// None of the layer's own workloads needs the Kubernetes API, so it grants nothing to
+			// them; the one Role it declares narrows the chart's Grafana sidecars to ConfigMaps in
+			// the monitoring namespace (ensureGrafanaRole). The rest of the chart's RBAC is rendered
+			// inside the Chart (see TestChartWorkloadsAreHardened).
 			for _, r := range res {
-				if strings.HasPrefix(r.Type, "kubernetes:rbac.authorization.k8s.io/") {
+				if !strings.HasPrefix(r.Type, "kubernetes:rbac.authorization.k8s.io/") {
+					continue
+				}
+				if r.Type != "kubernetes:rbac.authorization.k8s.io/v1:Role" || r.str("metadata", "name") != grafanaRole {
 					t.Errorf("%s declared: no workload of this layer needs API access", r.key())
+					continue
+				}
+				rules, _ := r.get("rules").([]any)
+				if len(rules) != 1 {
+					t.Fatalf("%s: rules = %v, want one rule on configmaps", r.key(), rules)
+				}
+				rule := rules[0].(map[string]any)
+				if fmt.Sprint(rule["resources"]) != "[configmaps]" || fmt.Sprint(rule["verbs"]) != "[get list watch]" {
+					t.Errorf("%s grants %v on %v; want get/list/watch on configmaps only (never secrets)", r.key(), rule["verbs"], rule["resources"])
 				}
 			}
 			// Cluster-scoped objects are limited to namespaces and the node-bound storage.
