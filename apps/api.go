@@ -48,7 +48,7 @@ func (p *builder) ensureAPI() error {
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{
 					Labels:      labels(apiName, "api"),
-					Annotations: pulumi.StringMap{annotationCredentials: credentialsDigest(a.Secrets.APIDatabasePassword)},
+					Annotations: pulumi.StringMap{annotationCredentials: credentialsDigest(a.Secrets.PostgresPassword, a.Secrets.APIDatabasePassword)},
 				},
 				Spec: &corev1.PodSpecArgs{
 					ServiceAccountName:           sa.Metadata.Name(),

@@ -42,7 +42,7 @@ func (p *builder) ensureDatabaseRoles() error {
 
 	// A digest of the passwords drives replacement; it stays a Pulumi secret in state and never
 	// reaches the cluster.
-	trigger := credentialsDigest(a.Secrets.PostgresPassword, a.Secrets.APIDatabasePassword, a.Secrets.ExporterPassword)
+	trigger := credentialsDigest(a.Secrets.PostgresPassword, a.Secrets.PostgresPassword, a.Secrets.APIDatabasePassword, a.Secrets.ExporterPassword)
 	scriptSum := sha256.Sum256([]byte(rolesSQL))
 	connLimit := (a.API.Replicas+1)*a.API.PoolSize + 2
 

@@ -1,6 +1,7 @@
 package apps
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -12,18 +13,20 @@ import (
 // secretKeyRef. Env from a Secret is read only when a container starts, so without it a rotated
 // password would reach the database (the roles Job) but not the running pods: the changed digest
 // rolls them.
-const annotationCredentials = "infralab.dev/credentials-sha256"
+const annotationCredentials = "infralab.dev/credentials-hmac"
 
-// credentialsDigest is a sha256 over the values, kept a Pulumi secret so state never holds even a
-// hash of a password in plain text.
-func credentialsDigest(values ...pulumi.StringInput) pulumi.StringOutput {
-	in := make([]any, len(values))
-	for i, v := range values {
-		in[i] = v
+// credentialsDigest is an HMAC-SHA256 of the values under key. The annotation sits in the pod
+// template, readable by anyone who may get Deployments: a plain hash of a password there could be
+// guessed offline, an HMAC under another secret (the PostgreSQL superuser password) cannot. It
+// also stays a Pulumi secret in state.
+func credentialsDigest(key pulumi.StringInput, values ...pulumi.StringInput) pulumi.StringOutput {
+	in := []any{key}
+	for _, v := range values {
+		in = append(in, v)
 	}
 	return pulumi.ToSecret(pulumi.All(in...).ApplyT(func(v []any) string {
-		h := sha256.New()
-		for _, s := range v {
+		h := hmac.New(sha256.New, []byte(v[0].(string)))
+		for _, s := range v[1:] {
 			fmt.Fprintf(h, "%d:%s;", len(s.(string)), s)
 		}
 		return hex.EncodeToString(h.Sum(nil))

@@ -44,7 +44,7 @@ func (p *builder) ensureExporter() error {
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{
 					Labels:      labels(exporterName, "monitoring"),
-					Annotations: pulumi.StringMap{annotationCredentials: credentialsDigest(a.Secrets.ExporterPassword)},
+					Annotations: pulumi.StringMap{annotationCredentials: credentialsDigest(a.Secrets.PostgresPassword, a.Secrets.ExporterPassword)},
 				},
 				Spec: &corev1.PodSpecArgs{
 					ServiceAccountName:           sa.Metadata.Name(),

@@ -1,6 +1,9 @@
 package apps
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -182,5 +185,23 @@ func TestPasswordRotationRollsItsReaders(t *testing.T) {
 	}
 	if template(before, "database", "postgres-exporter") != template(after, "database", "postgres-exporter") {
 		t.Error("rotating the api's password rolls the exporter too")
+	}
+}
+
+// The digest on a pod template is readable by anyone who may get the Deployment, so it must not
+// be a plain hash of the password it rolls for.
+func TestCredentialsDigestIsKeyed(t *testing.T) {
+	res := declare(t, standaloneArgs())
+	got := find(t, res, "kubernetes:apps/v1:Deployment", "healthcare", "healthcare-api").
+		get("spec", "template", "metadata", "annotations", annotationCredentials)
+	pw := apiPassword
+	for _, plain := range []string{pw, fmt.Sprintf("%d:%s;", len(pw), pw)} {
+		sum := sha256.Sum256([]byte(plain))
+		if got == hex.EncodeToString(sum[:]) {
+			t.Fatalf("the annotation is sha256(%q): guessable from the Deployment alone", plain)
+		}
+	}
+	if s, _ := got.(string); len(s) != 64 {
+		t.Fatalf("annotation = %v, want a 64-hex-digit HMAC", got)
 	}
 }
