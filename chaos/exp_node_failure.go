@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +28,19 @@ type NodeFailure struct {
 	pgBack   bool
 	evicted  []string
 	pgOnNode bool
+
+	// abort conditions
+	readyNodes map[string]bool // nodes other than the target that were Ready at inject
+	apiZeroAt  time.Time       // since when the api Service has had no ready endpoint
+	minReady   int             // fewest ready api endpoints seen
+}
+
+// unavailableGrace is how long the api may have no ready endpoint before the run aborts.
+func unavailableGrace(o Options) time.Duration {
+	if o.AbortAfterUnavailable > 0 {
+		return o.AbortAfterUnavailable
+	}
+	return defaultAbortAfterUnavailable
 }
 
 func (*NodeFailure) Name() string { return "node-failure" }
@@ -53,6 +68,7 @@ func (e *NodeFailure) Plan(env *Env) []string {
 		fmt.Sprintf("pick %s; refuse a node with no in-scope pod", node),
 		"inject: " + how,
 		fmt.Sprintf("observe: time until every %s pod is Ready on another node (SLO %s), and how long %s pods are not Ready", env.Opts.StatelessSelector, env.Opts.RecoverySLO, env.Opts.PostgresSelector),
+		fmt.Sprintf("abort if Service %s has no ready endpoint for %s (--abort-after-unavailable), or if any node other than the failed one that was Ready goes NotReady (or disappears)", env.Opts.Service, unavailableGrace(env.Opts)),
 		"rollback: start the VM again / uncordon the node, then wait for PostgreSQL to be Ready; measure its total downtime",
 	}
 }
@@ -73,7 +89,45 @@ func (e *NodeFailure) SteadyState(ctx context.Context, env *Env) error {
 			return fmt.Errorf("no Ready pod matches %s within %s", sel, env.Scope)
 		}
 	}
+	n, found, err := serviceReadyEndpoints(ctx, env, env.Opts.Service)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("Service %s has no EndpointSlice in %v: pass the api's Service with --service", env.Opts.Service, env.Scope.Namespaces)
+	}
+	if n < 1 {
+		return fmt.Errorf("Service %s has no ready endpoint", env.Opts.Service)
+	}
+	if e.injected.IsZero() { // before inject
+		e.minReady = n
+		env.Record("ready_endpoints_before", float64(n), "endpoints", "Service "+env.Opts.Service)
+	}
 	return nil
+}
+
+// readyNodeSet returns the nodes whose Ready condition is True.
+func readyNodeSet(ctx context.Context, env *Env) (map[string]bool, error) {
+	l, err := env.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for i := range l.Items {
+		if nodeReady(&l.Items[i]) {
+			out[l.Items[i].Name] = true
+		}
+	}
+	return out, nil
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func (e *NodeFailure) pickNode(ctx context.Context, env *Env) (string, error) {
@@ -108,6 +162,13 @@ func (e *NodeFailure) Inject(ctx context.Context, env *Env) error {
 		return fmt.Errorf("blast radius: %s is a control-plane node; only workers are failed", node)
 	}
 	e.node = node
+	// The nodes that must stay Ready: every Ready node but the one failed on purpose.
+	ready, err := readyNodeSet(ctx, env)
+	if err != nil {
+		return err
+	}
+	delete(ready, node)
+	e.readyNodes = ready
 	pg, err := scopedPods(ctx, env, env.Opts.PostgresSelector)
 	if err != nil {
 		return err
@@ -186,6 +247,9 @@ func (e *NodeFailure) Observe(ctx context.Context, env *Env) (Verdict, error) {
 		e.pgBack = true
 		env.Record("postgres_unavailable_seconds", env.Now().Sub(e.pgDownAt).Seconds(), "s", "recovered while the node was down")
 	}
+	if err := e.checkAbort(ctx, env); err != nil {
+		return Refuted, err
+	}
 	switch {
 	case e.apiBack && (e.pgBack || since >= env.Opts.RecoverySLO):
 		return Held, nil
@@ -194,6 +258,48 @@ func (e *NodeFailure) Observe(ctx context.Context, env *Env) (Verdict, error) {
 		return Refuted, nil
 	}
 	return Pending, nil
+}
+
+// checkAbort returns an abort error when the api has had no ready endpoint for longer than the
+// grace period, or when a node other than the failed one stopped being Ready: the failure spread
+// beyond the one worker the experiment took down.
+func (e *NodeFailure) checkAbort(ctx context.Context, env *Env) error {
+	n, _, err := serviceReadyEndpoints(ctx, env, env.Opts.Service)
+	if err != nil {
+		return err
+	}
+	e.minReady = min(e.minReady, n)
+	now := env.Now()
+	switch {
+	case n > 0 && !e.apiZeroAt.IsZero():
+		env.Logf("observe", "Service %s has %d ready endpoints again after %s without one", env.Opts.Service, n, now.Sub(e.apiZeroAt).Round(time.Second))
+		e.apiZeroAt = time.Time{}
+	case n == 0 && e.apiZeroAt.IsZero():
+		e.apiZeroAt = now
+		env.Logf("observe", "Service %s has no ready endpoint; aborting if that lasts %s", env.Opts.Service, unavailableGrace(env.Opts))
+	case n == 0 && now.Sub(e.apiZeroAt) >= unavailableGrace(env.Opts):
+		down := now.Sub(e.apiZeroAt)
+		env.Record("api_unavailable_seconds", down.Seconds(), "s", "no ready endpoint when the run aborted")
+		return abortf("Service %s has had no ready endpoint for %s (--abort-after-unavailable %s): the api is down, not failing over",
+			env.Opts.Service, down.Round(time.Second), unavailableGrace(env.Opts))
+	}
+	ready, err := readyNodeSet(ctx, env)
+	if err != nil {
+		return err
+	}
+	var lost []string
+	for name := range e.readyNodes {
+		if !ready[name] {
+			lost = append(lost, name)
+		}
+	}
+	if len(lost) > 0 {
+		slices.Sort(lost)
+		env.Record("other_nodes_not_ready", float64(len(lost)), "nodes", strings.Join(lost, ","))
+		return abortf("node %s went NotReady (or disappeared) besides the failed node %s: the failure spread beyond one worker",
+			strings.Join(lost, ", "), e.node)
+	}
+	return nil
 }
 
 func allReadyElsewhere(pods []corev1.Pod, node string) bool {
@@ -206,6 +312,9 @@ func allReadyElsewhere(pods []corev1.Pod, node string) bool {
 }
 
 func (e *NodeFailure) Rollback(ctx context.Context, env *Env) error {
+	if !e.injected.IsZero() {
+		env.Record("ready_endpoints_min", float64(e.minReady), "endpoints", "Service "+env.Opts.Service+" during the run")
+	}
 	switch {
 	case e.viaVM:
 		env.Logf("rollback", "starting VM %d", e.vmid)

@@ -17,6 +17,15 @@ type PostgresAlert struct {
 	forWindow time.Duration
 	stopped   time.Time
 	pending   bool
+	maxDown   time.Duration
+}
+
+// maxDowntime is how long PostgreSQL may stay down without the alert firing before the run aborts.
+func maxDowntime(o Options) time.Duration {
+	if o.MaxDowntime > 0 {
+		return o.MaxDowntime
+	}
+	return defaultMaxDowntime
 }
 
 func (*PostgresAlert) Name() string { return "postgres-alert" }
@@ -35,6 +44,7 @@ func (e *PostgresAlert) Plan(env *Env) []string {
 		fmt.Sprintf("steady state: StatefulSet %s in %v has ready replicas; Prometheus at %s has rule %s and it is not firing", env.Opts.Target, env.Scope.Namespaces, env.Opts.PrometheusURL, env.Opts.AlertName),
 		fmt.Sprintf("inject: scale StatefulSet %s to 0 (clients of the database fail until the rollback)", env.Opts.Target),
 		fmt.Sprintf("observe: poll /api/v1/alerts; held when %s fires within its `for` + %s, refuted after that", env.Opts.AlertName, env.Opts.AlertMargin),
+		fmt.Sprintf("abort if PostgreSQL has been down %s (--max-downtime) without %s firing; refuse to start when the rule's `for` is not shorter than that", maxDowntime(env.Opts), env.Opts.AlertName),
 		fmt.Sprintf("rollback: scale the StatefulSet back to its replicas, wait until they are ready and %s has resolved; measure the downtime", env.Opts.AlertName),
 	}
 }
@@ -70,7 +80,13 @@ func (e *PostgresAlert) SteadyState(ctx context.Context, env *Env) error {
 	if e.stopped.IsZero() {
 		e.ns, e.replicas = s.Namespace, *s.Spec.Replicas
 		e.forWindow = time.Duration(rule.Duration * float64(time.Second))
+		e.maxDown = maxDowntime(env.Opts)
+		if e.forWindow >= e.maxDown {
+			return fmt.Errorf("%s's `for` is %s, not shorter than --max-downtime %s: it could not fire before the abort; raise --max-downtime if that outage is acceptable",
+				env.Opts.AlertName, e.forWindow, e.maxDown)
+		}
 		env.Record("alert_for_seconds", rule.Duration, "s", "the rule's `for`")
+		env.Record("max_downtime_seconds", e.maxDown.Seconds(), "s", "abort when down this long without the alert firing")
 	}
 	return nil
 }
@@ -105,6 +121,11 @@ func (e *PostgresAlert) Observe(ctx context.Context, env *Env) (Verdict, error) 
 			env.Record("alert_firing_seconds", since.Seconds(), "s", "from stop to firing")
 			return Held, nil
 		}
+	}
+	if since >= e.maxDown {
+		env.Record("alert_firing_seconds", -1, "s", fmt.Sprintf("not firing when the downtime cap %s was reached", e.maxDown))
+		return Refuted, abortf("PostgreSQL has been down %s without %s firing (--max-downtime %s): scaling it back",
+			since.Round(time.Second), env.Opts.AlertName, e.maxDown)
 	}
 	if since > e.forWindow+env.Opts.AlertMargin {
 		env.Record("alert_firing_seconds", -1, "s", fmt.Sprintf("did not fire within %s", e.forWindow+env.Opts.AlertMargin))

@@ -97,3 +97,23 @@ func scaleStatefulSet(ctx context.Context, env *Env, ns, name string, n int32) e
 	}, metav1.UpdateOptions{})
 	return err
 }
+
+// serviceReadyEndpoints counts the ready endpoints of Service svc in the scope's namespaces from
+// its EndpointSlices (what kube-proxy routes to); found is false when no slice exists for it.
+func serviceReadyEndpoints(ctx context.Context, env *Env, svc string) (n int, found bool, err error) {
+	for _, ns := range env.Scope.Namespaces {
+		l, err := env.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + svc})
+		if err != nil {
+			return 0, false, err
+		}
+		for _, s := range l.Items {
+			found = true
+			for _, ep := range s.Endpoints {
+				if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
+					n++
+				}
+			}
+		}
+	}
+	return n, found, nil
+}

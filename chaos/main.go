@@ -84,6 +84,7 @@ func newFlags(c *cli) *flag.FlagSet {
 	fs.StringVar(&o.StatelessSelector, "stateless-selector", "app.kubernetes.io/name=healthcare-api", "node-failure: pods that must come back elsewhere")
 	fs.StringVar(&o.PostgresSelector, "postgres-selector", "app.kubernetes.io/name=postgres", "node-failure, oom-kill: the Postgres pods")
 	fs.DurationVar(&o.RecoverySLO, "recovery-slo", 10*time.Minute, "node-failure: stateless pods must be Ready elsewhere within this")
+	fs.DurationVar(&o.AbortAfterUnavailable, "abort-after-unavailable", defaultAbortAfterUnavailable, "node-failure: abort and roll back when --service has had no ready endpoint this long")
 	fs.StringVar(&o.Proxmox.URL, "proxmox-url", "", "node-failure: Proxmox API, e.g. https://10.0.0.1:8006 (token from $PROXMOX_API_TOKEN)")
 	fs.StringVar(&o.Proxmox.Node, "proxmox-node", "", "node-failure: Proxmox node name that hosts the VMs")
 	fs.Var(&o.Proxmox.VMs, "proxmox-vm", "node-failure: KUBE_NODE=VMID, repeatable")
@@ -93,10 +94,11 @@ func newFlags(c *cli) *flag.FlagSet {
 	fs.StringVar(&o.Database, "database", "healthcare", "pg-migration: database whose rows are counted")
 	fs.StringVar(&o.DBUser, "db-user", "postgres", "pg-migration: role for psql over the pod's local socket")
 	fs.StringVar(&o.HogCommand, "hog-command", defaultHog, "oom-kill: command that allocates memory past the limit")
-	fs.StringVar(&o.Service, "service", "healthcare-api", "oom-kill: Service whose ready endpoints must stay >= 1")
+	fs.StringVar(&o.Service, "service", "healthcare-api", "oom-kill, node-failure: the api Service whose ready endpoints are watched (abort conditions)")
 	fs.StringVar(&o.PrometheusURL, "prometheus-url", "", "postgres-alert: Prometheus base URL, e.g. http://127.0.0.1:9090 (kubectl port-forward)")
 	fs.StringVar(&o.AlertName, "alert", "PostgresDown", "postgres-alert: the alert that must fire")
 	fs.DurationVar(&o.AlertMargin, "alert-margin", 2*time.Minute, "postgres-alert: scrape + evaluation slack on top of the rule's for: duration")
+	fs.DurationVar(&o.MaxDowntime, "max-downtime", defaultMaxDowntime, "postgres-alert: abort and scale PostgreSQL back when it has been down this long without the alert firing")
 	return fs
 }
 
@@ -167,7 +169,14 @@ func (c *cli) complete(exp Experiment) error {
 		c.limits.MaxRequests = d.Requests
 	}
 	_, err := ParseScope(c.namespaces, c.selector)
-	return errors.Join(err, c.limits.Validate())
+	errs := []error{err, c.limits.Validate()}
+	if c.opts.AbortAfterUnavailable <= 0 {
+		errs = append(errs, fmt.Errorf("--abort-after-unavailable: %s must be positive", c.opts.AbortAfterUnavailable))
+	}
+	if c.opts.MaxDowntime <= 0 {
+		errs = append(errs, fmt.Errorf("--max-downtime: %s must be positive", c.opts.MaxDowntime))
+	}
+	return errors.Join(errs...)
 }
 
 func (c *cli) execute(ctx context.Context, exp Experiment, stdout io.Writer) (*Result, error) {

@@ -18,8 +18,11 @@ type Options struct {
 	StatelessSelector string
 	PostgresSelector  string
 	RecoverySLO       time.Duration
-	Proxmox           ProxmoxConfig
-	VMPower           VMPower // built from Proxmox when it is configured
+	// AbortAfterUnavailable aborts (and rolls back) when the api Service (Service) has had no
+	// ready endpoint for this long; 0 means defaultAbortAfterUnavailable.
+	AbortAfterUnavailable time.Duration
+	Proxmox               ProxmoxConfig
+	VMPower               VMPower // built from Proxmox when it is configured
 
 	// pg-migration
 	From, To         string
@@ -27,13 +30,25 @@ type Options struct {
 
 	// oom-kill
 	HogCommand string
-	Service    string
+	Service    string // also node-failure: the api Service whose ready endpoints are watched
 
 	// postgres-alert
 	PrometheusURL string
 	AlertName     string
 	AlertMargin   time.Duration
+	// MaxDowntime aborts (and scales PostgreSQL back) when it has been down this long without
+	// the alert firing; 0 means defaultMaxDowntime.
+	MaxDowntime time.Duration
 }
+
+const (
+	// defaultAbortAfterUnavailable is node-failure's grace for an api with no ready endpoint.
+	defaultAbortAfterUnavailable = 60 * time.Second
+	// defaultMaxDowntime is postgres-alert's downtime cap: the shipped PostgresDown rule's
+	// `for` (1m) + the default --alert-margin (2m) + 2m. It does not grow with the rule's
+	// `for`, so a rule with a long window cannot stretch the outage.
+	defaultMaxDowntime = 5 * time.Minute
+)
 
 // Defaults is an experiment's default blast radius and limits.
 type Defaults struct {

@@ -36,6 +36,8 @@ func TestCLIRejectsBadInputBeforeTouchingTheCluster(t *testing.T) {
 		{[]string{"oom-kill", "--namespace", "healthcare,*", "--interval", "10ms", "--max-requests", "5"},
 			[]string{`--namespace: "*" would be cluster-wide`, "--interval: 10ms is below 1s", "--max-requests: 5"}},
 		{[]string{"bad-rollout", "--progress-deadline", "0"}, []string{"progress-deadline", "[1, 3600]"}},
+		{[]string{"node-failure", "--abort-after-unavailable", "0s"}, []string{"--abort-after-unavailable: 0s must be positive"}},
+		{[]string{"postgres-alert", "--max-downtime", "-1m"}, []string{"--max-downtime: -1m0s must be positive"}},
 		// No kubeconfig anywhere: the error says where it looked.
 		{[]string{"bad-rollout", "--kubeconfig", "/nonexistent/kubeconfig"}, []string{"--kubeconfig"}},
 	} {
