@@ -40,15 +40,10 @@ func waitFor(ctx context.Context, p *process, what string, check func(context.Co
 }
 
 // forget drops a process that exited during a failed start attempt.
-func (cp *ControlPlane) forget(proc *process) {
+func (cp *ControlPlane) forget(dead *process) {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	for i, p := range cp.procs {
-		if p == proc {
-			cp.procs = append(cp.procs[:i], cp.procs[i+1:]...)
-			return
-		}
-	}
+	cp.procs = proc.Without(cp.procs, dead)
 }
 
 // find returns the newest process of a component; callers hold mu.

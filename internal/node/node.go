@@ -203,12 +203,7 @@ func (n *Node) path(elem ...string) string { return filepath.Join(append([]strin
 func (n *Node) forget(dead *process) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for i, p := range n.procs {
-		if p == dead {
-			n.procs = append(n.procs[:i], n.procs[i+1:]...)
-			return
-		}
-	}
+	n.procs = proc.Without(n.procs, dead)
 }
 
 func (n *Node) launch(name, bin string, args []string, env ...string) (*process, error) {

@@ -249,3 +249,15 @@ func WithFreePorts(n int, start func(ports []int) (*Process, error), lost func(*
 		lost(p)
 	}
 }
+
+// Without returns ps without dead: a supervisor forgets a component that lost its start attempt,
+// so its exit is not reported as a failure later.
+func Without(ps []*Process, dead *Process) []*Process {
+	out := ps[:0:0]
+	for _, p := range ps {
+		if p != dead {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -124,3 +124,15 @@ func TestWithFreePortsRetriesOnlyALostPort(t *testing.T) {
 		t.Fatalf("WithFreePorts = %v after %d tries; want the error after one", err, tries)
 	}
 }
+
+func TestWithoutDropsOnlyTheDeadProcess(t *testing.T) {
+	a, b, c := &Process{Name: "etcd"}, &Process{Name: "apiserver"}, &Process{Name: "scheduler"}
+	ps := []*Process{a, b, c}
+	got := Without(ps, b)
+	if len(got) != 2 || got[0] != a || got[1] != c {
+		t.Fatalf("Without = %v, want [etcd scheduler]", got)
+	}
+	if ps[1] != b {
+		t.Fatal("Without changed the caller's slice")
+	}
+}
