@@ -79,8 +79,7 @@ func newNamespaces(t *testing.T, c kubernetes.Interface, bases ...string) []stri
 
 // standInKubelet marks pods Ready the way a kubelet would, because this control plane has no
 // node: the real controllers then compute Deployment, StatefulSet and EndpointSlice status from
-// it. Pods running skip(image) are left Pending (an image that never starts), and so is the
-// OOM hog. It stops with ctx.
+// it. Pods running skip(image) are left Pending (an image that never starts). It stops with ctx.
 func standInKubelet(ctx context.Context, t *testing.T, c kubernetes.Interface, namespaces []string, skip func(*corev1.Pod) bool) {
 	t.Helper()
 	var ip sync.Mutex
@@ -146,7 +145,7 @@ func imageIs(image string) func(*corev1.Pod) bool {
 				return true
 			}
 		}
-		return p.Labels[hogLabel] != ""
+		return false
 	}
 }
 

@@ -1,178 +1,344 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
-// defaultHog allocates 8 MiB at a time until the kernel kills it; the api image ships Python.
-const defaultHog = `["python3", "-c", "b = []\nwhile True: b.append(bytearray(8 << 20))"]`
+// oomWriterScript runs inside the target container (python3 from the api image): it writes
+// zeros into a memfd (an anonymous tmpfs file) until the container's memory cgroup is past its
+// limit, at most argv[1] bytes and for at most argv[2] seconds. The memfd's pages are charged to
+// the container's cgroup and cannot be reclaimed (shmem, no swap), but they are in no process's
+// RSS (written with write(2), never mapped), so the kernel's memcg OOM killer picks the largest
+// process of the container: the api, its PID 1, as if the api itself had grown past its limit.
+// The container dies with SIGKILL (exit 137, OOMKilled), the writer dies with its PID namespace
+// and the memfd with it.
+//
+// It prints "writing" once it runs and "writer failed" when it cannot do its part (no memfd, a
+// write refused, its time cap), so that the experiment tells that apart from the kill it wants.
+// A write refused with ENOMEM is reported only after a pause: the charge that triggers the OOM
+// kill may also fail while the container's PID 1 is being killed, and then the writer dies with
+// the container during the pause. "was not killed" means the limit did not hold (swap?).
+const oomWriterScript = `import errno, os, sys, time
+limit, deadline = int(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+try:
+    fd = os.memfd_create("chaos-oom-kill")
+except Exception as e:
+    print("writer failed: memfd_create:", repr(e), flush=True)
+    sys.exit(3)
+print("writing", flush=True)
+chunk = bytes(1 << 20)
+written = 0
+try:
+    while written < limit:
+        if time.monotonic() > deadline:
+            print("writer failed: time cap reached after", written, "bytes", flush=True)
+            sys.exit(4)
+        written += os.write(fd, chunk)
+except OSError as e:
+    if e.errno == errno.ENOMEM:
+        time.sleep(5)
+    print("writer failed: write after", written, "bytes:", repr(e), flush=True)
+    sys.exit(3)
+print("wrote", written, "bytes and was not killed", flush=True)
+`
 
-// hogLabel marks the memory hog; it is the experiment's default selector, so the hog is the only
-// thing it may create or delete, and no Service selects it.
-const hogLabel = "infralab.dev/chaos"
+const (
+	// oomWriterSlack is how far past the memory limit the writer goes before it gives up.
+	oomWriterSlack = 64 << 20
+	// oomWriterCap bounds the writer's own run time in seconds, whatever happens to its exec stream.
+	oomWriterCap = 60
+)
 
-// OOMKill runs a memory hog cloned from the api's pod template (same image, securityContext and
-// memory limit), measures the OOM kill (exit 137) and restart time, and checks the api Service
-// keeps a ready endpoint.
+// OOMKill OOM-kills the container of one real replica of --target behind --service: it execs a
+// memfd writer (oomWriterScript) into one Ready pod, so the kernel kills the api process over the
+// container's memory limit, and measures the kill (exit 137, OOMKilled, same pod, one restart),
+// the time until the pod is Ready again, and the fewest ready endpoints of the Service meanwhile.
 type OOMKill struct {
-	ns       string
-	pod      string
-	created  time.Time
-	minReady int
+	checked        bool
+	readyReplicas  int32
+	readyBefore    int
+	minReady       int
+	zeroSince      time.Time
+	ns, pod        string
+	container      string
+	uid            types.UID
+	restartsBefore int32
+	started        time.Time
+	writer         *oomWriter
+	killedAt       time.Time // when the kill was seen (the writer's exec ended, or the container's FinishedAt)
+	restarted      bool      // the kill and the restart were recorded
+	readyAt        time.Time
+}
+
+// oomWriter collects the writer's output and how its exec ended; the exec runs in a goroutine.
+type oomWriter struct {
+	mu    sync.Mutex
+	out   bytes.Buffer
+	done  bool
+	err   error
+	ended time.Time
+}
+
+func (w *oomWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.out.Write(b)
+}
+
+func (w *oomWriter) state() (out string, done bool, err error, ended time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.TrimSpace(w.out.String()), w.done, w.err, w.ended
 }
 
 func (*OOMKill) Name() string { return "oom-kill" }
 
 func (*OOMKill) Hypothesis() string {
-	return "A container over its memory limit is OOM-killed (exit 137) and restarted within ~10 s, while the " +
-		"multi-replica api Service keeps at least one ready endpoint."
+	return "An api replica's container over its memory limit is OOM-killed (exit 137) and restarted in the same pod " +
+		"within ~10 s, while the multi-replica api Service keeps at least one ready endpoint."
 }
 
 func (*OOMKill) Defaults() Defaults {
-	return Defaults{Namespaces: "healthcare", Selector: hogLabel + "=oom-kill", Target: "healthcare-api", Duration: 10 * time.Minute, Requests: 1000}
+	return Defaults{Namespaces: "healthcare", Selector: "app.kubernetes.io/name=healthcare-api", Target: "healthcare-api",
+		Duration: 5 * time.Minute, Requests: 1000}
 }
 
 func (e *OOMKill) Plan(env *Env) []string {
 	return []string{
-		fmt.Sprintf("steady state: Service %s has >= 1 ready endpoint; Deployment %s has a memory limit", env.Opts.Service, env.Opts.Target),
-		fmt.Sprintf("inject: create pod chaos-oom-kill labelled %s=oom-kill from %s's pod template (probes and ports removed), running %s", hogLabel, env.Opts.Target, env.Opts.HogCommand),
-		"observe: abort if the Service has no ready endpoint; held when the hog's last state is OOMKilled with exit 137 and it runs again",
-		"rollback: delete the hog pod",
+		fmt.Sprintf("steady state: Deployment %s (within %s) has >= 2 ready replicas and a memory limit on its first container; "+
+			"Service %s has >= 1 ready endpoint", env.Opts.Target, env.Scope, env.Opts.Service),
+		fmt.Sprintf("inject: pick one Ready pod of %s; from then on the guard lets a change through to that pod only; exec (pods/exec) "+
+			"into its first container a python3 writer that fills a memfd up to the memory limit + 64 MiB (at most %d s), "+
+			"so the kernel's memcg OOM killer kills the container's largest process, the api itself", env.Opts.Target, oomWriterCap),
+		fmt.Sprintf("observe: abort if Service %s has had no ready endpoint for %s or the writer fails; held when the container's "+
+			"last state is OOMKilled with exit 137 in the same pod, its restart count went up by one, the pod is Ready again, "+
+			"the Service has its ready endpoints back and never had fewer than 1", env.Opts.Service, unavailableGrace(env.Opts)),
+		"rollback: nothing to change back: the restart of the killed container ends the writer and frees its memfd; " +
+			"wait for the writer's exec to end (it also stops by itself at its size or time cap)",
 	}
 }
 
-func (e *OOMKill) readyEndpoints(ctx context.Context, env *Env) (int, error) {
-	ns := env.Scope.Namespaces[0]
-	l, err := env.Client.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + env.Opts.Service})
+// victim picks the Ready pod of the Deployment the writer goes into: the first by name.
+func (e *OOMKill) victim(ctx context.Context, env *Env) (*corev1.Pod, error) {
+	d, err := scopedDeployment(ctx, env, env.Opts.Target)
 	if err != nil {
-		return 0, err
+		return nil, fmt.Errorf("--target: %w", err)
 	}
-	n := 0
-	for _, s := range l.Items {
-		for _, ep := range s.Endpoints {
-			if ep.Conditions.Ready == nil || *ep.Conditions.Ready {
-				n++
-			}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, err
+	}
+	pods, err := scopedPods(ctx, env, sel.String())
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(pods, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
+	for i := range pods {
+		p := &pods[i]
+		if p.Namespace == d.Namespace && podReady(p) && len(p.Spec.Containers) > 0 && len(p.Status.ContainerStatuses) > 0 {
+			return p, nil
 		}
 	}
-	return n, nil
+	return nil, fmt.Errorf("Deployment %s/%s has no Ready pod within %s", d.Namespace, d.Name, env.Scope)
 }
 
 func (e *OOMKill) SteadyState(ctx context.Context, env *Env) error {
-	n, err := e.readyEndpoints(ctx, env)
+	n, found, err := serviceReadyEndpoints(ctx, env, env.Opts.Service)
 	if err != nil {
 		return err
 	}
-	if n < 1 {
-		return fmt.Errorf("Service %s has no ready endpoint", env.Opts.Service)
+	if !found || n < 1 {
+		return fmt.Errorf("Service %s has no ready endpoint in %v", env.Opts.Service, env.Scope.Namespaces)
 	}
-	if e.pod == "" {
-		e.minReady = n
-		env.Record("ready_endpoints_before", float64(n), "endpoints", "")
+	d, err := scopedDeployment(ctx, env, env.Opts.Target)
+	if err != nil {
+		return fmt.Errorf("--target: %w", err)
+	}
+	if e.checked { // after the rollback: the Service and the Deployment are back where they were
+		if d.Status.ReadyReplicas < e.readyReplicas {
+			return fmt.Errorf("Deployment %s has %d ready replicas, %d before the run", d.Name, d.Status.ReadyReplicas, e.readyReplicas)
+		}
+		return nil
+	}
+	if d.Status.ReadyReplicas < 2 {
+		return fmt.Errorf("Deployment %s/%s has %d ready replicas: refusing to OOM-kill one of fewer than 2", d.Namespace, d.Name, d.Status.ReadyReplicas)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	if c.Resources.Limits.Memory().IsZero() {
+		return fmt.Errorf("Deployment %s/%s container %s has no memory limit: refusing to fill memory without one (it would be the node's)", d.Namespace, d.Name, c.Name)
+	}
+	e.checked, e.readyReplicas, e.readyBefore, e.minReady = true, d.Status.ReadyReplicas, n, n
+	env.Record("ready_replicas_before", float64(d.Status.ReadyReplicas), "replicas", d.Name)
+	env.Record("ready_endpoints_before", float64(n), "endpoints", env.Opts.Service)
+	if env.DryRun {
+		if p, err := e.victim(ctx, env); err == nil {
+			env.Logf("dry-run", "would exec the writer into pod %s/%s, container %s (memory limit %s)", p.Namespace, p.Name, p.Spec.Containers[0].Name, p.Spec.Containers[0].Resources.Limits.Memory())
+		} else {
+			env.Logf("dry-run", "no pod to exec into: %v", err)
+		}
 	}
 	return nil
 }
 
-// hogPod builds the hog from the target's pod template; it refuses a template without a memory
-// limit, because then the hog would eat the node instead of its cgroup.
-func (e *OOMKill) hogPod(ctx context.Context, env *Env) (*corev1.Pod, error) {
-	ns := env.Scope.Namespaces[0]
-	d, err := env.Client.AppsV1().Deployments(ns).Get(ctx, env.Opts.Target, metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("--target: %w", err)
-	}
-	var cmd []string
-	if err := json.Unmarshal([]byte(env.Opts.HogCommand), &cmd); err != nil || len(cmd) == 0 {
-		return nil, fmt.Errorf(`--hog-command: want a JSON array such as ["python3", "-c", "..."]: %v`, err)
-	}
-	spec := d.Spec.Template.Spec.DeepCopy()
-	c := spec.Containers[0]
-	if c.Resources.Limits.Memory().IsZero() {
-		return nil, fmt.Errorf("Deployment %s/%s container %s has no memory limit: refusing to run a memory hog without one", ns, d.Name, c.Name)
-	}
-	c.Name, c.Command, c.Args = "hog", cmd, nil
-	c.LivenessProbe, c.ReadinessProbe, c.StartupProbe, c.Ports, c.Lifecycle = nil, nil, nil, nil, nil
-	spec.Containers = []corev1.Container{c}
-	spec.InitContainers = nil
-	spec.RestartPolicy = corev1.RestartPolicyAlways
-	spec.AutomountServiceAccountToken = ptr(false)
-	spec.TerminationGracePeriodSeconds = ptr(int64(1))
-	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "chaos-oom-kill", Namespace: ns, Labels: map[string]string{hogLabel: "oom-kill"}},
-		Spec:       *spec,
-	}, nil
-}
-
 func (e *OOMKill) Inject(ctx context.Context, env *Env) error {
-	p, err := e.hogPod(ctx, env)
+	p, err := e.victim(ctx, env)
 	if err != nil {
 		return err
 	}
-	if err := env.Scope.Check("Pod", p); err != nil {
-		return err
+	c := p.Spec.Containers[0]
+	limit := c.Resources.Limits.Memory().Value()
+	if limit == 0 {
+		return fmt.Errorf("pod %s/%s container %s has no memory limit: refusing to fill memory without one", p.Namespace, p.Name, c.Name)
 	}
-	limit := p.Spec.Containers[0].Resources.Limits.Memory()
-	env.Record("memory_limit_bytes", float64(limit.Value()), "bytes", "")
-	if _, err := env.Client.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
-		return err
+	var restarts int32 = -1
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name == c.Name {
+			restarts = cs.RestartCount
+		}
 	}
-	e.ns, e.pod, e.created = p.Namespace, p.Name, env.Now()
-	env.Logf("inject", "created %s/%s (limit %s)", p.Namespace, p.Name, limit)
+	if restarts < 0 {
+		return fmt.Errorf("pod %s/%s reports no status for container %s", p.Namespace, p.Name, c.Name)
+	}
+	// The blast radius shrinks to this one pod: any other change is refused from now on.
+	env.Guard.AllowOnlyPod(p.Namespace, p.Name)
+	e.ns, e.pod, e.container, e.uid, e.restartsBefore = p.Namespace, p.Name, c.Name, p.UID, restarts
+	env.Record("memory_limit_bytes", float64(limit), "bytes", p.Name+"/"+c.Name)
+	env.Record("restart_count_before", float64(restarts), "restarts", p.Name+"/"+c.Name)
+	cmd := []string{"python3", "-c", oomWriterScript, strconv.FormatInt(limit+oomWriterSlack, 10), strconv.Itoa(oomWriterCap)}
+	e.writer = &oomWriter{}
+	e.started = env.Now()
+	env.Logf("inject", "exec the memfd writer into %s/%s container %s (uid %s, limit %s, restarts %d)", p.Namespace, p.Name, c.Name, p.UID, c.Resources.Limits.Memory(), restarts)
+	go func(w *oomWriter) {
+		err := execIn(ctx, env, p, c.Name, cmd, nil, w)
+		w.mu.Lock()
+		w.done, w.err, w.ended = true, err, env.Now()
+		w.mu.Unlock()
+	}(e.writer)
 	return nil
 }
 
 func (e *OOMKill) Observe(ctx context.Context, env *Env) (Verdict, error) {
-	n, err := e.readyEndpoints(ctx, env)
+	n, _, err := serviceReadyEndpoints(ctx, env, env.Opts.Service)
 	if err != nil {
 		return Pending, err
 	}
+	now := env.Now()
 	e.minReady = min(e.minReady, n)
-	if n == 0 {
-		env.Record("ready_endpoints_min", 0, "endpoints", "")
-		return Refuted, abortf("Service %s lost every ready endpoint", env.Opts.Service)
+	switch {
+	case n > 0:
+		e.zeroSince = time.Time{}
+	case e.zeroSince.IsZero():
+		e.zeroSince = now
+		env.Logf("observe", "Service %s has no ready endpoint", env.Opts.Service)
+	case now.Sub(e.zeroSince) >= unavailableGrace(env.Opts):
+		env.Record("ready_endpoints_min", 0, "endpoints", env.Opts.Service)
+		return Refuted, abortf("Service %s has had no ready endpoint for %s (--abort-after-unavailable)", env.Opts.Service, now.Sub(e.zeroSince).Round(time.Second))
 	}
+
+	out, done, werr, ended := e.writer.state()
+	switch {
+	case strings.Contains(out, "writer failed"):
+		return Pending, abortf("the writer in %s/%s did not do its part: %s", e.ns, e.pod, out)
+	case strings.Contains(out, "was not killed"):
+		return Pending, abortf("the container of %s/%s was not OOM-killed: %s (swap can take the memfd's pages)", e.ns, e.pod, out)
+	case done && !strings.Contains(out, "writing"):
+		return Pending, abortf("the writer did not start in %s/%s: %v %s", e.ns, e.pod, werr, out)
+	}
+
 	p, err := env.Client.CoreV1().Pods(e.ns).Get(ctx, e.pod, metav1.GetOptions{})
-	if err != nil {
-		return Pending, err
-	}
-	for _, cs := range p.Status.ContainerStatuses {
-		t := cs.LastTerminationState.Terminated
-		if t == nil || cs.State.Running == nil {
-			continue
-		}
-		env.Record("exit_code", float64(t.ExitCode), "", t.Reason)
-		env.Record("time_to_oom_seconds", t.FinishedAt.Sub(e.created).Seconds(), "s", "from create to the kill")
-		restart := math.Max(0, cs.State.Running.StartedAt.Sub(t.FinishedAt.Time).Seconds())
-		env.Record("restart_seconds", restart, "s", "from the kill to running again")
-		env.Record("ready_endpoints_min", float64(e.minReady), "endpoints", "")
-		if t.Reason == "OOMKilled" && t.ExitCode == 137 {
-			return Held, nil
-		}
-		env.Logf("observe", "the hog ended with %s (exit %d), not an OOM kill", t.Reason, t.ExitCode)
+	if apierrors.IsNotFound(err) || (err == nil && p.UID != e.uid) {
+		env.Logf("observe", "pod %s/%s was deleted or replaced, not restarted", e.ns, e.pod)
 		return Refuted, nil
 	}
-	return Pending, nil
+	if err != nil {
+		return Pending, err
+	}
+	var cs *corev1.ContainerStatus
+	for i := range p.Status.ContainerStatuses {
+		if p.Status.ContainerStatuses[i].Name == e.container {
+			cs = &p.Status.ContainerStatuses[i]
+		}
+	}
+	if cs == nil || cs.RestartCount <= e.restartsBefore || cs.LastTerminationState.Terminated == nil {
+		return Pending, nil
+	}
+	term := cs.LastTerminationState.Terminated
+	if !e.restarted {
+		e.restarted = true
+		e.killedAt = term.FinishedAt.Time
+		note := "from the writer's start to the container's FinishedAt (whole seconds)"
+		if done {
+			e.killedAt, note = ended, "from the writer's start to the end of its exec (the container died)"
+		}
+		env.Record("exit_code", float64(term.ExitCode), "", term.Reason)
+		env.Record("restart_count_after", float64(cs.RestartCount), "restarts", fmt.Sprintf("before: %d", e.restartsBefore))
+		env.Record("time_to_oom_seconds", e.killedAt.Sub(e.started).Seconds(), "s", note)
+		env.Logf("observe", "%s/%s container %s ended %s (exit %d), restarts %d -> %d", e.ns, e.pod, e.container, term.Reason, term.ExitCode, e.restartsBefore, cs.RestartCount)
+		if term.Reason != "OOMKilled" || term.ExitCode != 137 {
+			env.Record("ready_endpoints_min", float64(e.minReady), "endpoints", env.Opts.Service)
+			return Refuted, nil
+		}
+	}
+	if cs.RestartCount != e.restartsBefore+1 {
+		env.Logf("observe", "container %s restarted %d times, not once", e.container, cs.RestartCount-e.restartsBefore)
+		env.Record("ready_endpoints_min", float64(e.minReady), "endpoints", env.Opts.Service)
+		return Refuted, nil
+	}
+	if !podReady(p) {
+		return Pending, nil
+	}
+	if e.readyAt.IsZero() {
+		e.readyAt = now
+		env.Record("restart_seconds", now.Sub(e.killedAt).Seconds(), "s", "from the kill to the pod Ready again, as seen by the polls (--interval)")
+	}
+	if n < e.readyBefore {
+		return Pending, nil // the restarted replica is not back in the Service yet
+	}
+	env.Record("endpoints_restored_seconds", now.Sub(e.killedAt).Seconds(), "s", "from the kill to the Service's ready endpoints back at their count before")
+	env.Record("ready_endpoints_min", float64(e.minReady), "endpoints", env.Opts.Service)
+	if e.minReady < 1 {
+		return Refuted, nil
+	}
+	return Held, nil
 }
 
+// Rollback has nothing to change back: the OOM kill restarted the container, which ended the
+// writer and freed its memfd. It waits for the writer's exec to end and says how it ended.
 func (e *OOMKill) Rollback(ctx context.Context, env *Env) error {
-	if e.pod == "" {
+	if e.writer == nil {
 		return nil
 	}
-	err := env.Client.CoreV1().Pods(e.ns).Delete(ctx, e.pod, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
-	env.Logf("rollback", "deleted %s/%s", e.ns, e.pod)
-	return waitFor(ctx, time.Second, func() (bool, error) {
-		_, err := env.Client.CoreV1().Pods(e.ns).Get(ctx, e.pod, metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
+	err := waitFor(ctx, 200*time.Millisecond, func() (bool, error) {
+		_, done, _, _ := e.writer.state()
+		return done, nil
 	})
+	out, _, werr, _ := e.writer.state()
+	if err != nil {
+		return fmt.Errorf("the writer's exec in %s/%s has not ended (%w); it stops by itself within %d s of its start, "+
+			"or delete the pod: %s", e.ns, e.pod, err, oomWriterCap, out)
+	}
+	switch {
+	case e.restarted:
+		env.Logf("rollback", "nothing to undo: the container's restart ended the writer and freed its memfd")
+	case !strings.Contains(out, "writing"):
+		env.Logf("rollback", "nothing to undo: the writer never ran (%v)", werr)
+	case errors.Is(werr, context.Canceled) || errors.Is(werr, context.DeadlineExceeded):
+		env.Logf("rollback", "the writer's exec stream was closed before a kill; the writer stops by itself within %d s of its start", oomWriterCap)
+	default:
+		env.Logf("rollback", "nothing to undo: the writer ended by itself (%v): %s", werr, out)
+	}
+	return nil
 }

@@ -17,13 +17,16 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// Guard is an http.RoundTripper under every API request the experiment makes. It enforces the
+// Guard sits, as an http.RoundTripper, under every API request the experiment makes. It enforces the
 // blast radius on the server's own view of each object (not on what the experiment believes),
 // refuses every change in dry-run mode, and counts requests against the budget.
 type Guard struct {
-	next   http.RoundTripper
-	scope  Scope
-	dryRun bool
+	// lookup is a plain transport of the unguarded config, for reading an object's labels: the
+	// transport a request came through may be an exec stream's upgrading one.
+	lookup    http.RoundTripper
+	lookupErr error
+	scope     Scope
+	dryRun    bool
 
 	mu        sync.Mutex
 	used      int
@@ -31,6 +34,7 @@ type Guard struct {
 	reserve   int
 	rollback  bool
 	nodes     map[string]bool
+	onlyPod   string // "namespace/name" once AllowOnlyPod narrowed the blast radius to one pod
 	mutations int
 	refused   []string
 }
@@ -50,14 +54,16 @@ var mutableResources = []string{
 // NewGuard wraps cfg so that every request goes through a guard; it returns the guarded copy.
 func NewGuard(cfg *rest.Config, scope Scope, dryRun bool, limits Limits) (*rest.Config, *Guard) {
 	g := &Guard{scope: scope, dryRun: dryRun, limit: limits.MaxRequests, reserve: limits.RollbackRequests, nodes: map[string]bool{}}
+	g.lookup, g.lookupErr = rest.TransportFor(cfg)
 	c := rest.CopyConfig(cfg)
 	// JSON, so the guard can read the labels of an object being created.
 	c.ContentType = "application/json"
 	c.AcceptContentTypes = "application/json"
 	c.QPS, c.Burst = 10, 20
+	// Every transport built from the config (the clientset's, each exec stream's) is wrapped
+	// with a guard of its own in front of it, all sharing g's scope and budget.
 	c.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		g.next = rt
-		return g
+		return &guarded{g: g, next: rt}
 	})
 	return c, g
 }
@@ -95,12 +101,28 @@ func (g *Guard) AllowNode(ctx context.Context, env *Env, node string) error {
 	return fmt.Errorf("blast radius: node %s runs no pod matching %s", node, g.scope)
 }
 
-func (g *Guard) RoundTrip(req *http.Request) (*http.Response, error) {
+// AllowOnlyPod narrows the blast radius to one pod for the rest of the run: from then on every
+// change must target that pod (or one of its subresources, such as pods/exec) and still match
+// the scope; every other change, to another pod or any other kind, is refused.
+func (g *Guard) AllowOnlyPod(namespace, name string) {
+	g.mu.Lock()
+	g.onlyPod = namespace + "/" + name
+	g.mu.Unlock()
+}
+
+// guarded is one transport behind the guard.
+type guarded struct {
+	g    *Guard
+	next http.RoundTripper
+}
+
+func (t *guarded) RoundTrip(req *http.Request) (*http.Response, error) {
+	g := t.g
 	if err := g.take(); err != nil {
 		return nil, err
 	}
 	if !isMutation(req.Method) {
-		return g.next.RoundTrip(req)
+		return t.next.RoundTrip(req)
 	}
 	if err := g.allow(req); err != nil {
 		g.mu.Lock()
@@ -111,7 +133,7 @@ func (g *Guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	g.mu.Lock()
 	g.mutations++
 	g.mu.Unlock()
-	return g.next.RoundTrip(req)
+	return t.next.RoundTrip(req)
 }
 
 func (g *Guard) take() error {
@@ -193,6 +215,12 @@ func (g *Guard) allow(req *http.Request) error {
 	if !g.scope.HasNamespace(a.namespace) {
 		return refusef("namespace %q is outside the blast radius %v", a.namespace, g.scope.Namespaces)
 	}
+	g.mu.Lock()
+	only := g.onlyPod
+	g.mu.Unlock()
+	if only != "" && (a.resource != "pods" || a.namespace+"/"+a.name != only) {
+		return refusef("%s %s/%s: this run may change pod %s only", a.resource, a.namespace, a.name, only)
+	}
 	kind := a.resource
 	if a.sub != "" {
 		kind += "/" + a.sub
@@ -240,6 +268,9 @@ func bodyLabels(req *http.Request) (map[string]string, error) {
 
 // serverLabels fetches the target object's current labels from the API server.
 func (g *Guard) serverLabels(req *http.Request, a apiPath) (map[string]string, error) {
+	if g.lookupErr != nil {
+		return nil, refusef("cannot read %s %s/%s to check its labels: %v", a.resource, a.namespace, a.name, g.lookupErr)
+	}
 	get, err := http.NewRequestWithContext(req.Context(), http.MethodGet, "", nil)
 	if err != nil {
 		return nil, err
@@ -254,7 +285,7 @@ func (g *Guard) serverLabels(req *http.Request, a apiPath) (map[string]string, e
 	get.Header.Del("Content-Type")
 	get.Header.Del("Connection")
 	get.Header.Del("Upgrade")
-	resp, err := g.next.RoundTrip(get)
+	resp, err := g.lookup.RoundTrip(get)
 	if err != nil {
 		return nil, err
 	}

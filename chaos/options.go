@@ -28,9 +28,8 @@ type Options struct {
 	From, To         string
 	Database, DBUser string
 
-	// oom-kill
-	HogCommand string
-	Service    string // also node-failure: the api Service whose ready endpoints are watched
+	// oom-kill, node-failure: the api Service whose ready endpoints are watched
+	Service string
 
 	// postgres-alert
 	PrometheusURL string
@@ -42,7 +41,8 @@ type Options struct {
 }
 
 const (
-	// defaultAbortAfterUnavailable is node-failure's grace for an api with no ready endpoint.
+	// defaultAbortAfterUnavailable is node-failure's and oom-kill's grace for an api with no
+	// ready endpoint.
 	defaultAbortAfterUnavailable = 60 * time.Second
 	// defaultMaxDowntime is postgres-alert's downtime cap: the shipped PostgresDown rule's
 	// `for` (1m) + the default --alert-margin (2m) + 2m. It does not grow with the rule's

@@ -308,6 +308,10 @@ func TestNodeRunsTheLocalStack(t *testing.T) {
 		s.oomKillOneAPIReplica(t, api)
 	})
 
+	t.Run("chaos oom-kill kills one real api replica and measures its restart and the Service's endpoints", func(t *testing.T) {
+		s.chaosOOMKill(t)
+	})
+
 	t.Run("Prometheus scrapes the api and Postgres", func(t *testing.T) {
 		prom := s.serviceURL(t, "monitoring", "prometheus")
 		eventually(t, 90*time.Second, "api and postgres-exporter targets up, pg_up 1", func() error {
@@ -936,6 +940,131 @@ func (s *nodeStack) oomKillOneAPIReplica(t *testing.T, api string) {
 	t.Logf("%d requests through the Service: %d from the writer's start until 0.5 s after kube-proxy dropped the killed replica "+
 		"(endpoint unready %.1fs, rules without it %.1fs after the kill), %d of them refused by the killed replica; none failed otherwise",
 		len(results), inWindow, unreadyAt.Sub(killedAt).Seconds(), droppedAt.Sub(killedAt).Seconds(), failed)
+}
+
+// chaosOOMKill runs the chaos command's oom-kill experiment (chaos/exp_oom_kill.go, built from
+// this repository and run as a user would) against the local stack's api with the node's
+// kubeconfig, and checks what it wrote to measurements.json against the cluster: the hypothesis
+// held, exactly one change went through its guard (the exec of the writer), the api container
+// of exactly one replica ended OOMKilled with exit 137 and restarted once in the same pod, that
+// pod was Ready again within 60 s, and the Service never had fewer than 1 ready endpoint.
+func (s *nodeStack) chaosOOMKill(t *testing.T) {
+	ctx := context.Background()
+	const selector = "app.kubernetes.io/name=healthcare-api"
+	bin := filepath.Join(t.TempDir(), "chaos")
+	build := exec.Command("go", "build", "-o", bin, "./chaos")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./chaos: %v\n%s", err, out)
+	}
+	before := map[string]corev1.Pod{}
+	eventually(t, 2*time.Minute, "both api replicas Ready", func() error {
+		list, err := s.client.CoreV1().Pods("healthcare").List(ctx, metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			return err
+		}
+		clear(before)
+		for _, p := range list.Items {
+			if !podReady(&p) {
+				return fmt.Errorf("%s not Ready", p.Name)
+			}
+			before[p.Name] = p
+		}
+		if len(before) != 2 {
+			return fmt.Errorf("%d api pods", len(before))
+		}
+		return nil
+	})
+
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "oom-kill", "--kubeconfig", s.cp.KubeconfigPath(), "--interval", "1s", "--duration", "3m",
+		"--abort-after-unavailable", "20s", "--out", dir)
+	out, err := cmd.CombinedOutput()
+	t.Logf("chaos oom-kill:\n%s", out)
+	if err != nil {
+		t.Fatalf("chaos oom-kill: %v", err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "oom-kill-*", "measurements.json"))
+	if len(files) != 1 {
+		t.Fatalf("want one measurements.json, got %v", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Outcome, SteadyStateAfter string
+		RolledBack                bool
+		Mutations                 int
+		Refused                   []string
+		Measurements              []struct {
+			Name  string
+			Value float64
+			Note  string
+		}
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]float64{}
+	notes := map[string]string{}
+	for _, x := range res.Measurements {
+		m[x.Name], notes[x.Name] = x.Value, x.Note
+	}
+	if res.Outcome != "hypothesis-held" || !res.RolledBack || res.SteadyStateAfter != "ok" {
+		t.Errorf("outcome %s, rolled back %v, steady state after %q", res.Outcome, res.RolledBack, res.SteadyStateAfter)
+	}
+	if res.Mutations != 1 || len(res.Refused) != 0 {
+		t.Errorf("want one change through the guard (the exec of the writer), got %d, refused %v", res.Mutations, res.Refused)
+	}
+	if m["exit_code"] != 137 || notes["exit_code"] != "OOMKilled" {
+		t.Errorf("exit_code %v (%s), want 137 (OOMKilled)", m["exit_code"], notes["exit_code"])
+	}
+	if m["restart_count_after"] != m["restart_count_before"]+1 {
+		t.Errorf("restart count %v -> %v, want one restart", m["restart_count_before"], m["restart_count_after"])
+	}
+	if r, ok := m["restart_seconds"]; !ok || r <= 0 || r > 60 {
+		t.Errorf("restart_seconds %v (recorded %v), want within 60 s", r, ok)
+	}
+	if v, ok := m["ready_endpoints_min"]; !ok || v < 1 {
+		t.Errorf("ready_endpoints_min %v (recorded %v), want >= 1", v, ok)
+	}
+	if m["ready_endpoints_before"] != 2 || m["memory_limit_bytes"] != float64(256<<20) {
+		t.Errorf("ready_endpoints_before %v, memory_limit_bytes %v", m["ready_endpoints_before"], m["memory_limit_bytes"])
+	}
+	for _, name := range []string{"time_to_oom_seconds", "endpoints_restored_seconds"} {
+		if v, ok := m[name]; !ok || v <= 0 || v > 60 {
+			t.Errorf("%s %v (recorded %v), want within 60 s", name, v, ok)
+		}
+	}
+
+	// The cluster's own view: exactly one replica's api container was OOM-killed and restarted
+	// in the same pod, the one measurements.json names; the other one was left alone.
+	var killed []string
+	for name, old := range before {
+		p := s.pod(t, "healthcare", name)
+		if p.UID != old.UID {
+			t.Errorf("pod %s was replaced, not restarted", name)
+			continue
+		}
+		c, c0 := p.Status.ContainerStatuses[0], old.Status.ContainerStatuses[0]
+		if c.RestartCount == c0.RestartCount {
+			continue
+		}
+		killed = append(killed, name)
+		term := c.LastTerminationState.Terminated
+		if c.RestartCount != c0.RestartCount+1 || term == nil || term.Reason != "OOMKilled" || term.ExitCode != 137 || !podReady(p) {
+			t.Errorf("pod %s: restarts %d -> %d, last state %+v, Ready %v", name, c0.RestartCount, c.RestartCount, term, podReady(p))
+		}
+		if !strings.HasPrefix(notes["memory_limit_bytes"], name+"/") {
+			t.Errorf("the cluster shows %s killed, measurements.json names %q", name, notes["memory_limit_bytes"])
+		}
+	}
+	if len(killed) != 1 {
+		t.Errorf("want exactly one api replica killed and restarted, got %v", killed)
+	}
+	t.Logf("chaos oom-kill: %s, %v killed: time to OOM %.1fs, Ready again %.1fs, endpoints back %.1fs after the kill, ready endpoints min %v",
+		res.Outcome, killed, m["time_to_oom_seconds"], m["restart_seconds"], m["endpoints_restored_seconds"], m["ready_endpoints_min"])
 }
 
 // connectionsPerPod counts, from the kernel's connection tracking, the client's TCP connections
