@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,45 +14,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-)
 
-// oomWriterScript runs inside the target container (python3 from the api image): it writes
-// zeros into a memfd (an anonymous tmpfs file) until the container's memory cgroup is past its
-// limit, at most argv[1] bytes and for at most argv[2] seconds. The memfd's pages are charged to
-// the container's cgroup and cannot be reclaimed (shmem, no swap), but they are in no process's
-// RSS (written with write(2), never mapped), so the kernel's memcg OOM killer picks the largest
-// process of the container: the api, its PID 1, as if the api itself had grown past its limit.
-// The container dies with SIGKILL (exit 137, OOMKilled), the writer dies with its PID namespace
-// and the memfd with it.
-//
-// It prints "writing" once it runs and "writer failed" when it cannot do its part (no memfd, a
-// write refused, its time cap), so that the experiment tells that apart from the kill it wants.
-// A write refused with ENOMEM is reported only after a pause: the charge that triggers the OOM
-// kill may also fail while the container's PID 1 is being killed, and then the writer dies with
-// the container during the pause. "was not killed" means the limit did not hold (swap?).
-const oomWriterScript = `import errno, os, sys, time
-limit, deadline = int(sys.argv[1]), time.monotonic() + float(sys.argv[2])
-try:
-    fd = os.memfd_create("chaos-oom-kill")
-except Exception as e:
-    print("writer failed: memfd_create:", repr(e), flush=True)
-    sys.exit(3)
-print("writing", flush=True)
-chunk = bytes(1 << 20)
-written = 0
-try:
-    while written < limit:
-        if time.monotonic() > deadline:
-            print("writer failed: time cap reached after", written, "bytes", flush=True)
-            sys.exit(4)
-        written += os.write(fd, chunk)
-except OSError as e:
-    if e.errno == errno.ENOMEM:
-        time.sleep(5)
-    print("writer failed: write after", written, "bytes:", repr(e), flush=True)
-    sys.exit(3)
-print("wrote", written, "bytes and was not killed", flush=True)
-`
+	"github.com/infralab/infralab/internal/memhog"
+)
 
 const (
 	// oomWriterSlack is how far past the memory limit the writer goes before it gives up.
@@ -63,7 +26,7 @@ const (
 )
 
 // OOMKill OOM-kills the container of one real replica of --target behind --service: it execs a
-// memfd writer (oomWriterScript) into one Ready pod, so the kernel kills the api process over the
+// memfd writer (internal/memhog) into one Ready pod, so the kernel kills the api process over the
 // container's memory limit, and measures the kill (exit 137, OOMKilled, same pod, one restart),
 // the time until the pod is Ready again, and the fewest ready endpoints of the Service meanwhile.
 type OOMKill struct {
@@ -217,7 +180,7 @@ func (e *OOMKill) Inject(ctx context.Context, env *Env) error {
 	e.ns, e.pod, e.container, e.uid, e.restartsBefore = p.Namespace, p.Name, c.Name, p.UID, restarts
 	env.Record("memory_limit_bytes", float64(limit), "bytes", p.Name+"/"+c.Name)
 	env.Record("restart_count_before", float64(restarts), "restarts", p.Name+"/"+c.Name)
-	cmd := []string{"python3", "-c", oomWriterScript, strconv.FormatInt(limit+oomWriterSlack, 10), strconv.Itoa(oomWriterCap)}
+	cmd := memhog.Command(limit+oomWriterSlack, oomWriterCap)
 	e.writer = &oomWriter{}
 	e.started = env.Now()
 	env.Logf("inject", "exec the memfd writer into %s/%s container %s (uid %s, limit %s, restarts %d)", p.Namespace, p.Name, c.Name, p.UID, c.Resources.Limits.Memory(), restarts)

@@ -168,10 +168,10 @@ func TestPostmortemDraftCarriesTheRun(t *testing.T) {
 	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 	r := &Result{
 		Experiment: "oom-kill", Hypothesis: "restarts within ~10 s", Scope: "namespaces healthcare, selector x=y",
-		Plan: []string{"create the hog", "delete the hog"}, Started: at, Ended: at.Add(42 * time.Second),
-		Outcome: OutcomeHeld, SteadyStateBefore: "ok", SteadyStateAfter: "ok", RolledBack: true, Requests: 17, Mutations: 2,
+		Plan: []string{"exec the memfd writer into one api pod", "wait for its restart"}, Started: at, Ended: at.Add(42 * time.Second),
+		Outcome: OutcomeHeld, SteadyStateBefore: "ok", SteadyStateAfter: "ok", RolledBack: true, Requests: 17, Mutations: 1,
 		Measurements: []Measurement{{Name: "restart_seconds", Value: 9.5, Unit: "s", Note: "from the kill"}},
-		Timeline:     []Event{{At: at.Add(time.Second), Phase: "inject", Message: "created chaos-oom-kill"}},
+		Timeline:     []Event{{At: at.Add(time.Second), Phase: "inject", Message: "exec into healthcare-api-0"}},
 	}
 	md, err := RenderPostmortem(r)
 	if err != nil {
@@ -179,8 +179,8 @@ func TestPostmortemDraftCarriesTheRun(t *testing.T) {
 	}
 	for _, want := range []string{
 		"# Postmortem (draft): oom-kill", "**HYPOTHESIS-HELD**", "| Duration | 42s |", "restarts within ~10 s",
-		"1. create the hog", "| 2026-11-25 10:00:01Z | inject | created chaos-oom-kill |",
-		"| restart_seconds | 9.5 | s | from the kill |", "## Root cause", "## What we change because of it", "17 (2 changes",
+		"1. exec the memfd writer into one api pod", "| 2026-11-25 10:00:01Z | inject | exec into healthcare-api-0 |",
+		"| restart_seconds | 9.5 | s | from the kill |", "## Root cause", "## What we change because of it", "17 (1 changes",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("postmortem lacks %q:\n%s", want, md)

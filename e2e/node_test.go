@@ -30,6 +30,7 @@ import (
 
 	"github.com/infralab/infralab/internal/controlplane"
 	"github.com/infralab/infralab/internal/images"
+	"github.com/infralab/infralab/internal/memhog"
 	"github.com/infralab/infralab/internal/node"
 	"github.com/infralab/infralab/internal/testenv"
 )
@@ -642,34 +643,6 @@ func checkNodeLeftNothing(t *testing.T, n *node.Node) {
 	}
 }
 
-// oomHog runs inside an api container: it writes zeros into a memfd (an anonymous tmpfs file)
-// until the container's memory cgroup is past its limit, at most argv[1] bytes. It says
-// "writing" once it runs, and "writer failed" when it cannot do its part (no memfd, a write
-// refused), so that the test tells that apart from the kill it expects. A write refused with
-// ENOMEM is reported only after a pause: the charge that triggers the OOM kill may also fail
-// while the container's PID 1 is being killed, and then the writer dies with the container
-// during the pause; if it is still alive afterwards, the OOM killer did not kill the api.
-const oomHog = `import errno, os, sys, time
-limit = int(sys.argv[1])
-try:
-    fd = os.memfd_create("oom-hog")
-except Exception as e:
-    print("writer failed: memfd_create:", repr(e), flush=True)
-    sys.exit(3)
-print("writing", flush=True)
-chunk = bytes(1 << 20)
-written = 0
-try:
-    while written < limit:
-        written += os.write(fd, chunk)
-except OSError as e:
-    if e.errno == errno.ENOMEM:
-        time.sleep(5)
-    print("writer failed: write after", written, "bytes:", repr(e), flush=True)
-    sys.exit(3)
-print("wrote", written, "bytes and was not killed", flush=True)
-`
-
 // oomKillOneAPIReplica OOM-kills the api container of one of the Deployment's replicas, the
 // real thing behind the api's Service, and checks that the api stays available through the
 // Service while that replica is killed, restarted and made Ready again.
@@ -876,8 +849,9 @@ func (s *nodeStack) oomKillOneAPIReplica(t *testing.T, api string) {
 	hogStart = time.Now()
 	mu.Unlock()
 	// At most the limit plus 64 MiB: if the limit did not hold, the writer stops and says so.
-	cmd := exec.Command(s.kubectl, "--kubeconfig", s.cp.KubeconfigPath(), "-n", "healthcare", "exec", victim.Name,
-		"-c", container.Name, "--", "python3", "-c", oomHog, strconv.FormatInt(limit+64<<20, 10))
+	args := append([]string{"--kubeconfig", s.cp.KubeconfigPath(), "-n", "healthcare", "exec", victim.Name,
+		"-c", container.Name, "--"}, memhog.Command(limit+64<<20, 120)...)
+	cmd := exec.Command(s.kubectl, args...)
 	out, err := cmd.CombinedOutput()
 	killedAt := time.Now()
 	if strings.Contains(string(out), "writer failed") || !strings.Contains(string(out), "writing") {
