@@ -44,6 +44,10 @@ func TestImportBoundaries(t *testing.T) {
 		{dir: "tools", forbid: layers, why: "the language host runs any Go program"},
 		{dir: "cmd", forbid: layers, allow: []string{modulePath + "/cluster/hardening"},
 			why: "tools use shared internal packages, not the program"},
+		{dir: "internal/pvename", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),
+			why: "the name rules are shared by the config loader and the infra layer, so they depend on neither"},
+		{dir: "internal/memhog", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),
+			why: "the memfd writer is shared by chaos and the e2e suite, so it depends on neither"},
 		{dir: "internal/images", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),
 			why: "the image builder runs before any cluster exists"},
 		// The embedded environment loads the lab's hardening files on purpose, so both clusters

@@ -10,15 +10,12 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/infralab/infralab/internal/pvename"
 )
 
 var (
 	hostnameRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	ifaceRE     = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$`)
-	bridgeRE    = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9]{0,9}$`)
-	userRE      = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	storageRE   = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9._-]*$`)
-	fileNameRE  = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*\.(qcow2|raw|vmdk)$`)
 	hexRE       = regexp.MustCompile(`^[0-9a-fA-F]+$`)
 	domainRE    = regexp.MustCompile(`^[a-z0-9.-]+$`)
 	tzRE        = regexp.MustCompile(`^[A-Za-z0-9_+/-]+$`)
@@ -80,7 +77,7 @@ func validateProxmox(errs *fieldErrors, p *plan) {
 	if px.APIToken == nil {
 		errs.add("proxmox.apiToken", "missing: set it with `pulumi config set --secret proxmox.apiToken 'user@pve!token=uuid'`")
 	}
-	if !userRE.MatchString(px.HostSSH.User) {
+	if !pvename.User(px.HostSSH.User) {
 		errs.add("proxmox.hostSSH.user", "%q is not a valid user name (root, or a sudo user on the hosts)", px.HostSSH.User)
 	}
 	if px.HostSSH.PrivateKey == nil {
@@ -99,17 +96,17 @@ func validateProxmox(errs *fieldErrors, p *plan) {
 			errs.add(f+".name", "%q is listed twice", n.Name)
 		}
 		seen[n.Name] = true
-		if !storageRE.MatchString(n.Storage) {
+		if !pvename.Storage(n.Storage) {
 			errs.add(f+".storage", "%q is not a storage ID (e.g. local-lvm)", n.Storage)
 		}
-		if !storageRE.MatchString(n.ImageStorage) {
+		if !pvename.Storage(n.ImageStorage) {
 			errs.add(f+".imageStorage", "%q is not a storage ID (e.g. local)", n.ImageStorage)
 		}
 		if n.Address != "" && strings.ContainsAny(n.Address, " /@") {
 			errs.add(f+".address", "%q is not a host name or IP", n.Address)
 		}
 		for j, port := range n.BridgePorts {
-			if !ifaceRE.MatchString(port) {
+			if !pvename.Interface(port) {
 				errs.add(fmt.Sprintf("%s.bridgePorts[%d]", f, j), "%q is not an interface name", port)
 			}
 		}
@@ -138,7 +135,7 @@ func validateImage(errs *fieldErrors, p *plan) {
 	if p.imageFile == "" && u != nil {
 		p.imageFile = path.Base(u.Path)
 	}
-	if !fileNameRE.MatchString(p.imageFile) {
+	if !pvename.ImportFile(p.imageFile) {
 		errs.add("image.fileName", "%q must be a plain file name ending in .qcow2, .raw or .vmdk, the extensions Proxmox import storage accepts (an Ubuntu .img is qcow2: name it noble.qcow2)", p.imageFile)
 	}
 }
@@ -158,7 +155,7 @@ func validateNetwork(errs *fieldErrors, p *plan) {
 	}
 	if gw, err := netip.ParseAddr(nw.Gateway); err != nil {
 		errs.add("network.gateway", "%q is not an IPv4 address", nw.Gateway)
-	} else if p.prefix.IsValid() && !usable(p.prefix, gw) {
+	} else if p.prefix.IsValid() && !pvename.HostAddress(p.prefix, gw) {
 		errs.add("network.gateway", "%s is not a host address inside network.cidr %s", gw, p.prefix)
 	}
 	for i, d := range nw.DNS {
@@ -175,10 +172,10 @@ func validateNetwork(errs *fieldErrors, p *plan) {
 	if nw.MTU != 0 && (nw.MTU < 576 || nw.MTU > 9000) {
 		errs.add("network.mtu", "%d is outside 576..9000 (0 keeps the default 1500)", nw.MTU)
 	}
-	if !bridgeRE.MatchString(nw.Bridge) {
+	if !pvename.Bridge(nw.Bridge) {
 		errs.add("network.bridge", "%q is not a Proxmox bridge name (e.g. vmbr1, at most 10 characters)", nw.Bridge)
 	}
-	if !ifaceRE.MatchString(nw.HostUplink) {
+	if !pvename.Interface(nw.HostUplink) {
 		errs.add("network.hostUplink", "%q is not an interface name (e.g. vmbr0)", nw.HostUplink)
 	} else if nw.HostUplink == nw.Bridge {
 		errs.add("network.hostUplink", "%q is also network.bridge; the uplink is the host's public interface", nw.HostUplink)
@@ -186,7 +183,7 @@ func validateNetwork(errs *fieldErrors, p *plan) {
 }
 
 func validateGuest(errs *fieldErrors, a *NodesArgs) {
-	if !userRE.MatchString(a.SSH.User) || a.SSH.User == "root" {
+	if !pvename.User(a.SSH.User) || a.SSH.User == "root" {
 		errs.add("ssh.user", "%q must be a non-root Linux user name", a.SSH.User)
 	}
 	if _, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(a.SSH.PublicKey)); err != nil {
@@ -242,7 +239,7 @@ func validateVMs(errs *fieldErrors, p *plan) {
 		switch {
 		case err != nil || !ip.Is4():
 			errs.add(f+".ip", "%q is not an IPv4 address", v.IP)
-		case p.prefix.IsValid() && !usable(p.prefix, ip):
+		case p.prefix.IsValid() && !pvename.HostAddress(p.prefix, ip):
 			errs.add(f+".ip", "%s is not a host address inside network.cidr %s", ip, p.prefix)
 		case ip.String() == a.Network.Gateway:
 			errs.add(f+".ip", "%s is network.gateway, the host's address", ip)
@@ -295,17 +292,4 @@ func validateSpread(errs *fieldErrors, p *plan) {
 				p.args.Network.Bridge)
 		}
 	}
-}
-
-// usable reports whether ip is a host address of prefix (not the network or broadcast address).
-func usable(prefix netip.Prefix, ip netip.Addr) bool {
-	if !ip.Is4() || !prefix.Contains(ip) || ip == prefix.Addr() {
-		return false
-	}
-	b := prefix.Addr().As4()
-	host := 32 - prefix.Bits()
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	v |= (1 << host) - 1
-	bcast := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-	return ip != bcast
 }

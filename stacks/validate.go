@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/infralab/infralab/internal/pvename"
 )
 
 // Supported Kubernetes minor versions (docs/config.md). 1.34 is the floor: the API server's
@@ -63,7 +65,7 @@ func validateProxmox(cfg *Config, c *errs) {
 	if t := cfg.Secrets.ProxmoxAPIToken; t.Set && !proxmoxTokenRE.MatchString(t.Value) {
 		c.add(t.Key, "is not a Proxmox API token (value not shown)", "use the form USER@REALM!TOKENID=UUID, as printed by pveum user token add")
 	}
-	if !userRE.MatchString(p.HostSSHUser) {
+	if !pvename.User(p.HostSSHUser) {
 		c.add("proxmox.hostSshUser", fmt.Sprintf("%q is not an SSH user", p.HostSSHUser), "the Proxmox API cannot upload cloud-init snippets, so the provider uses SSH: set root or a sudo user")
 	}
 	requireSecret(cfg.Secrets.ProxmoxSSHPrivateKey, c, "pulumi config set --secret proxmoxSshPrivateKey < ~/.ssh/id_ed25519 (a key root@pve accepts)")

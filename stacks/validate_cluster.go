@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/infralab/infralab/internal/pvename"
 )
 
 // Proxmox accepts VM IDs in this range.
@@ -101,28 +103,15 @@ func validateNodeIP(s, path string, cidr netip.Prefix, gateway netip.Addr, seen 
 		c.add(path, fmt.Sprintf("%s is not inside network.nodeCidr %s", ip, cidr), "pick an address inside "+cidr.String())
 	case ip == cidr.Addr():
 		c.add(path, fmt.Sprintf("%s is the network address of %s", ip, cidr), "pick a host address")
-	case ip == broadcast(cidr):
+	case ip == pvename.Broadcast(cidr):
 		c.add(path, fmt.Sprintf("%s is the broadcast address of %s", ip, cidr), "pick a host address")
 	case ip == gateway:
 		c.add(path, fmt.Sprintf("%s is network.gateway", ip), "the gateway is the Proxmox host; pick another address")
 	}
 }
 
-func broadcast(p netip.Prefix) netip.Addr {
-	a := p.Addr().As4()
-	bits := p.Bits()
-	for i := 0; i < 4; i++ {
-		for b := 0; b < 8; b++ {
-			if i*8+b >= bits {
-				a[i] |= 0x80 >> b
-			}
-		}
-	}
-	return netip.AddrFrom4(a)
-}
-
 func validateSSH(cfg *Config, c *errs) {
-	if cfg.SSH.User == "root" || !userRE.MatchString(cfg.SSH.User) {
+	if cfg.SSH.User == "root" || !pvename.User(cfg.SSH.User) {
 		c.add("ssh.user", fmt.Sprintf("%q is not allowed", cfg.SSH.User), "use a lowercase non-root login such as infralab; root login is disabled on the VMs")
 	}
 	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(cfg.SSH.PublicKey))

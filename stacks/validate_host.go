@@ -7,20 +7,15 @@ import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/infralab/infralab/internal/pvename"
 )
 
 // The checks here mirror what Proxmox and the guest OS accept, so a config that passes Load is
 // one the infra layer can declare: infra's own validation stays a backstop, never the first
 // place a user hears of a problem.
 
-var (
-	ifaceRE    = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$`) // Linux IFNAMSIZ-1
-	bridgeRE   = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9]{0,9}$`)     // Proxmox bridge IDs
-	storageRE  = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9._-]*$`)
-	userRE     = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	domainRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
-	fileNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*\.(qcow2|raw|vmdk)$`)
-)
+var domainRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
 
 // httpsHost reports whether s is an https URL naming a host.
 func httpsHost(s string) bool {
@@ -31,17 +26,17 @@ func httpsHost(s string) bool {
 func validateProxmoxHosts(p *Proxmox, c *errs) {
 	for i, n := range p.Nodes {
 		base := fmt.Sprintf("proxmox.nodes[%d]", i)
-		if n.Storage != "" && !storageRE.MatchString(n.Storage) {
+		if n.Storage != "" && !pvename.Storage(n.Storage) {
 			c.add(base+".storage", fmt.Sprintf("%q is not a Proxmox storage ID", n.Storage), "use the ID shown under Datacenter > Storage, e.g. local-lvm")
 		}
-		if n.ImageStorage != "" && !storageRE.MatchString(n.ImageStorage) {
+		if n.ImageStorage != "" && !pvename.Storage(n.ImageStorage) {
 			c.add(base+".imageStorage", fmt.Sprintf("%q is not a Proxmox storage ID", n.ImageStorage), "use the ID of a directory storage, e.g. local")
 		}
 		if n.Address != "" && strings.ContainsAny(n.Address, " /@:") {
 			c.add(base+".address", fmt.Sprintf("%q is not a host name or IPv4 address", n.Address), "give the bare SSH host, e.g. pve.example.com (no user@, no port, no URL)")
 		}
 		for j, port := range n.BridgePorts {
-			if !ifaceRE.MatchString(port) {
+			if !pvename.Interface(port) {
 				c.add(fmt.Sprintf("%s.bridgePorts[%d]", base, j), fmt.Sprintf("%q is not an interface name", port), "name the host interface that joins the bridges, e.g. enp0s31f6.4000")
 			}
 		}
@@ -49,13 +44,13 @@ func validateProxmoxHosts(p *Proxmox, c *errs) {
 }
 
 func validateHostNetwork(n *Network, c *errs) {
-	if n.Bridge != "" && !bridgeRE.MatchString(n.Bridge) {
+	if n.Bridge != "" && !pvename.Bridge(n.Bridge) {
 		c.add("network.bridge", fmt.Sprintf("%q is not a Proxmox bridge name", n.Bridge), "use a letter followed by at most 9 letters or digits, e.g. vmbr1")
 	}
 	switch {
 	case n.Uplink == "":
 		c.add("network.uplink", "is required", "name the host's public interface that NAT masquerades through, e.g. vmbr0")
-	case !ifaceRE.MatchString(n.Uplink):
+	case !pvename.Interface(n.Uplink):
 		c.add("network.uplink", fmt.Sprintf("%q is not an interface name", n.Uplink), "e.g. vmbr0 or enp0s31f6 (see `ip route show default` on the host)")
 	case n.Uplink == n.Bridge:
 		c.add("network.uplink", fmt.Sprintf("%q is also network.bridge", n.Uplink), "the uplink is the host's public interface; the bridge is the private VM network")
@@ -71,7 +66,7 @@ func validateHostNetwork(n *Network, c *errs) {
 		c.add("network.nodeCidr", fmt.Sprintf("%s holds too few addresses for a gateway and the nodes", nodes), "use a /29 or larger, e.g. 10.10.10.0/24")
 	}
 	if gw, err := netip.ParseAddr(n.Gateway); err == nil && gw.Is4() && nodes.Contains(gw) &&
-		(gw == nodes.Addr() || gw == broadcast(nodes)) {
+		!pvename.HostAddress(nodes, gw) {
 		c.add("network.gateway", fmt.Sprintf("%s is not a host address of %s", gw, nodes), "use the Proxmox host's address on the bridge, e.g. "+nodes.Addr().Next().String())
 	}
 }
@@ -93,7 +88,7 @@ func validateImageFile(img *Image, c *errs) {
 	}
 	name := imageFileName(img)
 	switch {
-	case fileNameRE.MatchString(name):
+	case pvename.ImportFile(name):
 	case img.FileName != "":
 		c.add("image.fileName", fmt.Sprintf("%q does not end in .qcow2, .raw or .vmdk", img.FileName), "Proxmox's import storage accepts only these; an Ubuntu .img is qcow2, so name it e.g. noble.qcow2")
 	default:
