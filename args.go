@@ -103,7 +103,7 @@ func appsArgs(cfg *stacks.Config, secrets secretValues) *apps.PlatformArgs {
 	ac := cfg.Apps
 	a := &apps.PlatformArgs{
 		Namespaces: apps.Namespaces{API: ac.Namespaces.API, Database: ac.Namespaces.Database, Monitoring: ac.Namespaces.Monitoring,
-			NodeExporter: ac.Namespaces.NodeExporter},
+			NodeExporter: ac.Namespaces.NodeExporterNamespace()},
 		API: apps.APIArgs{
 			Image: ac.API.Image, PullPolicy: ac.API.PullPolicy, Replicas: ac.API.Replicas, PoolSize: ac.API.DBPoolSize,
 		},

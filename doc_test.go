@@ -18,8 +18,7 @@ func TestEveryPackageHasADocComment(t *testing.T) {
 			return err
 		}
 		if d.IsDir() {
-			switch name := d.Name(); {
-			case path != "." && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules"):
+			if name := d.Name(); path != "." && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
 				return filepath.SkipDir
 			}
 			return nil

@@ -154,6 +154,14 @@ type Namespaces struct {
 // DefaultNodeExporterNamespace is where node-exporter goes unless apps.namespaces.nodeExporter says.
 const DefaultNodeExporterNamespace = "monitoring-node"
 
+// NodeExporterNamespace is the namespace node-exporter runs in: the configured one, or the default.
+func (n Namespaces) NodeExporterNamespace() string {
+	if n.NodeExporter == "" {
+		return DefaultNodeExporterNamespace
+	}
+	return n.NodeExporter
+}
+
 // API is the healthcare-api Deployment.
 type API struct {
 	Image      string `json:"image"`

@@ -13,16 +13,13 @@ var (
 
 func validateApps(cfg *Config, c *errs) {
 	a := &cfg.Apps
-	if a.Namespaces.NodeExporter == "" {
-		a.Namespaces.NodeExporter = DefaultNodeExporterNamespace
-	}
 	names := []struct{ path, name string }{
 		{"apps.namespaces.api", a.Namespaces.API},
 		{"apps.namespaces.database", a.Namespaces.Database},
 		{"apps.namespaces.monitoring", a.Namespaces.Monitoring},
 	}
 	if a.Monitoring.NodeExporter {
-		names = append(names, struct{ path, name string }{"apps.namespaces.nodeExporter", a.Namespaces.NodeExporter})
+		names = append(names, struct{ path, name string }{"apps.namespaces.nodeExporter", a.Namespaces.NodeExporterNamespace()})
 	}
 	ns := map[string]string{}
 	for _, n := range names {
@@ -102,13 +99,14 @@ func validateNodeExporter(a *Apps, c *errs) {
 	default:
 		return // the mode itself is reported
 	}
+	ns := a.Namespaces.NodeExporterNamespace()
 	for _, e := range a.PodSecurityExceptions {
-		if e.Namespace == a.Namespaces.NodeExporter && e.Level == "privileged" {
+		if e.Namespace == ns && e.Level == "privileged" {
 			return
 		}
 	}
-	c.add("apps.monitoring.nodeExporter", fmt.Sprintf("runs in namespace %q, which has no privileged Pod Security exception", a.Namespaces.NodeExporter),
-		fmt.Sprintf("node-exporter uses hostNetwork, hostPID and hostPath: add to apps.podSecurityExceptions {namespace: %s, level: privileged, reason: ...} (and the same namespace to the policy pack config), or remove nodeExporter", a.Namespaces.NodeExporter))
+	c.add("apps.monitoring.nodeExporter", fmt.Sprintf("runs in namespace %q, which has no privileged Pod Security exception", ns),
+		fmt.Sprintf("node-exporter uses hostNetwork, hostPID and hostPath: add to apps.podSecurityExceptions {namespace: %s, level: privileged, reason: ...} (and the same namespace to the policy pack config), or remove nodeExporter", ns))
 }
 
 func validateMonitoring(cfg *Config, c *errs) {
