@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	clusterlayer "github.com/infralab/infralab/cluster"
+	"github.com/infralab/infralab/cluster/sealed"
 	"github.com/infralab/infralab/stacks"
 )
 
@@ -39,16 +40,33 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	if args.TypeToken == "command:remote:Command" {
 		// What the cluster layer's scripts print, so the phases after them can be declared.
 		stdout := "ok"
+		// The secret phases print their value sealed to the keys on their stdin (cluster/sealed).
 		switch {
 		case strings.HasSuffix(args.Name, "-"+clusterlayer.PhaseFetchKubeconfig):
-			stdout = "apiVersion: v1\nkind: Config\n"
+			stdout = sealLikeTheNode(args, "apiVersion: v1\nkind: Config\n")
 		case strings.HasSuffix(args.Name, "-"+clusterlayer.PhaseJoinToken) &&
 			!strings.HasSuffix(args.Name, "-"+clusterlayer.PhaseDeleteJoinToken):
-			stdout = `{"token":"abcdef.0123456789abcdef","caCertHash":"sha256:` + strings.Repeat("ab", 32) + `"}`
+			stdout = sealLikeTheNode(args, `{"token":"abcdef.0123456789abcdef","caCertHash":"sha256:`+strings.Repeat("ab", 32)+`"}`)
 		}
 		outs["stdout"] = resource.NewProperty(stdout)
 	}
 	return args.Name + "-id", outs, nil
+}
+
+func sealLikeTheNode(args pulumi.MockResourceArgs, value string) string {
+	stdin := args.Inputs["stdin"]
+	if !stdin.IsSecret() {
+		return "no keys on stdin"
+	}
+	keys, err := sealed.ParseStdin(stdin.SecretValue().Element.StringValue())
+	if err != nil {
+		return err.Error()
+	}
+	out, err := sealed.Seal(keys, []byte(value), rand.Reader)
+	if err != nil {
+		return err.Error()
+	}
+	return out
 }
 
 func (r *recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {

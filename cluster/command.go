@@ -31,6 +31,7 @@ type step struct {
 	phase  string
 	node   Node
 	script string            // file in scripts/
+	libs   []string          // helper files in scripts/ prepended after lib.sh (e.g. seal.sh)
 	env    map[string]string // plain values only
 	stdin  pulumi.StringInput
 	// secretStdout marks stdout secret and turns provider logging off.
@@ -42,17 +43,20 @@ type step struct {
 	extraTriggers pulumi.Array
 }
 
-// script loads a phase script with the shared helpers in front.
-func loadScript(scripts fs.FS, name string) (string, error) {
-	lib, err := fs.ReadFile(scripts, libScript)
-	if err != nil {
-		return "", err
+// script loads a phase script with the shared helpers in front: lib.sh, then libs.
+func loadScript(scripts fs.FS, name string, libs ...string) (string, error) {
+	var b strings.Builder
+	for i, f := range append(append([]string{libScript}, libs...), name) {
+		body, err := fs.ReadFile(scripts, f)
+		if err != nil {
+			return "", err
+		}
+		if i > 0 {
+			b.WriteString("\n# ---- " + f + " ----\n")
+		}
+		b.Write(body)
 	}
-	body, err := fs.ReadFile(scripts, name)
-	if err != nil {
-		return "", err
-	}
-	return string(lib) + "\n# ---- " + name + " ----\n" + string(body), nil
+	return b.String(), nil
 }
 
 func sha256Hex(b string) string {
@@ -98,7 +102,7 @@ func triggers(scriptName, script string, node Node, env map[string]string) pulum
 }
 
 func (b *bootstrap) run(s step) (*remote.Command, error) {
-	script, err := loadScript(b.scripts, s.script)
+	script, err := loadScript(b.scripts, s.script, s.libs...)
 	if err != nil {
 		return nil, fmt.Errorf("phase %s: %w", s.phase, err)
 	}

@@ -29,6 +29,8 @@ type bootstrap struct {
 
 	reachable, prepared     map[string]*remote.Command
 	init, kubeconfig, token *remote.Command
+	// adminConf and joinSecret are the secret phases' values, opened (secret outputs).
+	adminConf, joinSecret pulumi.StringOutput
 	joins                   []*remote.Command
 	calico, nodesReady      *remote.Command
 	tokenDeleted            *remote.Command
@@ -67,7 +69,7 @@ func newKubeadm(ctx *pulumi.Context, name string, args *KubeadmArgs, scripts fs.
 	// The kubeconfig is handed out only once every node is Ready (so Calico runs and workers have
 	// joined): whatever uses it, the apps layer's provider above all, then waits for a working
 	// cluster instead of racing the joins with an API server that has no schedulable node yet.
-	comp.Kubeconfig = pulumi.ToSecret(pulumi.All(b.kubeconfig.Stdout, b.nodesReady.Stdout).ApplyT(
+	comp.Kubeconfig = pulumi.ToSecret(pulumi.All(b.adminConf, b.nodesReady.Stdout).ApplyT(
 		func(v []any) string { return v[0].(string) })).(pulumi.StringOutput)
 	comp.NodeNames = b.nodesReady.Stdout.ApplyT(func(string) []string { return names }).(pulumi.StringArrayOutput)
 	endpoint := "https://" + args.clusterConfig().endpoint()

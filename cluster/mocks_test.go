@@ -6,6 +6,7 @@ package cluster
 // with a plausible stdout, and applies additionalSecretOutputs the way the engine does.
 
 import (
+	"crypto/rand"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/require"
+
+	"github.com/infralab/infralab/cluster/sealed"
 )
 
 const (
@@ -22,7 +25,10 @@ const (
 	fakeClientKey     = "FAKE-ADMIN-CLIENT-KEY-DATA"
 )
 
-var fakeSecrets = []string{"FAKE-SSH-KEY-FOR-TESTS-ONLY", fakeEncryptionKey, fakeToken, "0123456789abcdef", fakeClientKey}
+// fakeSecrets are every secret a test run holds, the sealing keys derived from the encryption
+// key included.
+var fakeSecrets = append([]string{"FAKE-SSH-KEY-FOR-TESTS-ONLY", fakeEncryptionKey, fakeToken, "0123456789abcdef", fakeClientKey},
+	sealed.Derive(fakeEncryptionKey).Secrets()...)
 
 type registered struct {
 	args   pulumi.MockResourceArgs
@@ -58,9 +64,9 @@ func (m *mocks) NewResource(a pulumi.MockResourceArgs) (string, resource.Propert
 		}
 		switch {
 		case phase(PhaseFetchKubeconfig):
-			stdout = "apiVersion: v1\nkind: Config\nusers:\n- user:\n    client-key-data: " + fakeClientKey + "\n"
+			stdout = sealAsTheNode(a, "apiVersion: v1\nkind: Config\nusers:\n- user:\n    client-key-data: "+fakeClientKey+"\n")
 		case phase(PhaseJoinToken):
-			stdout = `{"token":"` + fakeToken + `","caCertHash":"sha256:` + strings.Repeat("ab", 32) + `"}`
+			stdout = sealAsTheNode(a, `{"token":"`+fakeToken+`","caCertHash":"sha256:`+strings.Repeat("ab", 32)+`"}`)
 		}
 		outs["stdout"] = resource.NewProperty(stdout)
 		outs["stderr"] = resource.NewProperty("")
@@ -71,6 +77,24 @@ func (m *mocks) NewResource(a pulumi.MockResourceArgs) (string, resource.Propert
 		}
 	}
 	return a.Name + "_id", outs, nil
+}
+
+// sealAsTheNode is what a secret phase prints: its value sealed to the keys on its stdin
+// (seal.sh; TestSealShOpensInGo checks the Go and shell sides against each other).
+func sealAsTheNode(a pulumi.MockResourceArgs, value string) string {
+	stdin, ok := a.Inputs["stdin"]
+	if !ok || !stdin.IsSecret() {
+		return "no keys on stdin"
+	}
+	keys, err := sealed.ParseStdin(stdin.SecretValue().Element.StringValue())
+	if err != nil {
+		return "no keys on stdin"
+	}
+	out, err := sealed.Seal(keys, []byte(value), rand.Reader)
+	if err != nil {
+		return err.Error()
+	}
+	return out
 }
 
 func (m *mocks) Call(pulumi.MockCallArgs) (resource.PropertyMap, error) {

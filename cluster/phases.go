@@ -150,10 +150,14 @@ func (b *bootstrap) fetchKubeconfig() error {
 	var err error
 	b.kubeconfig, err = b.run(step{
 		name: b.resName(PhaseFetchKubeconfig, nil), phase: PhaseFetchKubeconfig, node: b.args.ControlPlane,
-		script: "fetch-kubeconfig.sh", env: map[string]string{"STATE_DIR": stateDir},
-		secretStdout: true, dependsOn: []pulumi.Resource{b.init},
+		script: "fetch-kubeconfig.sh", libs: []string{sealLib}, env: map[string]string{"STATE_DIR": stateDir},
+		stdin: b.sealKeys(), secretStdout: true, dependsOn: []pulumi.Resource{b.init},
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	b.adminConf = b.opened(PhaseFetchKubeconfig, b.kubeconfig)
+	return nil
 }
 
 // ensureJoinToken makes one token for all workers. Its triggers include the worker list and
@@ -174,22 +178,27 @@ func (b *bootstrap) ensureJoinToken() error {
 	var err error
 	b.token, err = b.run(step{
 		name: b.resName(PhaseJoinToken, nil), phase: PhaseJoinToken, node: b.args.ControlPlane, script: "join-token.sh",
+		libs: []string{sealLib},
 		env: map[string]string{
 			"TOKEN_TTL": joinTokenTTL, "TOKEN_DESCRIPTION": joinTokenDescription,
 			"WORKERS": strings.Join(workers, " "),
 		},
-		secretStdout: true, dependsOn: []pulumi.Resource{b.init}, extraTriggers: vmIDs,
+		stdin: b.sealKeys(), secretStdout: true, dependsOn: []pulumi.Resource{b.init}, extraTriggers: vmIDs,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	b.joinSecret = b.opened(PhaseJoinToken, b.token)
+	return nil
 }
 
-// joinSecret is what join-token.sh prints.
+// joinSecret is what join-token.sh seals.
 type joinSecret struct {
 	Token      string `json:"token"`
 	CACertHash string `json:"caCertHash"`
 }
 
-// parseJoinSecret reads join-token's stdout for the phase that needs it. The error never
+// parseJoinSecret reads join-token's opened output for the phase that needs it. The error never
 // includes out: it is the token.
 func parseJoinSecret(phase, out string) (joinSecret, error) {
 	var s joinSecret
@@ -211,7 +220,7 @@ func (b *bootstrap) ensureWorkersJoined() error {
 		return err
 	}
 	for _, w := range b.args.Workers {
-		joinConf := b.token.Stdout.ApplyT(func(out string) (string, error) {
+		joinConf := b.joinSecret.ApplyT(func(out string) (string, error) {
 			s, err := parseJoinSecret(PhaseJoinWorker, out)
 			if err != nil {
 				return "", err
@@ -295,7 +304,7 @@ func (b *bootstrap) deleteJoinToken() error {
 	if b.token == nil {
 		return nil
 	}
-	tokenID := b.token.Stdout.ApplyT(func(out string) (string, error) {
+	tokenID := b.joinSecret.ApplyT(func(out string) (string, error) {
 		s, err := parseJoinSecret(PhaseDeleteJoinToken, out)
 		if err != nil {
 			return "", err

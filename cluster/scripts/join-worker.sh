@@ -12,6 +12,12 @@ marker="${STATE_DIR}/join-done"
 kubelet_marker="${STATE_DIR}/kubelet-config.sha256"
 install -d -m 0700 "${STATE_DIR}" /var/log/infralab
 
+# log_tail shows the end of kubeadm's log. It goes into the provider's error text, so anything
+# shaped like a bootstrap token (the JoinConfiguration holds one) is masked first.
+log_tail() {
+	tail -n 25 "${log_file}" | sed -E 's/[a-z0-9]{6}\.[a-z0-9]{16}/<bootstrap token>/g' >&2 || true
+}
+
 refuse_version_change
 
 # Joined by an earlier version of this phase, or the marker write was lost: the kubelet writes
@@ -29,7 +35,7 @@ if [[ -f "${marker}" ]]; then
 	if ! marker_is "${kubelet_marker}" "${KUBELET_CONFIG_SHA256}"; then
 		log "${NODE_NAME}: kubelet configuration changed; fetching it from the cluster and restarting the kubelet; log: ${log_file}"
 		if ! timeout 300 kubeadm upgrade node phase kubelet-config --kubeconfig /etc/kubernetes/kubelet.conf >>"${log_file}" 2>&1; then
-			tail -n 25 "${log_file}" >&2 || true
+			log_tail
 			die "kubeadm upgrade node phase kubelet-config failed on ${NODE_NAME}; full log in ${log_file}"
 		fi
 		tighten_kubelet_files
@@ -59,7 +65,7 @@ fi
 log "${NODE_NAME}: kubeadm join; log: ${log_file}"
 log_start=$(stat -c %s "${log_file}" 2>/dev/null || echo 0)
 if ! timeout 600 kubeadm join --config "${config}" >>"${log_file}" 2>&1; then
-	tail -n 25 "${log_file}" >&2 || true
+	log_tail
 	# This attempt's part of the log. Discovery finds no signature for a token the cluster does not
 	# know (deleted, or expired and cleaned up); an expired token not yet cleaned up gets a 401.
 	attempt=$(tail -c +"$((log_start + 1))" "${log_file}" || true)
