@@ -31,9 +31,9 @@ type bootstrap struct {
 	init, kubeconfig, token *remote.Command
 	// adminConf and joinSecret are the secret phases' values, opened (secret outputs).
 	adminConf, joinSecret pulumi.StringOutput
-	joins                   []*remote.Command
-	calico, nodesReady      *remote.Command
-	tokenDeleted            *remote.Command
+	joins                 []*remote.Command
+	calico, nodesReady    *remote.Command
+	tokenDeleted          *remote.Command
 }
 
 // NewKubeadm validates args, then declares the bootstrap phases as children of the component.
