@@ -59,6 +59,8 @@ type KubeadmArgs struct {
 	// Timeouts in seconds; zero means the default.
 	CloudInitTimeoutSeconds int // default 900
 	NodeReadyTimeoutSeconds int // default 600
+	// NodeDrainTimeoutSeconds bounds the drain of a worker that leaves the stack; default 300.
+	NodeDrainTimeoutSeconds int
 }
 
 var (
@@ -108,7 +110,7 @@ func (a *KubeadmArgs) Validate() error {
 	if a.PodPIDsLimit != 0 && (a.PodPIDsLimit < MinPodPIDsLimit || a.PodPIDsLimit > MaxPodPIDsLimit) {
 		add("podPidsLimit", "%d is outside %d-%d (0 keeps %d)", a.PodPIDsLimit, MinPodPIDsLimit, MaxPodPIDsLimit, DefaultPodPIDsLimit)
 	}
-	if a.CloudInitTimeoutSeconds < 0 || a.NodeReadyTimeoutSeconds < 0 {
+	if a.CloudInitTimeoutSeconds < 0 || a.NodeReadyTimeoutSeconds < 0 || a.NodeDrainTimeoutSeconds < 0 {
 		add("timeouts", "must not be negative")
 	}
 
@@ -167,6 +169,9 @@ func parseCIDR(s, field string, add func(string, string, ...any)) *net.IPNet {
 
 func (a *KubeadmArgs) cloudInitTimeout() int { return orDefault(a.CloudInitTimeoutSeconds, 900) }
 func (a *KubeadmArgs) nodeReadyTimeout() int { return orDefault(a.NodeReadyTimeoutSeconds, 600) }
+func (a *KubeadmArgs) drainTimeout() int {
+	return orDefault(a.NodeDrainTimeoutSeconds, defaultDrainTimeoutSeconds)
+}
 
 func orDefault(v, d int) int {
 	if v == 0 {

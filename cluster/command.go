@@ -41,6 +41,14 @@ type step struct {
 	dependsOn      []pulumi.Resource
 	// extraTriggers re-run the command when they change (e.g. other nodes' VM IDs).
 	extraTriggers pulumi.Array
+	// deleteEnv, when set, makes the script also the command's Delete, run with env plus
+	// deleteEnv when the resource leaves the program (pulumi-command runs `delete` from the
+	// stored state: provider/pkg/provider/remote/commandController.go, Command.Delete).
+	deleteEnv map[string]string
+	// fixedTriggers, when set, are the only triggers. A trigger change replaces the command, and
+	// a replacement runs the old Delete, so a command with a Delete keeps its triggers to what
+	// identifies its target: editing its script then updates the stored commands instead.
+	fixedTriggers pulumi.Array
 }
 
 // script loads a phase script with the shared helpers in front: lib.sh, then libs.
@@ -145,6 +153,19 @@ func (b *bootstrap) run(s step) (*remote.Command, error) {
 	}
 	if s.stdin != nil {
 		args.Stdin = pulumi.ToSecret(s.stdin).(pulumi.StringOutput)
+	}
+	if s.deleteEnv != nil {
+		env := map[string]string{}
+		for k, v := range s.env {
+			env[k] = v
+		}
+		for k, v := range s.deleteEnv {
+			env[k] = v
+		}
+		args.Delete = pulumi.String(commandLine(s.phase, script, env))
+	}
+	if s.fixedTriggers != nil {
+		args.Triggers = s.fixedTriggers
 	}
 	return remote.NewCommand(b.ctx, s.name, args, opts...)
 }

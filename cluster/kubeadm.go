@@ -31,7 +31,7 @@ type bootstrap struct {
 	init, kubeconfig, token *remote.Command
 	// adminConf and joinSecret are the secret phases' values, opened (secret outputs).
 	adminConf, joinSecret pulumi.StringOutput
-	joins                 []*remote.Command
+	joins, removals       []*remote.Command
 	calico, nodesReady    *remote.Command
 	tokenDeleted          *remote.Command
 }

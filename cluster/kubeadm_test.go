@@ -70,7 +70,7 @@ func depSet(r registered) []string {
 func TestPhaseOrder(t *testing.T) {
 	assert.Equal(t, []string{
 		"wait-ssh", "prepare-node", "kubeadm-init", "fetch-kubeconfig",
-		"join-token", "join-worker", "calico", "wait-nodes-ready", "delete-join-token",
+		"join-token", "join-worker", "remove-node", "calico", "wait-nodes-ready", "delete-join-token",
 	}, PhaseNames())
 }
 
@@ -82,7 +82,8 @@ func TestPhaseDependencies(t *testing.T) {
 		"lab-fetch-kubeconfig": {"lab-kubeadm-init"},
 		"lab-join-token":       {"lab-kubeadm-init"},
 		"lab-calico":           {"lab-kubeadm-init"},
-		"lab-wait-nodes-ready": {"lab-calico", "lab-join-worker-worker-1", "lab-join-worker-worker-2", "lab-join-worker-worker-3"},
+		"lab-wait-nodes-ready": {"lab-calico", "lab-join-worker-worker-1", "lab-join-worker-worker-2", "lab-join-worker-worker-3",
+			"lab-remove-node-worker-1", "lab-remove-node-worker-2", "lab-remove-node-worker-3"},
 		// The token is deleted only once every node is Ready.
 		"lab-delete-join-token": {"lab-join-token", "lab-wait-nodes-ready"},
 	}
@@ -93,6 +94,7 @@ func TestPhaseDependencies(t *testing.T) {
 	// Workers join in parallel: each join waits for the token and its own node, never another join.
 	for _, n := range []string{"worker-1", "worker-2", "worker-3"} {
 		want["lab-join-worker-"+n] = []string{"lab-join-token", "lab-prepare-node-" + n}
+		want["lab-remove-node-"+n] = []string{"lab-join-worker-" + n}
 	}
 	cmds := m.commands()
 	assert.Len(t, cmds, len(want), "unexpected set of commands")
@@ -207,6 +209,9 @@ func TestScriptEditChangesOnlyItsPhaseTriggers(t *testing.T) {
 		"calico.sh": {PhaseCalico}, "wait-nodes.sh": {PhaseWaitNodesReady}, "delete-join-token.sh": {PhaseDeleteJoinToken},
 		// The sealing helpers go with both secret phases.
 		sealLib: {PhaseFetchKubeconfig, PhaseJoinToken},
+		// remove-node's triggers never change (a replacement would drain a live node); an edit
+		// changes its stored delete: TestRemoveNodeIsNeverReplacedWhileTheWorkerStays.
+		"remove-node.sh": {},
 	}
 	entries, err := fs.ReadDir(Scripts(), ".")
 	require.NoError(t, err)
@@ -281,6 +286,11 @@ func TestReplacedVMRerunsItsNodesPhases(t *testing.T) {
 	for name, tr := range base {
 		// A fresh worker needs a fresh token (the old one may have expired), and the token may be
 		// deleted only after that worker is Ready again.
+		// remove-node keeps its triggers: TestRemoveNodeIsNeverReplacedWhileTheWorkerStays.
+		if strings.HasPrefix(name, "lab-"+PhaseRemoveNode+"-") {
+			assert.Equal(t, tr, after[name], name)
+			continue
+		}
 		if strings.HasSuffix(name, "-worker-1") || name == "lab-join-token" || name == "lab-wait-nodes-ready" {
 			assert.NotEqual(t, tr, after[name], name)
 		} else {

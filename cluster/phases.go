@@ -23,6 +23,7 @@ const (
 	PhaseCalico          = "calico"
 	PhaseWaitNodesReady  = "wait-nodes-ready"
 	PhaseDeleteJoinToken = "delete-join-token"
+	PhaseRemoveNode      = "remove-node"
 )
 
 type phase struct {
@@ -40,6 +41,7 @@ func phases() []phase {
 		{PhaseFetchKubeconfig, (*bootstrap).fetchKubeconfig},
 		{PhaseJoinToken, (*bootstrap).ensureJoinToken},
 		{PhaseJoinWorker, (*bootstrap).ensureWorkersJoined},
+		{PhaseRemoveNode, (*bootstrap).ensureNodeRemoval},
 		{PhaseCalico, (*bootstrap).ensureCalico},
 		{PhaseWaitNodesReady, (*bootstrap).waitNodesReady},
 		{PhaseDeleteJoinToken, (*bootstrap).deleteJoinToken},
@@ -282,6 +284,10 @@ func (b *bootstrap) waitNodesReady() error {
 	deps := []pulumi.Resource{b.calico}
 	for _, j := range b.joins {
 		deps = append(deps, j)
+	}
+	// On a destroy, the drains come after the apps (which wait for this phase) are gone.
+	for _, r := range b.removals {
+		deps = append(deps, r)
 	}
 	var err error
 	b.nodesReady, err = b.run(step{
