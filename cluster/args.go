@@ -5,6 +5,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -61,6 +62,15 @@ type KubeadmArgs struct {
 	NodeReadyTimeoutSeconds int // default 600
 	// NodeDrainTimeoutSeconds bounds the drain of a worker that leaves the stack; default 300.
 	NodeDrainTimeoutSeconds int
+	// CertRenewDays: the control plane renews its certificates once any expires within this many
+	// days, and the stored Kubeconfig is fetched again a day later; 0 means DefaultCertRenewDays.
+	CertRenewDays int
+	// Previous is what the previous deployment reported about the Kubeconfig's certificate
+	// (certs.go); nil on a first deployment or for a caller that does not keep it, in which case
+	// the Kubeconfig is never fetched again for its age (the control plane still renews).
+	Previous *PreviousCertificates
+	// Clock tells the time for the renewal decision; nil means time.Now (tests set it).
+	Clock func() time.Time
 }
 
 var (
@@ -109,6 +119,9 @@ func (a *KubeadmArgs) Validate() error {
 	}
 	if a.PodPIDsLimit != 0 && (a.PodPIDsLimit < MinPodPIDsLimit || a.PodPIDsLimit > MaxPodPIDsLimit) {
 		add("podPidsLimit", "%d is outside %d-%d (0 keeps %d)", a.PodPIDsLimit, MinPodPIDsLimit, MaxPodPIDsLimit, DefaultPodPIDsLimit)
+	}
+	if d := a.CertRenewDays; d != 0 && (d < MinCertRenewDays || d > MaxCertRenewDays) {
+		add("certRenewDays", "%d is outside %d-%d (0 keeps %d); certificates live 365 days and are checked daily", d, MinCertRenewDays, MaxCertRenewDays, DefaultCertRenewDays)
 	}
 	if a.CloudInitTimeoutSeconds < 0 || a.NodeReadyTimeoutSeconds < 0 || a.NodeDrainTimeoutSeconds < 0 {
 		add("timeouts", "must not be negative")

@@ -18,6 +18,15 @@ type Kubeadm struct {
 	NodeNames pulumi.StringArrayOutput `pulumi:"nodeNames"`
 	// APIEndpoint is https://<control plane IP>:6443, resolved after kubeadm init.
 	APIEndpoint pulumi.StringOutput `pulumi:"apiEndpoint"`
+	// CertificatesNotAfter is when the Kubeconfig's client certificate expires (RFC 3339; kubeadm
+	// renews it together with every other leaf certificate), or "" when it holds none.
+	CertificatesNotAfter pulumi.StringOutput `pulumi:"certificatesNotAfter"`
+	// CertificatesExpireInDays is the whole days left until CertificatesNotAfter at this run
+	// (-1 when unknown). Not an input anywhere, so the clock causes no diff.
+	CertificatesExpireInDays pulumi.IntOutput `pulumi:"certificatesExpireInDays"`
+	// KubeconfigGeneration counts the refreshes of the Kubeconfig; pass it back with
+	// CertificatesNotAfter in KubeadmArgs.Previous (certs.go). Resolves once the fetch succeeded.
+	KubeconfigGeneration pulumi.IntOutput `pulumi:"kubeconfigGeneration"`
 }
 
 type bootstrap struct {
@@ -34,6 +43,9 @@ type bootstrap struct {
 	joins, removals       []*remote.Command
 	calico, nodesReady    *remote.Command
 	tokenDeleted          *remote.Command
+	certRenewal           *remote.Command
+	// generation is this run's kubeconfig generation (certs.go).
+	generation pulumi.IntOutput
 }
 
 // NewKubeadm validates args, then declares the bootstrap phases as children of the component.
@@ -75,10 +87,22 @@ func newKubeadm(ctx *pulumi.Context, name string, args *KubeadmArgs, scripts fs.
 	endpoint := "https://" + args.clusterConfig().endpoint()
 	comp.APIEndpoint = b.init.Stdout.ApplyT(func(string) string { return endpoint }).(pulumi.StringOutput)
 
+	// The NotAfter date is no secret, though it comes out of the secret kubeconfig.
+	comp.CertificatesNotAfter = pulumi.Unsecret(b.adminConf.ApplyT(kubeconfigNotAfter)).(pulumi.StringOutput)
+	comp.CertificatesExpireInDays = comp.CertificatesNotAfter.ApplyT(func(n string) int {
+		return daysLeft(n, args.now())
+	}).(pulumi.IntOutput)
+	comp.KubeconfigGeneration = pulumi.All(b.generation, b.kubeconfig.Stdout).ApplyT(func(v []any) int {
+		return v[0].(int)
+	}).(pulumi.IntOutput)
+
 	if err := ctx.RegisterResourceOutputs(comp, pulumi.Map{
-		"kubeconfig":  comp.Kubeconfig,
-		"nodeNames":   comp.NodeNames,
-		"apiEndpoint": comp.APIEndpoint,
+		"kubeconfig":               comp.Kubeconfig,
+		"nodeNames":                comp.NodeNames,
+		"apiEndpoint":              comp.APIEndpoint,
+		"certificatesNotAfter":     comp.CertificatesNotAfter,
+		"certificatesExpireInDays": comp.CertificatesExpireInDays,
+		"kubeconfigGeneration":     comp.KubeconfigGeneration,
 	}); err != nil {
 		return nil, err
 	}

@@ -20,6 +20,8 @@ type result struct {
 	kubeconfig  internals.UnsafeAwaitOutputResult
 	nodeNames   internals.UnsafeAwaitOutputResult
 	apiEndpoint internals.UnsafeAwaitOutputResult
+	// The certificate report (certs.go).
+	notAfter, daysLeft, generation internals.UnsafeAwaitOutputResult
 }
 
 // run declares the component under mocks; vm stands for the infra layer's VMs.
@@ -40,7 +42,8 @@ func run(t *testing.T, args *KubeadmArgs, scripts fs.FS) result {
 		for _, o := range []struct {
 			out pulumi.Output
 			dst *internals.UnsafeAwaitOutputResult
-		}{{k.Kubeconfig, &r.kubeconfig}, {k.NodeNames, &r.nodeNames}, {k.APIEndpoint, &r.apiEndpoint}} {
+		}{{k.Kubeconfig, &r.kubeconfig}, {k.NodeNames, &r.nodeNames}, {k.APIEndpoint, &r.apiEndpoint},
+			{k.CertificatesNotAfter, &r.notAfter}, {k.CertificatesExpireInDays, &r.daysLeft}, {k.KubeconfigGeneration, &r.generation}} {
 			res, err := internals.UnsafeAwaitOutput(ctx.Context(), o.out)
 			if err != nil {
 				return err
@@ -69,7 +72,7 @@ func depSet(r registered) []string {
 
 func TestPhaseOrder(t *testing.T) {
 	assert.Equal(t, []string{
-		"wait-ssh", "prepare-node", "kubeadm-init", "fetch-kubeconfig",
+		"wait-ssh", "prepare-node", "kubeadm-init", "cert-renewal", "fetch-kubeconfig",
 		"join-token", "join-worker", "remove-node", "calico", "wait-nodes-ready", "delete-join-token",
 	}, PhaseNames())
 }
@@ -79,7 +82,8 @@ func TestPhaseDependencies(t *testing.T) {
 	m := r.m
 	want := map[string][]string{
 		"lab-kubeadm-init":     {"lab-prepare-node-cp-1"},
-		"lab-fetch-kubeconfig": {"lab-kubeadm-init"},
+		"lab-cert-renewal":     {"lab-kubeadm-init"},
+		"lab-fetch-kubeconfig": {"lab-cert-renewal", "lab-kubeadm-init"},
 		"lab-join-token":       {"lab-kubeadm-init"},
 		"lab-calico":           {"lab-kubeadm-init"},
 		"lab-wait-nodes-ready": {"lab-calico", "lab-join-worker-worker-1", "lab-join-worker-worker-2", "lab-join-worker-worker-3",
@@ -212,6 +216,8 @@ func TestScriptEditChangesOnlyItsPhaseTriggers(t *testing.T) {
 		// remove-node's triggers never change (a replacement would drain a live node); an edit
 		// changes its stored delete: TestRemoveNodeIsNeverReplacedWhileTheWorkerStays.
 		"remove-node.sh": {},
+		// renew-certs.sh is installed by cert-renewal (RENEW_SCRIPT_B64 is one of its triggers).
+		"cert-renewal.sh": {PhaseCertRenewal}, "renew-certs.sh": {PhaseCertRenewal},
 	}
 	entries, err := fs.ReadDir(Scripts(), ".")
 	require.NoError(t, err)

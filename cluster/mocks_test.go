@@ -6,10 +6,18 @@ package cluster
 // with a plausible stdout, and applies additionalSecretOutputs the way the engine does.
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"math/big"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -64,7 +72,7 @@ func (m *mocks) NewResource(a pulumi.MockResourceArgs) (string, resource.Propert
 		}
 		switch {
 		case phase(PhaseFetchKubeconfig):
-			stdout = sealAsTheNode(a, "apiVersion: v1\nkind: Config\nusers:\n- user:\n    client-key-data: "+fakeClientKey+"\n")
+			stdout = sealAsTheNode(a, fakeAdminConf)
 		case phase(PhaseJoinToken):
 			stdout = sealAsTheNode(a, `{"token":"`+fakeToken+`","caCertHash":"sha256:`+strings.Repeat("ab", 32)+`"}`)
 		}
@@ -78,6 +86,29 @@ func (m *mocks) NewResource(a pulumi.MockResourceArgs) (string, resource.Propert
 	}
 	return a.Name + "_id", outs, nil
 }
+
+// fakeNotAfter is when the client certificate in fakeAdminConf expires.
+var fakeNotAfter = time.Date(2027, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// fakeAdminConf is admin.conf as kubeadm writes it (clientcmd's layout), with a real client
+// certificate, so the component can read its NotAfter, and a fake key.
+var fakeAdminConf = func() string {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubernetes-admin", Organization: []string{"kubeadm:cluster-admins"}},
+		NotBefore: fakeNotAfter.Add(-365 * 24 * time.Hour), NotAfter: fakeNotAfter, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	cert := base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	return "apiVersion: v1\nclusters:\n- cluster:\n    server: https://10.10.10.10:6443\n  name: lab\n" +
+		"contexts:\n- context:\n    cluster: lab\n    user: kubernetes-admin\n  name: kubernetes-admin@lab\n" +
+		"current-context: kubernetes-admin@lab\nkind: Config\nusers:\n- name: kubernetes-admin\n  user:\n" +
+		"    client-certificate-data: " + cert + "\n    client-key-data: " + fakeClientKey + "\n"
+}()
 
 // sealAsTheNode is what a secret phase prints: its value sealed to the keys on its stdin
 // (seal.sh; TestSealShOpensInGo checks the Go and shell sides against each other).

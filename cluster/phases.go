@@ -17,6 +17,7 @@ const (
 	PhaseWaitSSH         = "wait-ssh"
 	PhasePrepareNode     = "prepare-node"
 	PhaseKubeadmInit     = "kubeadm-init"
+	PhaseCertRenewal     = "cert-renewal"
 	PhaseFetchKubeconfig = "fetch-kubeconfig"
 	PhaseJoinToken       = "join-token"
 	PhaseJoinWorker      = "join-worker"
@@ -38,6 +39,7 @@ func phases() []phase {
 		{PhaseWaitSSH, (*bootstrap).ensureReachable},
 		{PhasePrepareNode, (*bootstrap).ensureNodesPrepared},
 		{PhaseKubeadmInit, (*bootstrap).ensureControlPlane},
+		{PhaseCertRenewal, (*bootstrap).ensureCertRenewal},
 		{PhaseFetchKubeconfig, (*bootstrap).fetchKubeconfig},
 		{PhaseJoinToken, (*bootstrap).ensureJoinToken},
 		{PhaseJoinWorker, (*bootstrap).ensureWorkersJoined},
@@ -148,12 +150,16 @@ func (b *bootstrap) ensureControlPlane() error {
 	return err
 }
 
+// fetchKubeconfig returns admin.conf, sealed (seal.go), for the component's Kubeconfig output.
 func (b *bootstrap) fetchKubeconfig() error {
 	var err error
 	b.kubeconfig, err = b.run(step{
 		name: b.resName(PhaseFetchKubeconfig, nil), phase: PhaseFetchKubeconfig, node: b.args.ControlPlane,
 		script: "fetch-kubeconfig.sh", libs: []string{sealLib}, env: map[string]string{"STATE_DIR": stateDir},
-		stdin: b.sealKeys(), secretStdout: true, dependsOn: []pulumi.Resource{b.init},
+		stdin: b.sealKeys(), secretStdout: true, dependsOn: []pulumi.Resource{b.init, b.certRenewal},
+		// Fetched again when the stored one nears NotAfter (certs.go), and right after the
+		// cert-renewal phase renewed admin.conf (its stdout, the earliest expiry, then changes).
+		extraTriggers: pulumi.Array{b.generationTrigger(), pulumi.Sprintf("certificatesNotAfter=%s", b.certRenewal.Stdout)},
 	})
 	if err != nil {
 		return err
