@@ -83,6 +83,7 @@ func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *
 		CalicoVersion:        cfg.Kubernetes.CalicoVersion,
 		CalicoManifestSHA256: cfg.Kubernetes.CalicoManifestSHA256,
 		PodPIDsLimit:         cfg.Kubernetes.PodPIDsLimit,
+		CertRenewDays:        cfg.Kubernetes.CertRenewDays,
 		// The VMs sit behind the host's NAT: SSH reaches them through the first Proxmox host,
 		// the same login the provider already uses for snippets and the NAT step.
 		Bastion: &clusterlayer.Bastion{

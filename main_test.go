@@ -30,6 +30,8 @@ import (
 type recorder struct {
 	mu        sync.Mutex
 	resources []pulumi.MockResourceArgs
+	// previous are the stack outputs of the last deployment, as a StackReference reads them.
+	previous resource.PropertyMap
 }
 
 func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
@@ -37,6 +39,9 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	defer r.mu.Unlock()
 	r.resources = append(r.resources, args)
 	outs := args.Inputs.Copy()
+	if args.TypeToken == "pulumi:pulumi:StackReference" {
+		outs["outputs"] = resource.NewObjectProperty(r.previous.Copy())
+	}
 	if args.TypeToken == "command:remote:Command" {
 		// What the cluster layer's scripts print, so the phases after them can be declared.
 		stdout := "ok"
@@ -125,6 +130,12 @@ func (sc *stackConfig) secret(key, value string) {
 // run executes the program against the mock engine with this config.
 func (sc stackConfig) run(t testing.TB) (*recorder, error) {
 	t.Helper()
+	return sc.runWith(t, &recorder{})
+}
+
+// runWith runs it with a recorder set up by the caller (e.g. with previous stack outputs).
+func (sc stackConfig) runWith(t testing.TB, rec *recorder) (*recorder, error) {
+	t.Helper()
 	cfg := map[string]string{}
 	for k, v := range sc.values {
 		cfg[stacks.Namespace+":"+k] = v
@@ -133,7 +144,6 @@ func (sc stackConfig) run(t testing.TB) (*recorder, error) {
 	keys, _ := json.Marshal(sc.secrets)
 	t.Setenv(pulumi.EnvConfig, string(b))
 	t.Setenv(pulumi.EnvConfigSecretKeys, string(keys))
-	rec := &recorder{}
 	err := pulumi.RunErr(run, pulumi.WithMocks("infralab", "test", rec))
 	return rec, err
 }

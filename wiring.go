@@ -55,7 +55,11 @@ func buildLab(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) (*c
 	if cfg.Kubernetes.CalicoManifestSHA256 == "" {
 		_ = ctx.Log.Warn("kubernetes.calicoManifestSha256 is not set: Calico's manifest will be applied as cluster-admin without a checksum; pin it with the sha256 of tigera-operator.yaml "+cfg.Kubernetes.CalicoVersion, nil)
 	}
-	kubeadm, err := clusterlayer.NewKubeadm(ctx, "cluster", kubeadmArgs(cfg, secrets, nodes))
+	ka := kubeadmArgs(cfg, secrets, nodes)
+	if ka.Previous, err = previousCertificates(ctx); err != nil {
+		return nil, err
+	}
+	kubeadm, err := clusterlayer.NewKubeadm(ctx, "cluster", ka)
 	if err != nil {
 		return nil, err
 	}
@@ -106,5 +110,46 @@ func exportOutputs(ctx *pulumi.Context, cfg *stacks.Config, k *cluster, p *apps.
 		ctx.Export("sshUser", k.nodes.SSHUser)
 		ctx.Export("apiEndpoint", pulumi.String(k.endpoint))
 		ctx.Export("kubeconfig", k.kubeadm.Kubeconfig)
+		// Read back by previousCertificates on the next run.
+		ctx.Export(outputCertificatesNotAfter, k.kubeadm.CertificatesNotAfter)
+		ctx.Export("certificatesExpireInDays", k.kubeadm.CertificatesExpireInDays)
+		ctx.Export(outputKubeconfigGeneration, k.kubeadm.KubeconfigGeneration)
 	}
+}
+
+// Stack outputs the next run reads back.
+const (
+	outputCertificatesNotAfter = "certificatesNotAfter"
+	outputKubeconfigGeneration = "kubeconfigGeneration"
+)
+
+// previousCertificates is what the last deployment of this very stack reported about the stored
+// kubeconfig's certificate, read from its own stack outputs with a StackReference (the engine's
+// builtin provider reads the latest checkpoint: pulumi pkg/resource/deploy/builtins.go,
+// readStackReference; during an update the stack's outputs there are still the previous run's).
+// The cluster layer needs it to see the kubeconfig near NotAfter without a clock in a trigger
+// (cluster/certs.go). A first deployment has no such outputs: nothing is due then.
+func previousCertificates(ctx *pulumi.Context) (*clusterlayer.PreviousCertificates, error) {
+	name := ctx.Stack()
+	if org := ctx.Organization(); org != "" {
+		name = org + "/" + ctx.Project() + "/" + ctx.Stack()
+	}
+	ref, err := pulumi.NewStackReference(ctx, "previous-deployment", &pulumi.StackReferenceArgs{Name: pulumi.String(name)})
+	if err != nil {
+		return nil, err
+	}
+	notAfter := ref.GetOutput(pulumi.String(outputCertificatesNotAfter)).ApplyT(func(v any) string {
+		s, _ := v.(string)
+		return s
+	}).(pulumi.StringOutput)
+	generation := ref.GetOutput(pulumi.String(outputKubeconfigGeneration)).ApplyT(func(v any) int {
+		switch n := v.(type) {
+		case float64: // numbers come back from the engine as float64
+			return int(n)
+		case int:
+			return n
+		}
+		return 0
+	}).(pulumi.IntOutput)
+	return &clusterlayer.PreviousCertificates{NotAfter: notAfter, Generation: generation}, nil
 }

@@ -102,6 +102,10 @@ type Kubernetes struct {
 	// PodPIDsLimit caps processes per pod on every kubelet; 0 keeps the cluster layer's default
 	// (4096). Lower it to watch a fork bomb hit the wall.
 	PodPIDsLimit int `json:"podPidsLimit,omitempty"`
+	// CertRenewDays: the control plane renews its kubeadm certificates once any expires within
+	// this many days (daily timer, and every `pulumi up`), and the stored kubeconfig is fetched
+	// again a day later; 0 keeps the cluster layer's default (30).
+	CertRenewDays int `json:"certRenewDays,omitempty"`
 }
 
 // Cluster is the VMs per role.

@@ -82,6 +82,22 @@ func validateCluster(cfg *Config, c *errs) {
 	if len(cfg.Cluster.Workers.Nodes) == 0 {
 		c.add("cluster.workers.nodes", "is empty", "list at least one worker so workloads have somewhere to run")
 	}
+	validateCertRenewal(&cfg.Kubernetes, c)
+}
+
+// Bounds of kubernetes.certRenewDays (the cluster layer checks the same; main_test.go compares them). kubeadm's certificates live 365 days; the control plane
+// checks daily, and a `pulumi up` within the window re-fetches the stored kubeconfig, so the
+// window is at least a week and at most half the lifetime (a wider one renews twice a year).
+const (
+	MinCertRenewDays = 7
+	MaxCertRenewDays = 180
+)
+
+func validateCertRenewal(k *Kubernetes, c *errs) {
+	if d := k.CertRenewDays; d != 0 && (d < MinCertRenewDays || d > MaxCertRenewDays) {
+		c.add("kubernetes.certRenewDays", fmt.Sprintf("%d is outside %d-%d", d, MinCertRenewDays, MaxCertRenewDays),
+			"leave it out for 30 days; certificates live 365 days and the control plane checks them daily")
+	}
 }
 
 func validateNodeIP(s, path string, cidr netip.Prefix, gateway netip.Addr, seen map[netip.Addr]string, c *errs) {

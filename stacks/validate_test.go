@@ -177,6 +177,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"k8s version with v", lab, []edit{{"kubernetes.version", "v1.35.4"}}, []string{"kubernetes.version"}},
 		{"calico version", lab, []edit{{"kubernetes.calicoVersion", "latest"}}, []string{"kubernetes.calicoVersion"}},
 		{"pod pids limit", lab, []edit{{"kubernetes.podPidsLimit", 64}}, []string{"kubernetes.podPidsLimit"}},
+		{"cert renew days", lab, []edit{{"kubernetes.certRenewDays", 400}}, []string{"kubernetes.certRenewDays"}},
 		{"calico checksum", lab, []edit{{"kubernetes.calicoManifestSha256", "abc"}}, []string{"kubernetes.calicoManifestSha256"}},
 		{"ssh user root", lab, []edit{{"ssh.user", "root"}}, []string{"ssh.user"}},
 		{"ssh public key garbage", lab, []edit{{"ssh.publicKey", "ssh-rsa notakey"}}, []string{"ssh.publicKey"}},
