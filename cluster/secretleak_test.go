@@ -60,21 +60,25 @@ func TestSecretPhaseErrorTextHoldsNoSecret(t *testing.T) {
 		name, resource, setup string
 		// fails: the script itself fails (after the secret existed on the node).
 		fails bool
-		// opened: what the sealed stdout holds.
-		opened string
+		// opened: what the sealed stdout holds; failure: what the failing script says.
+		opened, failure string
 	}{
 		{name: "fetch-kubeconfig: connection lost", resource: "lab-fetch-kubeconfig", setup: writeAdminConf, opened: "client-key-data: " + fakeClientKey},
 		{name: "join-token: connection lost", resource: "lab-join-token", setup: writeCA, opened: `{"token":"` + fakeToken + `","caCertHash":"sha256:`},
-		{name: "join-token: no CA after the token was made", resource: "lab-join-token", fails: true},
+		{name: "join-token: no CA after the token was made", resource: "lab-join-token", fails: true, failure: "cannot read the cluster CA"},
+		// join-worker reads the token on stdin and shows kubeadm's log when the join fails.
+		{name: "join-worker: kubeadm join fails quoting the token", resource: "lab-join-worker-worker-1", fails: true, failure: "bad token <bootstrap token>"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := newFakeNode(t)
 			n.set("token", fakeToken)
+			n.set("join", "leak")
 			create, stdin := registered(tc.resource)
 			stdout, stderr, combined, err := n.runCommandLine(create, stdin, tc.setup)
 			runErr := errExitMissing
 			if tc.fails {
-				require.Error(t, err, "the script must fail without a CA:\n%s", stderr)
+				require.Error(t, err, stderr)
+				require.Contains(t, stderr, tc.failure)
 				runErr = errors.New("Process exited with status 1")
 			} else {
 				require.NoError(t, err, stderr)
