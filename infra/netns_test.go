@@ -65,6 +65,9 @@ func newNATLab(t *testing.T) *natLab {
 			l.run("-n", ns, "link", "set", link, "up")
 		}
 	}
+	// A new namespace copies forwarding from the root one (devconf_inherit_init_net=0), which other
+	// suites on this machine may have switched on: start from a stock host's 0.
+	l.in("sh", "-c", "echo 0 >/proc/sys/net/ipv4/ip_forward")
 	l.run("-n", h, "route", "add", "default", "via", "203.0.113.1")
 	// Anyone on the uplink's segment can send packets for the private network to the host's MAC.
 	l.run("-n", w, "route", "add", "10.10.10.0/24", "via", "203.0.113.2")
