@@ -49,8 +49,9 @@ type HostSSHArgs struct {
 type ProxmoxNode struct {
 	// Name is the Proxmox node name (`pvesh get /nodes`).
 	Name string
-	// Address is the node's SSH address; empty means the endpoint's host (first node) or the
-	// address the API reports (other nodes).
+	// Address is the node's SSH address: the provider's snippet uploads, the bridge pre-flight and
+	// (first node) the NAT step use it. Empty means the endpoint's host (first node) or the address
+	// the API reports (other nodes; those get no pre-flight). The stack config requires it.
 	Address string
 	// Storage holds VM disks and cloud-init drives, e.g. local-lvm or local-zfs.
 	Storage string

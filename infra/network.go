@@ -17,6 +17,9 @@ import (
 //go:embed scripts/host-nat.sh
 var hostNATScript string
 
+//go:embed scripts/host-preflight.sh
+var hostPreflightScript string
+
 // hostNATPath is where the NAT script lives on the host, so its systemd unit can re-run it at boot.
 const hostNATPath = "/usr/local/lib/infralab/host-nat.sh"
 
@@ -38,7 +41,15 @@ func (r *reconciler) ensureBridge(pn ProxmoxNode) error {
 		gw := netip.MustParseAddr(nw.Gateway) // validated
 		args.Address = pulumi.String(netip.PrefixFrom(gw, r.plan.prefix.Bits()).String())
 	}
-	br, err := network.NewNetworkBridge(r.ctx, r.child("bridge-%s", pn.Name), args, r.pxOpts()...)
+	var opts []pulumi.ResourceOption
+	preflight, err := r.ensureHostPreflight(pn, args)
+	if err != nil {
+		return err
+	}
+	if preflight != nil {
+		opts = append(opts, pulumi.DependsOn([]pulumi.Resource{preflight}))
+	}
+	br, err := network.NewNetworkBridge(r.ctx, r.child("bridge-%s", pn.Name), args, r.pxOpts(opts...)...)
 	if err != nil {
 		return err
 	}
@@ -47,6 +58,65 @@ func (r *reconciler) ensureBridge(pn ProxmoxNode) error {
 	}
 	r.bridges[pn.Name] = br
 	return nil
+}
+
+// ensureHostPreflight declares the read-only check a node's bridge waits for
+// (scripts/host-preflight.sh). Creating, changing or deleting the bridge makes the provider
+// reload the node's whole network configuration, staged changes included
+// (bpg/terraform-provider-proxmox v0.95.0, fwprovider/nodes/network/resource_linux_bridge.go:
+// Create, Update and Delete end in ReloadNetworkConfiguration, PUT /nodes/{node}/network), on
+// a host reachable only over that network. The check refuses pending changes and a taken name
+// before that happens.
+//
+// Its triggers are the bridge's node and name, so it is replaced (and `create` checks the name
+// again) exactly when the provider creates a bridge; on any other change of the bridge's
+// settings (they are in the command line) `update` runs, which checks only for pending changes:
+// by then the bridge exists and is ours. Nothing to undo on delete. A node without a known SSH
+// address (the provider finds it through the API) gets no check; stacks require the address.
+func (r *reconciler) ensureHostPreflight(pn ProxmoxNode, br *network.NetworkBridgeArgs) (pulumi.Resource, error) {
+	host := r.sshHost(pn)
+	if host == "" {
+		return nil, r.ctx.Log.Info("infra: proxmox.nodes "+pn.Name+" has no SSH address: the bridge pre-flight (docs/infra.md) is skipped there",
+			&pulumi.LogArgs{Resource: r.parent})
+	}
+	nw := r.plan.args.Network
+	settings := fmt.Sprintf("mtu=%d ports=%s", nw.MTU, strings.Join(pn.BridgePorts, ","))
+	if pn.Name == r.plan.args.Proxmox.Nodes[0].Name {
+		settings += " address=" + nw.Gateway
+	}
+	line := func(action string) string {
+		return fmt.Sprintf("env INFRALAB_BRIDGE=%s INFRALAB_NODE=%s INFRALAB_BRIDGE_SETTINGS=%s sh -s %s",
+			shellQuote(nw.Bridge), shellQuote(pn.Name), shellQuote(settings), action)
+	}
+	return remote.NewCommand(r.ctx, r.child("host-preflight-%s", pn.Name), &remote.CommandArgs{
+		Connection: r.hostConnection(host),
+		Create:     pulumi.String(line("create")),
+		Update:     pulumi.String(line("update")),
+		Stdin:      pulumi.String(hostPreflightScript),
+		Triggers:   pulumi.Array{pulumi.String(pn.Name), pulumi.String(nw.Bridge)},
+	}, pulumi.Parent(r.parent))
+}
+
+// sshHost is the SSH address of a node: its configured address, else for the first node the
+// endpoint's host; empty when unknown.
+func (r *reconciler) sshHost(pn ProxmoxNode) string {
+	if pn.Address != "" {
+		return pn.Address
+	}
+	if pn.Name == r.plan.args.Proxmox.Nodes[0].Name {
+		return r.plan.gatewaySSH
+	}
+	return ""
+}
+
+// hostConnection is the SSH login on a Proxmox host, the key kept secret.
+func (r *reconciler) hostConnection(host string) remote.ConnectionArgs {
+	hs := r.plan.args.Proxmox.HostSSH
+	return remote.ConnectionArgs{
+		Host:       pulumi.String(host),
+		User:       pulumi.String(hs.User),
+		PrivateKey: pulumi.ToSecret(hs.PrivateKey).(pulumi.StringInput),
+	}
 }
 
 // ensureHostNAT makes the first node forward and masquerade the private network.
@@ -68,11 +138,7 @@ func (r *reconciler) ensureHostNAT() error {
 	}
 	sum := sha256.Sum256([]byte(hostNATScript))
 	cmd, err := remote.NewCommand(r.ctx, r.child("host-nat-%s", first.Name), &remote.CommandArgs{
-		Connection: remote.ConnectionArgs{
-			Host:       pulumi.String(r.plan.gatewaySSH),
-			User:       pulumi.String(a.Proxmox.HostSSH.User),
-			PrivateKey: pulumi.ToSecret(a.Proxmox.HostSSH.PrivateKey).(pulumi.StringInput),
-		},
+		Connection: r.hostConnection(r.plan.gatewaySSH),
 		// The script arrives on stdin and is installed, then run; its systemd unit re-runs it at boot.
 		Create: pulumi.String(natCommand(a.Proxmox.HostSSH.User, hostNATPath, env, "apply")),
 		Delete: pulumi.String(natCommand(a.Proxmox.HostSSH.User, hostNATPath, env, "remove")),

@@ -29,7 +29,7 @@ func TestResourceCounts(t *testing.T) {
 				typeProvider:  1,
 				typeImage:     tc.nodes, // one download per Proxmox node
 				typeBridge:    tc.nodes, // the private bridge on every node
-				typeCommand:   1,        // host NAT on the gateway node
+				typeCommand:   2,        // host NAT on the gateway node + bridge pre-flight where the SSH address is known (here the first node's)
 				typeSnippet:   vms,      // one user-data per VM
 				typeVM:        vms,
 			}, m.count())
@@ -238,7 +238,7 @@ func TestBridgeAndHostNAT(t *testing.T) {
 			assert.True(t, prop(b.inputs, "address").IsNull(), "only the gateway node has an address on the bridge")
 		}
 	}
-	cmds := m.ofType(typeCommand)
+	cmds := commandsNamed(m, "host-nat")
 	require.Len(t, cmds, 1)
 	cmd := cmds[0]
 	assert.Equal(t, "pve1.example.org", str(cmd.inputs, "connection", "host"), "NAT runs on the first node, at the endpoint's host")
@@ -264,7 +264,7 @@ func TestNonRootHostUserUsesSudoAndSkipHostNATDropsTheCommand(t *testing.T) {
 	a.Proxmox.HostSSH.User = "pveops"
 	m, _, err := run(t, a)
 	require.NoError(t, err)
-	create := str(m.ofType(typeCommand)[0].inputs, "create")
+	create := str(commandsNamed(m, "host-nat")[0].inputs, "create")
 	assert.Contains(t, create, "sudo -n tee '/usr/local/lib/infralab/host-nat.sh'")
 	assert.Contains(t, create, "sudo -n env INFRALAB_BRIDGE=")
 
@@ -272,7 +272,7 @@ func TestNonRootHostUserUsesSudoAndSkipHostNATDropsTheCommand(t *testing.T) {
 	a.Network.SkipHostNAT = true
 	m, _, err = run(t, a)
 	require.NoError(t, err)
-	assert.Empty(t, m.ofType(typeCommand))
+	assert.Empty(t, commandsNamed(m, "host-nat"))
 	assert.Len(t, m.ofType(typeVM), 3)
 }
 

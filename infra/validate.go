@@ -187,7 +187,7 @@ func validateGuest(errs *fieldErrors, a *NodesArgs) {
 		errs.add("ssh.user", "%q must be a non-root Linux user name", a.SSH.User)
 	}
 	if _, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(a.SSH.PublicKey)); err != nil {
-		errs.add("ssh.publicKey", "not an OpenSSH public key line (%v); paste the contents of ~/.ssh/id_ed25519.pub", err)
+		errs.add("ssh.publicKey", "not an OpenSSH public key line (%v); paste the contents of ~/.ssh/infralab.pub", err)
 	} else if len(strings.TrimSpace(string(rest))) > 0 {
 		errs.add("ssh.publicKey", "holds more than one key; give exactly one")
 	}

@@ -51,7 +51,8 @@ type Proxmox struct {
 // ProxmoxNode is one Proxmox VE host.
 type ProxmoxNode struct {
 	Name string `json:"name"`
-	// Address is the host's SSH address, used only for the NAT step.
+	// Address is the host's SSH address (required): the provider uploads snippets over it, the
+	// bridge pre-flight and the NAT step run over it, and the kubeadm phases jump through the first.
 	Address string `json:"address,omitempty"`
 	// Storage holds VM disks (e.g. local-lvm); ImageStorage holds the downloaded cloud image and
 	// cloud-init snippets (a directory storage, e.g. local).

@@ -68,7 +68,7 @@ func validateProxmox(cfg *Config, c *errs) {
 	if !pvename.User(p.HostSSHUser) {
 		c.add("proxmox.hostSshUser", fmt.Sprintf("%q is not an SSH user", p.HostSSHUser), "the Proxmox API cannot upload cloud-init snippets, so the provider uses SSH: set root or a sudo user")
 	}
-	requireSecret(cfg.Secrets.ProxmoxSSHPrivateKey, c, "pulumi config set --secret proxmoxSshPrivateKey < ~/.ssh/id_ed25519 (a key root@pve accepts)")
+	requireSecret(cfg.Secrets.ProxmoxSSHPrivateKey, c, "pulumi config set --secret proxmoxSshPrivateKey < ~/.ssh/infralab-pve (the key proxmox.hostSshUser accepts on the hosts; docs/infra.md)")
 	if k := cfg.Secrets.ProxmoxSSHPrivateKey; k.Set {
 		if _, err := ssh.ParsePrivateKey([]byte(k.Value)); err != nil {
 			c.add(k.Key, "does not parse as an unencrypted OpenSSH private key (value not shown)", "use a key without a passphrase")

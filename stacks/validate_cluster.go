@@ -132,10 +132,10 @@ func validateSSH(cfg *Config, c *errs) {
 	}
 	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(cfg.SSH.PublicKey))
 	if err != nil {
-		c.add("ssh.publicKey", "does not parse as an OpenSSH public key", "paste one line of ~/.ssh/id_ed25519.pub")
+		c.add("ssh.publicKey", "does not parse as an OpenSSH public key", "paste the one line of ~/.ssh/infralab.pub")
 	}
 	key := cfg.Secrets.SSHPrivateKey
-	requireSecret(key, c, "pulumi config set --secret sshPrivateKey < ~/.ssh/id_ed25519")
+	requireSecret(key, c, "pulumi config set --secret sshPrivateKey < ~/.ssh/infralab")
 	if !key.Set {
 		return
 	}
