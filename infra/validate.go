@@ -89,8 +89,8 @@ func validateProxmox(errs *fieldErrors, p *plan) {
 	seen := map[string]bool{}
 	for i, n := range px.Nodes {
 		f := fmt.Sprintf("proxmox.nodes[%d]", i)
-		if !hostnameRE.MatchString(n.Name) {
-			errs.add(f+".name", "%q is not a Proxmox node name", n.Name)
+		if !pvename.NodeName(n.Name) {
+			errs.add(f+".name", "%q is not a Proxmox node name (letters, digits and inner '-', as `pvesh get /nodes` shows)", n.Name)
 		}
 		if seen[n.Name] {
 			errs.add(f+".name", "%q is listed twice", n.Name)

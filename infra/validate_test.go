@@ -61,6 +61,24 @@ func TestValidationCollectsAllErrors(t *testing.T) {
 	assert.Equal(t, 3, strings.Count(err.Error(), "\n  "), err.Error())
 }
 
+// Proxmox's node-name rule (pve-common src/PVE/JSONSchema.pm, pve_verify_node_name) allows upper
+// case; Hetzner's installimage names hosts like Debian-bookworm-latest-amd64-base.
+func TestUpperCaseProxmoxNodeNameIsValid(t *testing.T) {
+	a := fixture(t, 1, 2)
+	a.Proxmox.Nodes[0].Name = "Debian-bookworm-latest-amd64-base"
+	a.VMs[1].ProxmoxNode = "Debian-bookworm-latest-amd64-base"
+	m, got, err := run(t, a)
+	require.NoError(t, err)
+	assert.Len(t, got, 3)
+	for _, v := range m.ofType(typeVM) {
+		assert.Equal(t, "Debian-bookworm-latest-amd64-base", str(v.inputs, "nodeName"))
+	}
+	a.Proxmox.Nodes[0].Name = "pve_1"
+	_, err = validate(a)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `proxmox.nodes[0].name: "pve_1" is not a Proxmox node name`)
+}
+
 func TestExtraNodeWithoutVMsNeedsNoBridgePorts(t *testing.T) {
 	a := fixture(t, 1, 2)
 	for i := range a.VMs {

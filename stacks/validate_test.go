@@ -356,6 +356,10 @@ func TestValidVariants(t *testing.T) {
 			}},
 			{"network.mtu", 1400},
 		},
+		// Proxmox allows upper case in node names; Hetzner's installimage default host names have it.
+		"hetzner default node name": {
+			{"proxmox.nodes[0].name", "Debian-bookworm-latest-amd64-base"},
+		},
 		"image pinned by digest": {
 			{"apps.api.image", "ghcr.io/infralab/healthcare-api@sha256:" + strings.Repeat("0f", 32)},
 		},
