@@ -150,6 +150,7 @@ func appsArgs(cfg *stacks.Config, secrets secretValues) *apps.PlatformArgs {
 	return a
 }
 
-// Sizes were validated by stacks.Load, so they parse.
+// Sizes were validated by stacks.Load: binary units, whole MiB (memory) and whole GiB (disk), so
+// these conversions are exact (docs/config.md, "VM sizes").
 func mebibytes(q string) int { v := resource.MustParse(q); return int(v.Value() >> 20) }
 func gibibytes(q string) int { v := resource.MustParse(q); return int(v.Value() >> 30) }
