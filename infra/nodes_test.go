@@ -169,8 +169,9 @@ func TestImageDownloadPrecedesEveryVM(t *testing.T) {
 		assert.Equal(t, "import", str(im.inputs, "contentType"))
 		assert.Equal(t, strings.Repeat("ab", 64), str(im.inputs, "checksum"))
 		assert.Equal(t, "sha512", str(im.inputs, "checksumAlgorithm"))
-		assert.Equal(t, "debian-12-genericcloud-amd64.qcow2", str(im.inputs, "fileName"))
-		images[str(im.inputs, "nodeName")] = im
+		node := str(im.inputs, "nodeName")
+		assert.Equal(t, imageFileName(fixture(t, 3, 20).Image, node), str(im.inputs, "fileName"))
+		images[node] = im
 	}
 	require.Len(t, images, 3)
 	for _, v := range m.ofType(typeVM) {
@@ -286,4 +287,41 @@ func TestInsecureOnlyWhenSet(t *testing.T) {
 	m, _, err = run(t, a)
 	require.NoError(t, err)
 	assert.True(t, prop(m.ofType(typeProvider)[0].inputs, "insecure").BoolValue())
+}
+
+// The image file name carries the content it holds: a changed checksum or URL is a new file
+// beside the old one, never the same volume. bpg's download file resource
+// (fwprovider/nodes/resource_download_file.go) replaces on url/checksum/file_name changes
+// create-before-delete, and its Delete removes the volume by ID: with one fixed name the old
+// resource's delete removed the file the new one had just downloaded. overwrite_unmanaged deleted
+// any same-named file first, owned or not; overwrite (default true) re-downloads when the URL's
+// size changes. All three are off or absent now.
+func TestImageFileNameCarriesChecksumURLAndNode(t *testing.T) {
+	a := fixture(t, 2, 2)
+	m, _, err := run(t, a)
+	require.NoError(t, err)
+	names := map[string]string{}
+	for _, im := range m.ofType(typeImage) {
+		name := str(im.inputs, "fileName")
+		node := str(im.inputs, "nodeName")
+		names[node] = name
+		assert.True(t, strings.HasPrefix(name, a.Image.Checksum[:12]+"-"), "%s starts with the checksum prefix", name)
+		assert.True(t, strings.HasSuffix(name, "-"+node+"-debian-12-genericcloud-amd64.qcow2"), "%s names its node and the image", name)
+		assert.True(t, prop(im.inputs, "overwriteUnmanaged").IsNull() || !prop(im.inputs, "overwriteUnmanaged").BoolValue(),
+			"overwriteUnmanaged deletes files infralab does not own")
+		assert.False(t, prop(im.inputs, "overwrite").BoolValue(), "overwrite off: the checksum pins the content")
+		assert.True(t, prop(im.inputs, "overwrite").IsBool(), "overwrite set explicitly")
+	}
+	assert.NotEqual(t, names["pve1"], names["pve2"], "nodes sharing one storage never share a volume")
+
+	before := imageFileName(a.Image, "pve1")
+	b := a.Image
+	b.Checksum = strings.Repeat("cd", 64)
+	assert.NotEqual(t, before, imageFileName(b, "pve1"), "a new checksum is a new file")
+	c := a.Image
+	c.URL = "https://mirror.example.org/debian-12-genericcloud-amd64.qcow2"
+	assert.NotEqual(t, before, imageFileName(c, "pve1"), "a new URL is a new file")
+	d := a.Image
+	d.FileName = "bookworm.qcow2"
+	assert.True(t, strings.HasSuffix(imageFileName(d, "pve1"), "-pve1-bookworm.qcow2"), "fileName is the readable part")
 }

@@ -27,7 +27,6 @@ var (
 type plan struct {
 	args       *NodesArgs
 	prefix     netip.Prefix
-	imageFile  string
 	gatewaySSH string   // SSH address of the first node, where NAT runs
 	placement  []string // Proxmox node per VM, same index as args.VMs
 }
@@ -131,12 +130,13 @@ func validateImage(errs *fieldErrors, p *plan) {
 	} else if len(im.Checksum) != want || !hexRE.MatchString(im.Checksum) {
 		errs.add("image.checksum", "want %d hex digits for %s (copy it from the image's SHA*SUMS file)", want, im.ChecksumAlgorithm)
 	}
-	p.imageFile = im.FileName
-	if p.imageFile == "" && u != nil {
-		p.imageFile = path.Base(u.Path)
+	// The stored name adds a checksum/URL/node prefix (imageFileName); the readable part is checked.
+	base := im.FileName
+	if base == "" && u != nil {
+		base = path.Base(u.Path)
 	}
-	if !pvename.ImportFile(p.imageFile) {
-		errs.add("image.fileName", "%q must be a plain file name ending in .qcow2, .raw or .vmdk, the extensions Proxmox import storage accepts (an Ubuntu .img is qcow2: name it noble.qcow2)", p.imageFile)
+	if !pvename.ImportFile(base) {
+		errs.add("image.fileName", "%q must be a plain file name ending in .qcow2, .raw or .vmdk, the extensions Proxmox import storage accepts (an Ubuntu .img is qcow2: name it noble.qcow2)", base)
 	}
 }
 
