@@ -49,8 +49,8 @@ type HostSSHArgs struct {
 type ProxmoxNode struct {
 	// Name is the Proxmox node name (`pvesh get /nodes`).
 	Name string
-	// Address is the node's SSH address; empty means the endpoint's host (first node) or the
-	// address the API reports (other nodes).
+	// Address is the node's SSH address (snippet upload, snippet cleanup, NAT on the first node);
+	// empty means the endpoint's host, allowed on the first node only.
 	Address string
 	// Storage holds VM disks and cloud-init drives, e.g. local-lvm or local-zfs.
 	Storage string

@@ -84,6 +84,17 @@ func (m *mocks) ofType(typ string) []registered {
 	return out
 }
 
+// commands returns the remote commands whose name holds part (e.g. "host-nat").
+func (m *mocks) commands(part string) []registered {
+	var out []registered
+	for _, r := range m.ofType(typeCommand) {
+		if strings.Contains(r.name, "-"+part+"-") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 func (m *mocks) count() map[string]int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -183,6 +194,9 @@ func fixture(t testing.TB, nodes, workers int) *NodesArgs {
 	}
 	for i := 0; i < nodes; i++ {
 		n := ProxmoxNode{Name: fmt.Sprintf("pve%d", i+1), Storage: "local-lvm", ImageStorage: "local"}
+		if i > 0 {
+			n.Address = fmt.Sprintf("pve%d.example.org", i+1)
+		}
 		if nodes > 1 {
 			n.BridgePorts = []string{"enp0s31f6.4000"}
 		}

@@ -29,7 +29,7 @@ func TestResourceCounts(t *testing.T) {
 				typeProvider:  1,
 				typeImage:     tc.nodes, // one download per Proxmox node
 				typeBridge:    tc.nodes, // the private bridge on every node
-				typeCommand:   1,        // host NAT on the gateway node
+				typeCommand:   1 + vms,  // host NAT on the gateway node, a snippet cleanup per VM
 				typeSnippet:   vms,      // one user-data per VM
 				typeVM:        vms,
 			}, m.count())
@@ -137,7 +137,7 @@ func TestCloudInitHasTheKeyAndNoPassword(t *testing.T) {
 	}
 	// The VM points at its own snippet.
 	for _, v := range m.ofType(typeVM) {
-		want := fmt.Sprintf("local:snippets/infralab-lab-%s.user-data.yaml", str(v.inputs, "name"))
+		want := "local:snippets/" + snippetFileName("lab", str(v.inputs, "name"))
 		assert.Equal(t, want, str(v.inputs, "initialization", "userDataFileId"))
 		assert.True(t, prop(v.inputs, "initialization", "userAccount").IsNull(), "userAccount would conflict with user-data")
 	}
@@ -152,7 +152,7 @@ func TestSecretsStaySecret(t *testing.T) {
 	assert.Equal(t, tokenSentinel, str(prov[0].inputs, "apiToken"))
 	assert.True(t, prop(prov[0].inputs, "ssh").IsObject())
 	assert.True(t, isSecretAt(prov[0].inputs, "ssh", "privateKey"), "provider SSH key is a secret")
-	cmd := m.ofType(typeCommand)[0]
+	cmd := m.commands("host-nat")[0]
 	assert.True(t, isSecretAt(cmd.inputs, "connection"), "command connection (holds the key) is a secret")
 	for _, r := range m.res {
 		for _, leak := range plaintextLeaks(resource.NewProperty(r.inputs), []string{tokenSentinel, "SECRET-KEY"}) {
@@ -239,7 +239,7 @@ func TestBridgeAndHostNAT(t *testing.T) {
 			assert.True(t, prop(b.inputs, "address").IsNull(), "only the gateway node has an address on the bridge")
 		}
 	}
-	cmds := m.ofType(typeCommand)
+	cmds := m.commands("host-nat")
 	require.Len(t, cmds, 1)
 	cmd := cmds[0]
 	assert.Equal(t, "pve1.example.org", str(cmd.inputs, "connection", "host"), "NAT runs on the first node, at the endpoint's host")
@@ -265,7 +265,7 @@ func TestNonRootHostUserUsesSudoAndSkipHostNATDropsTheCommand(t *testing.T) {
 	a.Proxmox.HostSSH.User = "pveops"
 	m, _, err := run(t, a)
 	require.NoError(t, err)
-	create := str(m.ofType(typeCommand)[0].inputs, "create")
+	create := str(m.commands("host-nat")[0].inputs, "create")
 	assert.Contains(t, create, "sudo -n tee '/usr/local/lib/infralab/host-nat.sh'")
 	assert.Contains(t, create, "sudo -n env INFRALAB_BRIDGE=")
 
@@ -273,7 +273,7 @@ func TestNonRootHostUserUsesSudoAndSkipHostNATDropsTheCommand(t *testing.T) {
 	a.Network.SkipHostNAT = true
 	m, _, err = run(t, a)
 	require.NoError(t, err)
-	assert.Empty(t, m.ofType(typeCommand))
+	assert.Empty(t, m.commands("host-nat"))
 	assert.Len(t, m.ofType(typeVM), 3)
 }
 
@@ -324,4 +324,61 @@ func TestImageFileNameCarriesChecksumURLAndNode(t *testing.T) {
 	d := a.Image
 	d.FileName = "bookworm.qcow2"
 	assert.True(t, strings.HasSuffix(imageFileName(d, "pve1"), "-pve1-bookworm.qcow2"), "fileName is the readable part")
+}
+
+// A user-data edit must never delete the live snippet. bpg's file resource forces replacement on
+// source_raw.data (proxmoxtf/resource/file.go: ForceNew), overwrites a same-named file on create
+// (overwrite defaults to true) and deletes the volume by ID in fileDelete: create-before-delete
+// then removed the file the new resource had just written, and qemu-server reads the snippet at
+// every cold start (src/PVE/QemuServer/Cloudinit.pm, read_cloudinit_snippets_file). A new name per
+// content is no way out: the VM's initialization.user_data_file_id is ForceNew
+// (proxmoxtf/resource/vm/vm.go), so a new file ID would replace the VM on every user-data edit.
+// So: one name per VM, RetainOnDelete on the snippet, the VM's file ID a known string (an unknown
+// ID in preview would show the VM as replaced), and removal by a command deleted after the VM.
+func TestSnippetSurvivesItsReplacementAndGoesWithItsVM(t *testing.T) {
+	a := fixture(t, 2, 2)
+	m, _, err := run(t, a)
+	require.NoError(t, err)
+	snippets := map[string]registered{}
+	for _, s := range m.ofType(typeSnippet) {
+		assert.True(t, s.rpc.GetRetainOnDelete(), "%s: a replaced snippet must not delete the file its successor wrote", s.name)
+		assert.False(t, s.rpc.GetDeleteBeforeReplace(), "%s: delete-before-replace would cascade into the VM", s.name)
+		snippets[s.name] = s
+	}
+	cleanups := map[string]registered{}
+	for _, c := range m.commands("user-data-cleanup") {
+		cleanups[c.name] = c
+	}
+	require.Len(t, cleanups, len(a.VMs))
+	for _, v := range m.ofType(typeVM) {
+		name := str(v.inputs, "name")
+		node := str(v.inputs, "nodeName")
+		snippet := snippets["lab-user-data-"+name]
+		volid := "local:snippets/" + snippetFileName("lab", name)
+		assert.Equal(t, volid, snippet.id)
+		assert.Equal(t, volid, str(v.inputs, "initialization", "userDataFileId"))
+		for _, u := range v.rpc.GetPropertyDependencies()["initialization"].GetUrns() {
+			assert.NotContains(t, u, "lab-user-data-", "%s: the file ID must not come from the snippet's outputs (unknown in preview)", name)
+		}
+		deps := v.rpc.GetDependencies()
+		assert.True(t, slices.ContainsFunc(deps, func(u string) bool { return strings.HasSuffix(u, "::lab-user-data-"+name) }), "%s waits for its snippet", name)
+		assert.True(t, slices.ContainsFunc(deps, func(u string) bool { return strings.HasSuffix(u, "::lab-user-data-cleanup-"+name) }),
+			"%s depends on its cleanup, so destroy deletes the VM first", name)
+
+		c, ok := cleanups["lab-user-data-cleanup-"+name]
+		require.True(t, ok, "cleanup for %s", name)
+		wantHost := "pve1.example.org"
+		if node == "pve2" {
+			wantHost = "pve2.example.org"
+		}
+		assert.Equal(t, wantHost, str(c.inputs, "connection", "host"), "%s: cleanup runs on the VM's node", name)
+		assert.True(t, isSecretAt(c.inputs, "connection"))
+		assert.Equal(t, snippetCleanupScript, str(c.inputs, "stdin"))
+		assert.Contains(t, str(c.inputs, "create"), "INFRALAB_SNIPPET="+shellQuote(volid))
+		assert.True(t, strings.HasSuffix(str(c.inputs, "create"), "sh -s check"))
+		assert.True(t, strings.HasSuffix(str(c.inputs, "delete"), "sh -s remove"))
+		assert.Contains(t, strs(c.inputs, "triggers"), sha256Hex(snippetCleanupScript))
+		assert.True(t, slices.ContainsFunc(c.rpc.GetDependencies(), func(u string) bool { return strings.HasSuffix(u, "::lab-user-data-"+name) }),
+			"cleanup checks the uploaded snippet")
+	}
 }

@@ -27,8 +27,10 @@ var (
 type plan struct {
 	args       *NodesArgs
 	prefix     netip.Prefix
-	gatewaySSH string   // SSH address of the first node, where NAT runs
-	placement  []string // Proxmox node per VM, same index as args.VMs
+	gatewaySSH string // SSH address of the first node, where NAT runs
+	// hostAddress is every node's SSH address: its address, or for the first node the endpoint's host.
+	hostAddress map[string]string
+	placement   []string // Proxmox node per VM, same index as args.VMs
 }
 
 // fieldErrors collects every problem with its field path, kubeadm style.
@@ -114,6 +116,17 @@ func validateProxmox(errs *fieldErrors, p *plan) {
 		p.gatewaySSH = px.Nodes[0].Address
 		if p.gatewaySSH == "" && u != nil {
 			p.gatewaySSH = u.Hostname()
+		}
+	}
+	p.hostAddress = map[string]string{}
+	for i, n := range px.Nodes {
+		switch {
+		case n.Address != "":
+			p.hostAddress[n.Name] = n.Address
+		case i == 0:
+			p.hostAddress[n.Name] = p.gatewaySSH
+		default:
+			errs.add(fmt.Sprintf("proxmox.nodes[%d].address", i), "empty: every node but the first needs its SSH address (each VM's snippet is checked and removed over SSH on its node)")
 		}
 	}
 }

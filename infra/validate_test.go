@@ -34,8 +34,11 @@ func TestValidationNamesEveryBadFieldBeforeDeclaringAnything(t *testing.T) {
 		{"uplink is bridge", func(a *NodesArgs) { a.Network.HostUplink = "vmbr1" }, []string{"network.hostUplink"}},
 		{"long bridge", func(a *NodesArgs) { a.Network.Bridge = "vmbr-private-1" }, []string{"network.bridge"}},
 		{"no nodes", func(a *NodesArgs) { a.Proxmox.Nodes = nil }, []string{"proxmox.nodes: empty"}},
-		{"spread without L2", func(a *NodesArgs) {
+		{"second node without address", func(a *NodesArgs) {
 			a.Proxmox.Nodes = append(a.Proxmox.Nodes, ProxmoxNode{Name: "pve2", Storage: "local-lvm", ImageStorage: "local"})
+		}, []string{"proxmox.nodes[1].address: empty: every node but the first needs its SSH address"}},
+		{"spread without L2", func(a *NodesArgs) {
+			a.Proxmox.Nodes = append(a.Proxmox.Nodes, ProxmoxNode{Name: "pve2", Address: "pve2.example.org", Storage: "local-lvm", ImageStorage: "local"})
 		}, []string{"proxmox.nodes[0].bridgePorts: empty, but VMs run on more than one node", "proxmox.nodes[1].bridgePorts"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,7 +87,7 @@ func TestExtraNodeWithoutVMsNeedsNoBridgePorts(t *testing.T) {
 	for i := range a.VMs {
 		a.VMs[i].ProxmoxNode = "pve1"
 	}
-	a.Proxmox.Nodes = append(a.Proxmox.Nodes, ProxmoxNode{Name: "pve2", Storage: "local-lvm", ImageStorage: "local"})
+	a.Proxmox.Nodes = append(a.Proxmox.Nodes, ProxmoxNode{Name: "pve2", Address: "pve2.example.org", Storage: "local-lvm", ImageStorage: "local"})
 	_, err := validate(a)
 	assert.NoError(t, err, "a node that hosts no VMs yet is fine without a layer-2 link")
 }

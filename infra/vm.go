@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"sort"
 
-	"github.com/muhlba91/pulumi-proxmoxve/sdk/v7/go/proxmoxve/storage"
 	"github.com/muhlba91/pulumi-proxmoxve/sdk/v7/go/proxmoxve/vm"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -21,15 +20,7 @@ func (r *reconciler) ensureVM(v VMArgs, nodeName string) (Node, error) {
 	}
 	// The user-data goes to the node's snippets storage with the provider's file resource (over
 	// the provider's SSH login). It holds the public key only, nothing secret.
-	snippet, err := storage.NewFile(r.ctx, r.child("user-data-%s", v.Name), &storage.FileArgs{
-		NodeName:    pulumi.String(pn.Name),
-		DatastoreId: pulumi.String(pn.ImageStorage),
-		ContentType: pulumi.String("snippets"),
-		SourceRaw: &storage.FileSourceRawArgs{
-			FileName: pulumi.String(fmt.Sprintf("infralab-%s-%s.user-data.yaml", a.Stack, v.Name)),
-			Data:     pulumi.String(data),
-		},
-	}, r.pxOpts()...)
+	userDataFileID, snippetDeps, err := r.ensureSnippet(v, pn, data)
 	if err != nil {
 		return Node{}, err
 	}
@@ -47,7 +38,7 @@ func (r *reconciler) ensureVM(v VMArgs, nodeName string) (Node, error) {
 	if a.Network.MTU != 0 {
 		nic.Mtu = pulumi.Int(1) // 1 = take the bridge's MTU
 	}
-	deps := []pulumi.Resource{r.bridges[pn.Name]}
+	deps := append([]pulumi.Resource{r.bridges[pn.Name]}, snippetDeps...)
 	if r.nat != nil {
 		// First boot installs packages, which needs the host's NAT.
 		deps = append(deps, r.nat)
@@ -90,8 +81,9 @@ func (r *reconciler) ensureVM(v VMArgs, nodeName string) (Node, error) {
 					Gateway: pulumi.String(a.Network.Gateway),
 				},
 			}},
-			Dns:            dns,
-			UserDataFileId: snippet.ID().ToStringOutput(),
+			Dns: dns,
+			// A string, not the snippet's ID output: see ensureSnippet.
+			UserDataFileId: pulumi.String(userDataFileID),
 		},
 	}, r.pxOpts(pulumi.DependsOn(deps))...)
 	if err != nil {
