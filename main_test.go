@@ -36,6 +36,17 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	defer r.mu.Unlock()
 	r.resources = append(r.resources, args)
 	outs := args.Inputs.Copy()
+	if args.TypeToken == "proxmoxve:VM/virtualMachine:VirtualMachine" {
+		// What bpg reads back from the guest agent: one address list per interface, loopback
+		// first (proxmoxtf/resource/vm/network/network.go, ReadNetworkValues). The VM booted
+		// with the address cloud-init was given.
+		ipcfg := args.Inputs["initialization"].ObjectValue()["ipConfigs"].ArrayValue()[0].ObjectValue()
+		addr, _, _ := strings.Cut(ipcfg["ipv4"].ObjectValue()["address"].StringValue(), "/")
+		outs["ipv4Addresses"] = resource.NewProperty([]resource.PropertyValue{
+			resource.NewProperty([]resource.PropertyValue{resource.NewProperty("127.0.0.1")}),
+			resource.NewProperty([]resource.PropertyValue{resource.NewProperty(addr)}),
+		})
+	}
 	if args.TypeToken == "command:remote:Command" {
 		// What the cluster layer's scripts print, so the phases after them can be declared.
 		stdout := "ok"

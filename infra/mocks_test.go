@@ -45,6 +45,9 @@ type registered struct {
 type mocks struct {
 	mu  sync.Mutex
 	res []registered
+	// agentIPs overrides what a VM's guest agent reports, by VM name (default: lo and the
+	// configured address).
+	agentIPs map[string][][]string
 }
 
 // NewResource hands out IDs shaped like the real provider's, so inputs built from them (a disk's
@@ -61,11 +64,35 @@ func (m *mocks) NewResource(a pulumi.MockResourceArgs) (string, resource.Propert
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	outs := a.Inputs.Copy()
+	if a.TypeToken == typeVM {
+		outs["ipv4Addresses"] = agentAddresses(m.agentIPs, a.Inputs)
+	}
 	m.res = append(m.res, registered{
 		seq: len(m.res), typ: a.TypeToken, name: a.Name, id: id, inputs: a.Inputs, rpc: a.RegisterRPC,
 		urn: fmt.Sprintf("%s$%s", a.TypeToken, a.Name),
 	})
-	return id, a.Inputs, nil
+	return id, outs, nil
+}
+
+// agentAddresses is the VM's ipv4Addresses output as bpg reads it from the guest agent: one list
+// per interface the agent reports, loopback included (proxmoxtf/resource/vm/network/network.go,
+// ReadNetworkValues). By default the agent reports the address cloud-init was given.
+func agentAddresses(override map[string][][]string, in resource.PropertyMap) resource.PropertyValue {
+	ifaces, ok := override[str(in, "name")]
+	if !ok {
+		addr, _, _ := strings.Cut(str(first(in, "initialization", "ipConfigs"), "ipv4", "address"), "/")
+		ifaces = [][]string{{"127.0.0.1"}, {addr}}
+	}
+	var arr []resource.PropertyValue
+	for _, iface := range ifaces {
+		var ips []resource.PropertyValue
+		for _, ip := range iface {
+			ips = append(ips, resource.NewProperty(ip))
+		}
+		arr = append(arr, resource.NewProperty(ips))
+	}
+	return resource.NewProperty(arr)
 }
 
 func (m *mocks) Call(a pulumi.MockCallArgs) (resource.PropertyMap, error) {
@@ -221,7 +248,12 @@ type resolvedNode struct {
 // run declares NewNodes against the mocks and returns what its outputs resolved to.
 func run(t testing.TB, a *NodesArgs) (*mocks, []resolvedNode, error) {
 	t.Helper()
-	m := &mocks{}
+	return runWith(t, &mocks{}, a)
+}
+
+// runWith is run with a prepared mock engine (e.g. agent addresses set).
+func runWith(t testing.TB, m *mocks, a *NodesArgs) (*mocks, []resolvedNode, error) {
+	t.Helper()
 	var got []resolvedNode
 	var mu sync.Mutex
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {

@@ -382,3 +382,33 @@ func TestSnippetSurvivesItsReplacementAndGoesWithItsVM(t *testing.T) {
 			"cleanup checks the uploaded snippet")
 	}
 }
+
+// "Created" must mean booted and through cloud-init. bpg waits for the guest agent only up to
+// agent.timeout (default 15m) and on a timeout or a 403 merely warns, leaving ipv4Addresses empty
+// (proxmoxtf/resource/vm/network/network.go, ReadNetworkValues); without wait_for_ip.ipv4 any
+// global IPv6 address ends the wait (proxmox/nodes/vms/vms.go, WaitForNetworkInterfacesFromVMAgent).
+// So both are set, and the node's address is taken from what the agent reports: a VM whose agent
+// does not report its configured address fails the run instead of resolving anyway.
+func TestNodeAddressComesFromTheGuestAgent(t *testing.T) {
+	m, got, err := run(t, fixture(t, 1, 2))
+	require.NoError(t, err)
+	for _, v := range m.ofType(typeVM) {
+		assert.Equal(t, agentTimeout, str(v.inputs, "agent", "timeout"), "agent timeout set explicitly")
+		assert.True(t, prop(v.inputs, "agent", "waitForIp", "ipv4").BoolValue(), "wait for an IPv4 address, not any address")
+	}
+	require.Len(t, got, 3)
+
+	for name, reported := range map[string][][]string{
+		"agent timed out or 403": {},
+		"DHCP address":           {{"127.0.0.1"}, {"10.10.10.200"}},
+		"only IPv6":              {{"127.0.0.1"}, {}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			mk := &mocks{agentIPs: map[string][][]string{"worker-1": reported}}
+			_, _, err := runWith(t, mk, fixture(t, 1, 2))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "infra: VM worker-1 (vmId 901): its guest agent reports")
+			assert.Contains(t, err.Error(), "not the configured 10.10.10.20")
+		})
+	}
+}

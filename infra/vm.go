@@ -54,9 +54,16 @@ func (r *reconciler) ensureVM(v VMArgs, nodeName string) (Node, error) {
 		// A config change moves the VM to its new node instead of re-creating it.
 		Migrate:       pulumi.Bool(true),
 		StopOnDestroy: pulumi.Bool(true),
-		// The provider waits for the agent to report an address, so "created" means booted and
-		// through cloud-init's package install.
-		Agent:           &vm.VirtualMachineAgentArgs{Enabled: pulumi.Bool(true), Trim: pulumi.Bool(true)},
+		// The agent is installed by cloud-init (packages), so it answers only once first boot got
+		// through the package install. The provider waits for it up to Timeout, for an IPv4
+		// address (without WaitForIp any IPv6 address ends the wait), and on a timeout or a 403
+		// only warns: the address check in nodeAddress turns that into an error.
+		Agent: &vm.VirtualMachineAgentArgs{
+			Enabled:   pulumi.Bool(true),
+			Trim:      pulumi.Bool(true),
+			Timeout:   pulumi.String(agentTimeout),
+			WaitForIp: &vm.VirtualMachineAgentWaitForIpArgs{Ipv4: pulumi.Bool(true)},
+		},
 		Cpu:             &vm.VirtualMachineCpuArgs{Cores: pulumi.Int(v.Cores), Sockets: pulumi.Int(1), Type: pulumi.String("host")},
 		Memory:          &vm.VirtualMachineMemoryArgs{Dedicated: pulumi.Int(v.MemoryMiB)},
 		OperatingSystem: &vm.VirtualMachineOperatingSystemArgs{Type: pulumi.String("l26")},
@@ -92,11 +99,48 @@ func (r *reconciler) ensureVM(v VMArgs, nodeName string) (Node, error) {
 	return Node{
 		Name: v.Name,
 		Role: v.Role,
-		// Derived from the VM's outputs so whoever uses the address waits for the VM.
-		IPv4:        machine.VmId.ApplyT(func(int) string { return ip.String() }).(pulumi.StringOutput),
+		// What the guest agent reports, checked against the config: it resolves only for a VM
+		// that booted with its address, so whoever uses it waits for that.
+		IPv4:        nodeAddress(v, ip, machine.Ipv4Addresses),
 		VMID:        machine.VmId,
 		ProxmoxNode: machine.NodeName,
 	}, nil
+}
+
+// agentTimeout bounds the provider's wait for the guest agent after a start and on every read
+// (bpg's default is 15m, proxmoxtf/resource/vm/vm.go dvAgentTimeout). First boot must get through
+// apt's package install before the agent runs, which a slow mirror can stretch; a VM whose agent is
+// down costs this long on each refresh before the address check fails.
+const agentTimeout = "20m"
+
+// nodeAddress is the VM's configured address once its guest agent reports it. bpg fills
+// ipv4Addresses from the agent, one list per interface, and leaves it empty when the agent did
+// not answer in time or the token may not read it (proxmoxtf/resource/vm/network/network.go,
+// ReadNetworkValues, which only warns then), so "created" did not mean "booted". An address that
+// is missing, or only a different one (DHCP, a typo in network-config), fails the output and every
+// resource that uses it.
+func nodeAddress(v VMArgs, want netip.Addr, reported pulumi.StringArrayArrayOutput) pulumi.StringOutput {
+	return reported.ApplyT(func(ifaces [][]string) (string, error) {
+		var seen []string
+		for _, iface := range ifaces {
+			for _, s := range iface {
+				a, err := netip.ParseAddr(s)
+				if err != nil || a.IsLoopback() {
+					continue
+				}
+				if a == want {
+					return want.String(), nil
+				}
+				seen = append(seen, s)
+			}
+		}
+		return "", fmt.Errorf("infra: VM %s (vmId %d): its guest agent reports %v, not the configured %s: "+
+			"it did not finish first boot within agent timeout %s (console: qm terminal %d; cloud-init: /var/log/cloud-init-output.log), "+
+			"the token lacks VM.GuestAgent.Audit (Proxmox VE 9) or VM.Monitor (8.x), "+
+			"or the address is not applied yet (a changed ip takes effect at the next cold boot, docs/runbooks/reboot-nodes.md); "+
+			"then `pulumi up --refresh` reads the agent again",
+			v.Name, v.VMID, seen, want, agentTimeout, v.VMID)
+	}).(pulumi.StringOutput)
 }
 
 func (r *reconciler) node(name string) ProxmoxNode {
