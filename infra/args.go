@@ -35,6 +35,8 @@ type ProxmoxArgs struct {
 	HostSSH HostSSHArgs
 	// Nodes lists the Proxmox nodes. The first is the network gateway of the private bridge.
 	Nodes []ProxmoxNode
+	// CPUType is the QEMU CPU model of every VM; empty means DefaultCPUType.
+	CPUType string
 }
 
 // HostSSHArgs is an SSH login on the Proxmox hosts.

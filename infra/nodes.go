@@ -17,7 +17,7 @@ type Nodes struct {
 	SSHUser pulumi.StringOutput
 	// Nodes holds one entry per VMArgs, in the same order.
 	Nodes []Node
-	// Summary is one map per VM (name, role, ipv4, vmId, proxmoxNode) for a stack output.
+	// Summary is one map per VM (name, role, ipv4, vmId, proxmoxNode, bootConfig) for a stack output.
 	Summary pulumi.MapArrayOutput
 }
 
@@ -29,6 +29,9 @@ type Node struct {
 	IPv4        pulumi.StringOutput
 	VMID        pulumi.IntOutput
 	ProxmoxNode pulumi.StringOutput
+	// BootConfig is the digest of the settings the VM's next cold start applies (bootConfig). The
+	// VM runs them once /sys/class/dmi/id/product_serial in the guest shows this value.
+	BootConfig string
 }
 
 // ControlPlanes returns the nodes with role control-plane.
@@ -85,6 +88,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *NodesArgs, opts ...pulumi.
 		summary = append(summary, pulumi.Map{
 			"name": pulumi.String(node.Name), "role": pulumi.String(node.Role),
 			"ipv4": node.IPv4, "vmId": node.VMID, "proxmoxNode": node.ProxmoxNode,
+			"bootConfig": pulumi.String(node.BootConfig),
 		})
 	}
 	comp.SSHUser = pulumi.String(args.SSH.User).ToStringOutput()

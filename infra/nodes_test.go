@@ -412,3 +412,54 @@ func TestNodeAddressComesFromTheGuestAgent(t *testing.T) {
 		})
 	}
 }
+
+// A config edit must not reboot every VM at once. bpg's reboot_after_update defaults to true and
+// reboots each updated VM that needs it, all in parallel, without a drain
+// (proxmoxtf/resource/vm/vm.go, vmUpdateDiskLocationAndSize). Off, the provider only warns; what
+// the VMs still have to boot into is their bootConfig digest, written to SMBIOS serial, which
+// Proxmox keeps as a pending change until the VM's next cold start (smbios1 is not hotpluggable:
+// qemu-server src/PVE/QemuServer.pm, vmconfig_hotplug_pending), and exported per node.
+func TestConfigChangesNeverRebootAndSurfaceAsBootConfig(t *testing.T) {
+	base := fixture(t, 1, 2)
+	m, _, err := run(t, base)
+	require.NoError(t, err)
+	serials := map[string]string{}
+	for _, v := range m.ofType(typeVM) {
+		assert.True(t, prop(v.inputs, "rebootAfterUpdate").IsBool() && !prop(v.inputs, "rebootAfterUpdate").BoolValue(),
+			"%s: rebootAfterUpdate explicitly false", str(v.inputs, "name"))
+		serial := str(v.inputs, "smbios", "serial")
+		assert.Regexp(t, `^infralab-boot-[0-9a-f]{16}$`, serial)
+		assert.Empty(t, str(v.inputs, "smbios", "uuid"), "the UUID is Proxmox's per-instance identity, never set by us")
+		serials[str(v.inputs, "name")] = serial
+	}
+	assert.Len(t, serials, 3)
+
+	serialOf := func(edit func(a *NodesArgs)) string {
+		a := fixture(t, 1, 2)
+		a.SSH.PublicKey = base.SSH.PublicKey
+		edit(a)
+		m, _, err := run(t, a)
+		require.NoError(t, err)
+		for _, v := range m.ofType(typeVM) {
+			if str(v.inputs, "name") == "worker-1" {
+				return str(v.inputs, "smbios", "serial")
+			}
+		}
+		return ""
+	}
+	assert.Equal(t, serials["worker-1"], serialOf(func(*NodesArgs) {}), "the digest is stable")
+	for name, edit := range map[string]func(a *NodesArgs){
+		"cores":     func(a *NodesArgs) { a.VMs[1].Cores++ },
+		"memory":    func(a *NodesArgs) { a.VMs[1].MemoryMiB += 1024 },
+		"cpu type":  func(a *NodesArgs) { a.Proxmox.CPUType = "x86-64-v3" },
+		"ip":        func(a *NodesArgs) { a.VMs[1].IP = "10.10.10.99" },
+		"dns":       func(a *NodesArgs) { a.Network.DNS = []string{"9.9.9.9"} },
+		"search":    func(a *NodesArgs) { a.Network.SearchDomain = "lab.internal" },
+		"user-data": func(a *NodesArgs) { a.Time.Timezone = "UTC" },
+		"mtu":       func(a *NodesArgs) { a.Network.MTU = 1400 },
+	} {
+		assert.NotEqual(t, serials["worker-1"], serialOf(edit), "a %s change needs a cold boot, so it changes bootConfig", name)
+	}
+	assert.Equal(t, serials["worker-1"], serialOf(func(a *NodesArgs) { a.VMs[1].DiskGiB += 10 }),
+		"a disk grows online: no reboot, no bootConfig change")
+}

@@ -26,6 +26,12 @@ func (r *reconciler) ensureVM(v VMArgs, nodeName string) (Node, error) {
 	}
 
 	ip := netip.MustParseAddr(v.IP) // validated
+	address := netip.PrefixFrom(ip, r.plan.prefix.Bits()).String()
+	cpuType := a.Proxmox.CPUType
+	if cpuType == "" {
+		cpuType = "host"
+	}
+	boot := bootConfig(a, v, cpuType, address, data)
 	dns := &vm.VirtualMachineInitializationDnsArgs{Servers: pulumi.ToStringArray(a.Network.DNS)}
 	if a.Network.SearchDomain != "" {
 		dns.Domain = pulumi.String(a.Network.SearchDomain)
@@ -64,7 +70,15 @@ func (r *reconciler) ensureVM(v VMArgs, nodeName string) (Node, error) {
 			Timeout:   pulumi.String(agentTimeout),
 			WaitForIp: &vm.VirtualMachineAgentWaitForIpArgs{Ipv4: pulumi.Bool(true)},
 		},
-		Cpu:             &vm.VirtualMachineCpuArgs{Cores: pulumi.Int(v.Cores), Sockets: pulumi.Int(1), Type: pulumi.String("host")},
+		// Changes that need a cold start wait for one: docs/runbooks/reboot-nodes.md reboots the
+		// nodes one at a time, drained. See bootConfig for what needs it and how it shows.
+		RebootAfterUpdate: pulumi.Bool(false),
+		Smbios: &vm.VirtualMachineSmbiosArgs{
+			Manufacturer: pulumi.String("infralab"),
+			Product:      pulumi.String("infralab " + v.Role),
+			Serial:       pulumi.String(boot),
+		},
+		Cpu:             &vm.VirtualMachineCpuArgs{Cores: pulumi.Int(v.Cores), Sockets: pulumi.Int(1), Type: pulumi.String(cpuType)},
 		Memory:          &vm.VirtualMachineMemoryArgs{Dedicated: pulumi.Int(v.MemoryMiB)},
 		OperatingSystem: &vm.VirtualMachineOperatingSystemArgs{Type: pulumi.String("l26")},
 		ScsiHardware:    pulumi.String("virtio-scsi-single"),
@@ -84,7 +98,7 @@ func (r *reconciler) ensureVM(v VMArgs, nodeName string) (Node, error) {
 			DatastoreId: pulumi.String(pn.Storage),
 			IpConfigs: vm.VirtualMachineInitializationIpConfigArray{&vm.VirtualMachineInitializationIpConfigArgs{
 				Ipv4: &vm.VirtualMachineInitializationIpConfigIpv4Args{
-					Address: pulumi.String(netip.PrefixFrom(ip, r.plan.prefix.Bits()).String()),
+					Address: pulumi.String(address),
 					Gateway: pulumi.String(a.Network.Gateway),
 				},
 			}},
@@ -104,6 +118,7 @@ func (r *reconciler) ensureVM(v VMArgs, nodeName string) (Node, error) {
 		IPv4:        nodeAddress(v, ip, machine.Ipv4Addresses),
 		VMID:        machine.VmId,
 		ProxmoxNode: machine.NodeName,
+		BootConfig:  boot,
 	}, nil
 }
 
