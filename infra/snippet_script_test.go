@@ -34,7 +34,7 @@ func TestSnippetCleanupScriptRuns(t *testing.T) {
 	run := func(volid, action string) (string, error) {
 		t.Helper()
 		c := exec.Command("sh", "-c", snippetCommand("root", volid, action))
-		c.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
+		c.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "INFRALAB_PVE="+filepath.Join(dir, "pve"))
 		c.Stdin = strings.NewReader(snippetCleanupScript)
 		out, err := c.CombinedOutput()
 		return string(out), err
@@ -50,6 +50,16 @@ func TestSnippetCleanupScriptRuns(t *testing.T) {
 	out, err = run(volid, "check")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "present at "+file)
+
+	// A VM anywhere in the cluster that still names the snippet keeps it.
+	conf := filepath.Join(dir, "pve", "nodes", "pve2", "qemu-server", "201.conf")
+	require.NoError(t, os.MkdirAll(filepath.Dir(conf), 0o755))
+	require.NoError(t, os.WriteFile(conf, []byte("cores: 2\ncicustom: user="+volid+"\nname: k8s-cp-1\n"), 0o644))
+	out, err = run(volid, "remove")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "still uses it")
+	assert.FileExists(t, file)
+	require.NoError(t, os.WriteFile(conf, []byte("cores: 2\ndescription: was "+volid+"\n"), 0o644))
 
 	other := filepath.Join(snippets, "hookscript.pl")
 	require.NoError(t, os.WriteFile(other, []byte("x"), 0o644))

@@ -9,13 +9,19 @@
 # Idempotent: `remove` of a file that is already gone, or on a storage that no longer exists,
 # says so and succeeds, so a destroy always converges.
 #
+# `remove` keeps a file that any VM in the cluster still names in its cicustom (a VM that
+# migrated to another node, a snippet on shared storage, another stack with the same names):
+# /etc/pve is the cluster-wide configuration, so every node's VM configs are visible there.
+#
 # Usage: snippet-cleanup.sh check|remove
 # Environment:
 #   INFRALAB_SNIPPET  the volume ID, e.g. local:snippets/infralab-lab-k8s-cp-1.user-data.yaml
+#   INFRALAB_PVE      the cluster configuration (default /etc/pve); tests point it at a scratch folder
 set -eu
 
 action=${1:-}
 volid=${INFRALAB_SNIPPET:?set INFRALAB_SNIPPET to the snippet volume ID, e.g. local:snippets/infralab-lab-k8s-cp-1.user-data.yaml}
+pve=${INFRALAB_PVE:-/etc/pve}
 tag=infralab-snippet
 
 log() { printf '%s: %s\n' "$tag" "$*"; }
@@ -42,6 +48,13 @@ remove)
 		log "storage of $volid is gone; nothing to remove"
 		exit 0
 	fi
+	for conf in "$pve"/nodes/*/qemu-server/*.conf; do
+		[ -f "$conf" ] || continue
+		if grep -E '^cicustom:' "$conf" | grep -qF "$volid"; then
+			log "keeping $volid: $conf still uses it"
+			exit 0
+		fi
+	done
 	if [ ! -e "$file" ]; then
 		log "$volid already removed"
 		exit 0
