@@ -22,6 +22,7 @@ func infraArgs(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) *i
 			Endpoint: cfg.Proxmox.Endpoint,
 			APIToken: secrets[stacks.KeyProxmoxAPIToken],
 			Insecure: cfg.Proxmox.Insecure != nil && *cfg.Proxmox.Insecure,
+			CPUType:  cfg.Proxmox.CPUType,
 			HostSSH: infra.HostSSHArgs{
 				User:       cfg.Proxmox.HostSSHUser,
 				PrivateKey: secrets[stacks.KeyProxmoxSSHPrivateKey],

@@ -59,7 +59,7 @@ func TestEveryVMHasItsSizingAndSettings(t *testing.T) {
 		in := r.inputs
 		assert.Equal(t, want.VMID, num(in, "vmId"), want.Name)
 		assert.Equal(t, want.Cores, num(in, "cpu", "cores"), want.Name)
-		assert.Equal(t, "host", str(in, "cpu", "type"), want.Name)
+		assert.Equal(t, "x86-64-v2-AES", str(in, "cpu", "type"), "%s: a portable CPU model, so live migration works between different hosts", want.Name)
 		assert.Equal(t, want.MemoryMiB, num(in, "memory", "dedicated"), want.Name)
 		assert.True(t, prop(in, "agent", "enabled").BoolValue(), want.Name)
 		assert.True(t, prop(in, "onBoot").BoolValue(), want.Name)
@@ -462,4 +462,21 @@ func TestConfigChangesNeverRebootAndSurfaceAsBootConfig(t *testing.T) {
 	}
 	assert.Equal(t, serials["worker-1"], serialOf(func(a *NodesArgs) { a.VMs[1].DiskGiB += 10 }),
 		"a disk grows online: no reboot, no bootConfig change")
+}
+
+// CPU type host exposes the host's exact CPU, which blocks live migration to a node with another
+// CPU; the default is a portable model and proxmox.cpuType picks another one from the list bpg
+// accepts (proxmoxtf/resource/vm/validators.go, CPUTypeValidator).
+func TestCPUTypeIsConfigurable(t *testing.T) {
+	a := fixture(t, 1, 2)
+	a.Proxmox.CPUType = "host"
+	m, _, err := run(t, a)
+	require.NoError(t, err)
+	for _, v := range m.ofType(typeVM) {
+		assert.Equal(t, "host", str(v.inputs, "cpu", "type"))
+	}
+	a.Proxmox.CPUType = "skylake"
+	_, err = validate(a)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `proxmox.cpuType: "skylake" is not a CPU type the provider accepts`)
 }

@@ -84,6 +84,9 @@ func validateProxmox(errs *fieldErrors, p *plan) {
 	if px.HostSSH.PrivateKey == nil {
 		errs.add("proxmox.hostSSH.privateKey", "missing: snippets upload and NAT need SSH to the hosts; set it as a secret")
 	}
+	if px.CPUType != "" && !pvename.CPUType(px.CPUType) {
+		errs.add("proxmox.cpuType", "%q is not a CPU type the provider accepts (e.g. %s, x86-64-v3, host, custom-<name>)", px.CPUType, DefaultCPUType)
+	}
 	if len(px.Nodes) == 0 {
 		errs.add("proxmox.nodes", "empty: list at least one Proxmox node")
 	}

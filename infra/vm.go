@@ -29,7 +29,7 @@ func (r *reconciler) ensureVM(v VMArgs, nodeName string) (Node, error) {
 	address := netip.PrefixFrom(ip, r.plan.prefix.Bits()).String()
 	cpuType := a.Proxmox.CPUType
 	if cpuType == "" {
-		cpuType = "host"
+		cpuType = DefaultCPUType
 	}
 	boot := bootConfig(a, v, cpuType, address, data)
 	dns := &vm.VirtualMachineInitializationDnsArgs{Servers: pulumi.ToStringArray(a.Network.DNS)}

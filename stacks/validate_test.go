@@ -153,6 +153,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"token bad shape", lab, []edit{{KeyProxmoxAPIToken, "root:password"}}, []string{KeyProxmoxAPIToken}},
 		{"proxmox nodes empty", lab, []edit{{"proxmox.nodes", []any{}}}, []string{"proxmox.nodes"}},
 		{"proxmox node name", lab, []edit{{"proxmox.nodes[0].name", "PVE_1"}}, []string{"proxmox.nodes[0].name"}},
+		{"proxmox cpu type", lab, []edit{{"proxmox.cpuType", "Skylake"}}, []string{"proxmox.cpuType"}},
 		{"proxmox storage", lab, []edit{{"proxmox.nodes[0].storage", ""}}, []string{"proxmox.nodes[0].storage"}},
 		{"proxmox image storage", lab, []edit{{"proxmox.nodes[0].imageStorage", ""}}, []string{"proxmox.nodes[0].imageStorage"}},
 		{"host address missing", lab, []edit{{"proxmox.nodes[0].address", remove{}}}, []string{"proxmox.nodes[0].address"}},
@@ -390,6 +391,9 @@ func TestValidVariants(t *testing.T) {
 		// Proxmox allows upper case in node names; Hetzner's installimage default host names have it.
 		"hetzner default node name": {
 			{"proxmox.nodes[0].name", "Debian-bookworm-latest-amd64-base"},
+		},
+		"cpu type for one CPU generation": {
+			{"proxmox.cpuType", "x86-64-v3"},
 		},
 		"image pinned by digest": {
 			{"apps.api.image", "ghcr.io/infralab/healthcare-api@sha256:" + strings.Repeat("0f", 32)},

@@ -32,6 +32,11 @@ func TestNames(t *testing.T) {
 		{"node leading dash", NodeName, "-pve", false},
 		{"node trailing dash", NodeName, "pve-", false},
 		{"node empty", NodeName, "", false},
+		{"cpu portable", CPUType, "x86-64-v2-AES", true},
+		{"cpu host", CPUType, "host", true},
+		{"cpu custom", CPUType, "custom-lab", true},
+		{"cpu lower-case model", CPUType, "skylake-server", false},
+		{"cpu custom without name", CPUType, "custom-", false},
 		{"qcow2", ImportFile, "noble.qcow2", true},
 		{"ubuntu img", ImportFile, "noble.img", false},
 	} {
