@@ -1,8 +1,6 @@
 package main
 
 import (
-	"strconv"
-
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -66,10 +64,11 @@ func infraArgs(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) *i
 }
 
 func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *clusterlayer.KubeadmArgs {
-	// The VM's ID goes into every phase's triggers, so a replaced VM runs its phases again.
+	// Each VM instance's identity goes into every phase's triggers, so a replaced VM runs its
+	// phases again and an updated one does not (infra.Node.InstanceID).
 	instance := map[string]pulumi.StringInput{}
 	for _, n := range nodes.Nodes {
-		instance[n.Name] = n.VMID.ApplyT(func(id int) string { return strconv.Itoa(id) }).(pulumi.StringOutput)
+		instance[n.Name] = n.InstanceID
 	}
 	cp := cfg.Cluster.ControlPlane.Nodes[0]
 	a := &clusterlayer.KubeadmArgs{

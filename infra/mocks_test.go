@@ -48,6 +48,8 @@ type mocks struct {
 	// agentIPs overrides what a VM's guest agent reports, by VM name (default: lo and the
 	// configured address).
 	agentIPs map[string][][]string
+	// noUUID plays a provider that reports no SMBIOS UUID.
+	noUUID bool
 }
 
 // NewResource hands out IDs shaped like the real provider's, so inputs built from them (a disk's
@@ -67,6 +69,13 @@ func (m *mocks) NewResource(a pulumi.MockResourceArgs) (string, resource.Propert
 	outs := a.Inputs.Copy()
 	if a.TypeToken == typeVM {
 		outs["ipv4Addresses"] = agentAddresses(m.agentIPs, a.Inputs)
+		// On create bpg generates the SMBIOS UUID the config leaves out (proxmoxtf/resource/vm/vm.go,
+		// vmGetSMBIOS) and reads it back from Proxmox.
+		smbios := prop(a.Inputs, "smbios").ObjectValue().Copy()
+		if !m.noUUID {
+			smbios["uuid"] = resource.NewProperty(fmt.Sprintf("00000000-0000-4000-8000-%012d", len(m.res)))
+		}
+		outs["smbios"] = resource.NewProperty(smbios)
 	}
 	m.res = append(m.res, registered{
 		seq: len(m.res), typ: a.TypeToken, name: a.Name, id: id, inputs: a.Inputs, rpc: a.RegisterRPC,
@@ -241,8 +250,8 @@ func fixture(t testing.TB, nodes, workers int) *NodesArgs {
 
 // resolvedNode is a Node's outputs after the program ran.
 type resolvedNode struct {
-	Name, Role, IPv4, ProxmoxNode string
-	VMID                          int
+	Name, Role, IPv4, ProxmoxNode, InstanceID string
+	VMID                                      int
 }
 
 // run declares NewNodes against the mocks and returns what its outputs resolved to.
@@ -262,10 +271,11 @@ func runWith(t testing.TB, m *mocks, a *NodesArgs) (*mocks, []resolvedNode, erro
 			return err
 		}
 		for _, n := range nodes.Nodes {
-			pulumi.All(n.IPv4, n.VMID, n.ProxmoxNode).ApplyT(func(v []any) error {
+			pulumi.All(n.IPv4, n.VMID, n.ProxmoxNode, n.InstanceID).ApplyT(func(v []any) error {
 				mu.Lock()
 				defer mu.Unlock()
-				got = append(got, resolvedNode{Name: n.Name, Role: n.Role, IPv4: v[0].(string), VMID: v[1].(int), ProxmoxNode: v[2].(string)})
+				got = append(got, resolvedNode{Name: n.Name, Role: n.Role, IPv4: v[0].(string), VMID: v[1].(int),
+					ProxmoxNode: v[2].(string), InstanceID: v[3].(string)})
 				return nil
 			})
 		}

@@ -480,3 +480,23 @@ func TestCPUTypeIsConfigurable(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `proxmox.cpuType: "skylake" is not a CPU type the provider accepts`)
 }
+
+// The instance ID is "<vmId>/<SMBIOS UUID>", the UUID the provider mints when it creates the VM;
+// we never set one (the provider would then keep ours forever, across re-creations too).
+func TestInstanceIDIsTheProvidersSMBIOSUUID(t *testing.T) {
+	m, got, err := run(t, fixture(t, 1, 2))
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	seen := map[string]bool{}
+	for _, n := range got {
+		assert.Regexp(t, fmt.Sprintf(`^%d/00000000-0000-4000-8000-\d{12}$`, n.VMID), n.InstanceID, n.Name)
+		assert.False(t, seen[n.InstanceID], "instance IDs are unique")
+		seen[n.InstanceID] = true
+	}
+	for _, v := range m.ofType(typeVM) {
+		assert.Empty(t, str(v.inputs, "smbios", "uuid"))
+	}
+	_, _, err = runWith(t, &mocks{noUUID: true}, fixture(t, 1, 2))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the provider reported no SMBIOS UUID")
+}

@@ -110,12 +110,14 @@ func (r *reconciler) ensureVM(v VMArgs, nodeName string) (Node, error) {
 	if err != nil {
 		return Node{}, err
 	}
+	// What the guest agent reports, checked against the config: it resolves only for a VM that
+	// booted with its address, so whoever uses it waits for that.
+	ipv4 := nodeAddress(v, ip, machine.Ipv4Addresses)
 	return Node{
-		Name: v.Name,
-		Role: v.Role,
-		// What the guest agent reports, checked against the config: it resolves only for a VM
-		// that booted with its address, so whoever uses it waits for that.
-		IPv4:        nodeAddress(v, ip, machine.Ipv4Addresses),
+		Name:        v.Name,
+		Role:        v.Role,
+		IPv4:        ipv4,
+		InstanceID:  instanceID(v, machine, ipv4),
 		VMID:        machine.VmId,
 		ProxmoxNode: machine.NodeName,
 		BootConfig:  boot,
@@ -155,6 +157,30 @@ func nodeAddress(v VMArgs, want netip.Addr, reported pulumi.StringArrayArrayOutp
 			"or the address is not applied yet (a changed ip takes effect at the next cold boot, docs/runbooks/reboot-nodes.md); "+
 			"then `pulumi up --refresh` reads the agent again",
 			v.Name, v.VMID, seen, want, agentTimeout, v.VMID)
+	}).(pulumi.StringOutput)
+}
+
+// instanceID is the identity of this VM instance, for the cluster layer's triggers: a replaced
+// VM must be bootstrapped again even though its name, IP and vmId stay the same.
+//
+// The VM's configured vmId is no such identity (a re-created VM gets it back). The SMBIOS UUID is:
+// the VM sets an smbios block without a UUID, so on create bpg generates a random one
+// (proxmoxtf/resource/vm/vm.go, vmGetSMBIOS: uuid.New() when unset) and Proxmox stores it in
+// smbios1; smbios.uuid is Optional+Computed, so on every later update the SDK keeps the value from
+// state and the provider sends it back unchanged. Every create, and only a create, mints a new one.
+// The guest sees it as /sys/class/dmi/id/product_uuid. (A random resource with keepers would do
+// too, but the random provider plugin is not available to this project's offline toolchain, and
+// keepers miss a `pulumi up --replace` or a VM re-created after it vanished.)
+//
+// It is derived through the address check, so the cluster layer declares no command for a VM whose
+// guest agent did not report its configured address.
+func instanceID(v VMArgs, machine *vm.VirtualMachine, ipv4 pulumi.StringOutput) pulumi.StringOutput {
+	return pulumi.All(machine.VmId, machine.Smbios.Uuid(), ipv4).ApplyT(func(x []any) (string, error) {
+		uuid, _ := x[1].(*string)
+		if uuid == nil || *uuid == "" {
+			return "", fmt.Errorf("infra: VM %s (vmId %d): the provider reported no SMBIOS UUID, the instance identity the cluster layer's triggers need; run `pulumi up --refresh`", v.Name, v.VMID)
+		}
+		return fmt.Sprintf("%d/%s", x[0].(int), *uuid), nil
 	}).(pulumi.StringOutput)
 }
 
