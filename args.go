@@ -1,8 +1,6 @@
 package main
 
 import (
-	"strconv"
-
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -22,6 +20,7 @@ func infraArgs(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) *i
 			Endpoint: cfg.Proxmox.Endpoint,
 			APIToken: secrets[stacks.KeyProxmoxAPIToken],
 			Insecure: cfg.Proxmox.Insecure != nil && *cfg.Proxmox.Insecure,
+			CPUType:  cfg.Proxmox.CPUType,
 			HostSSH: infra.HostSSHArgs{
 				User:       cfg.Proxmox.HostSSHUser,
 				PrivateKey: secrets[stacks.KeyProxmoxSSHPrivateKey],
@@ -65,10 +64,11 @@ func infraArgs(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) *i
 }
 
 func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *clusterlayer.KubeadmArgs {
-	// The VM's ID goes into every phase's triggers, so a replaced VM runs its phases again.
+	// Each VM instance's identity goes into every phase's triggers, so a replaced VM runs its
+	// phases again and an updated one does not (infra.Node.InstanceID).
 	instance := map[string]pulumi.StringInput{}
 	for _, n := range nodes.Nodes {
-		instance[n.Name] = n.VMID.ApplyT(func(id int) string { return strconv.Itoa(id) }).(pulumi.StringOutput)
+		instance[n.Name] = n.InstanceID
 	}
 	cp := cfg.Cluster.ControlPlane.Nodes[0]
 	a := &clusterlayer.KubeadmArgs{
@@ -151,6 +151,7 @@ func appsArgs(cfg *stacks.Config, secrets secretValues) *apps.PlatformArgs {
 	return a
 }
 
-// Sizes were validated by stacks.Load, so they parse.
+// Sizes were validated by stacks.Load: binary units, whole MiB (memory) and whole GiB (disk), so
+// these conversions are exact (docs/config.md, "VM sizes").
 func mebibytes(q string) int { v := resource.MustParse(q); return int(v.Value() >> 20) }
 func gibibytes(q string) int { v := resource.MustParse(q); return int(v.Value() >> 30) }

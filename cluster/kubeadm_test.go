@@ -282,28 +282,8 @@ func TestVersionChangeRerunsPrepareButNeverDropsTheGuard(t *testing.T) {
 	assert.Contains(t, string(prepare), "if k8s_packages_ready; then")
 }
 
-func TestReplacedVMRerunsItsNodesPhases(t *testing.T) {
-	a := testArgs()
-	a.Workers[0].InstanceID = pulumi.String("vm-101")
-	base := triggersByCommand(run(t, a, Scripts()))
-	b := testArgs()
-	b.Workers[0].InstanceID = pulumi.String("vm-201")
-	after := triggersByCommand(run(t, b, Scripts()))
-	for name, tr := range base {
-		// A fresh worker needs a fresh token (the old one may have expired), and the token may be
-		// deleted only after that worker is Ready again.
-		// remove-node keeps its triggers: TestRemoveNodeIsNeverReplacedWhileTheWorkerStays.
-		if strings.HasPrefix(name, "lab-"+PhaseRemoveNode+"-") {
-			assert.Equal(t, tr, after[name], name)
-			continue
-		}
-		if strings.HasSuffix(name, "-worker-1") || name == "lab-join-token" || name == "lab-wait-nodes-ready" {
-			assert.NotEqual(t, tr, after[name], name)
-		} else {
-			assert.Equal(t, tr, after[name], name)
-		}
-	}
-}
+// A replaced VM re-running its node's phases is tested across the layers, with the instance ID
+// the infra layer really produces: TestReplacedVMRerunsEveryPhaseOfItsNode in the root package.
 
 func TestInvalidArgsDeclareNothing(t *testing.T) {
 	m := newMocks()

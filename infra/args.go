@@ -35,7 +35,16 @@ type ProxmoxArgs struct {
 	HostSSH HostSSHArgs
 	// Nodes lists the Proxmox nodes. The first is the network gateway of the private bridge.
 	Nodes []ProxmoxNode
+	// CPUType is the QEMU CPU model of every VM; empty means DefaultCPUType. `host` passes the
+	// host's CPU through (fastest), but a running VM can then only live-migrate to a node with
+	// the same CPU.
+	CPUType string
 }
+
+// DefaultCPUType is a portable x86-64 baseline with AES: every x86 server of the last decade runs
+// it, so VMs live-migrate between nodes with different CPUs. It is what the Proxmox VE 8 web UI
+// picks for new VMs.
+const DefaultCPUType = "x86-64-v2-AES"
 
 // HostSSHArgs is an SSH login on the Proxmox hosts.
 type HostSSHArgs struct {
@@ -49,9 +58,9 @@ type HostSSHArgs struct {
 type ProxmoxNode struct {
 	// Name is the Proxmox node name (`pvesh get /nodes`).
 	Name string
-	// Address is the node's SSH address: the provider's snippet uploads, the bridge pre-flight and
-	// (first node) the NAT step use it. Empty means the endpoint's host (first node) or the address
-	// the API reports (other nodes; those get no pre-flight). The stack config requires it.
+	// Address is the node's SSH address: the provider's snippet uploads, the snippet cleanup, the
+	// bridge pre-flight and (first node) the NAT step use it. Empty means the endpoint's host,
+	// allowed on the first node only. The stack config requires it.
 	Address string
 	// Storage holds VM disks and cloud-init drives, e.g. local-lvm or local-zfs.
 	Storage string

@@ -93,3 +93,8 @@ func scriptSHA256() string {
 	sum := sha256.Sum256([]byte(hostNATScript))
 	return hex.EncodeToString(sum[:])
 }
+
+func sha256Hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}

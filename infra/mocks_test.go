@@ -45,6 +45,11 @@ type registered struct {
 type mocks struct {
 	mu  sync.Mutex
 	res []registered
+	// agentIPs overrides what a VM's guest agent reports, by VM name (default: lo and the
+	// configured address).
+	agentIPs map[string][][]string
+	// noUUID plays a provider that reports no SMBIOS UUID.
+	noUUID bool
 }
 
 // NewResource hands out IDs shaped like the real provider's, so inputs built from them (a disk's
@@ -61,11 +66,42 @@ func (m *mocks) NewResource(a pulumi.MockResourceArgs) (string, resource.Propert
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	outs := a.Inputs.Copy()
+	if a.TypeToken == typeVM {
+		outs["ipv4Addresses"] = agentAddresses(m.agentIPs, a.Inputs)
+		// On create bpg generates the SMBIOS UUID the config leaves out (proxmoxtf/resource/vm/vm.go,
+		// vmGetSMBIOS) and reads it back from Proxmox.
+		smbios := prop(a.Inputs, "smbios").ObjectValue().Copy()
+		if !m.noUUID {
+			smbios["uuid"] = resource.NewProperty(fmt.Sprintf("00000000-0000-4000-8000-%012d", len(m.res)))
+		}
+		outs["smbios"] = resource.NewProperty(smbios)
+	}
 	m.res = append(m.res, registered{
 		seq: len(m.res), typ: a.TypeToken, name: a.Name, id: id, inputs: a.Inputs, rpc: a.RegisterRPC,
 		urn: fmt.Sprintf("%s$%s", a.TypeToken, a.Name),
 	})
-	return id, a.Inputs, nil
+	return id, outs, nil
+}
+
+// agentAddresses is the VM's ipv4Addresses output as bpg reads it from the guest agent: one list
+// per interface the agent reports, loopback included (proxmoxtf/resource/vm/network/network.go,
+// ReadNetworkValues). By default the agent reports the address cloud-init was given.
+func agentAddresses(override map[string][][]string, in resource.PropertyMap) resource.PropertyValue {
+	ifaces, ok := override[str(in, "name")]
+	if !ok {
+		addr, _, _ := strings.Cut(str(first(in, "initialization", "ipConfigs"), "ipv4", "address"), "/")
+		ifaces = [][]string{{"127.0.0.1"}, {addr}}
+	}
+	var arr []resource.PropertyValue
+	for _, iface := range ifaces {
+		var ips []resource.PropertyValue
+		for _, ip := range iface {
+			ips = append(ips, resource.NewProperty(ip))
+		}
+		arr = append(arr, resource.NewProperty(ips))
+	}
+	return resource.NewProperty(arr)
 }
 
 func (m *mocks) Call(a pulumi.MockCallArgs) (resource.PropertyMap, error) {
@@ -78,6 +114,17 @@ func (m *mocks) ofType(typ string) []registered {
 	var out []registered
 	for _, r := range m.res {
 		if r.typ == typ {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// commands returns the remote commands whose name holds part (e.g. "host-nat").
+func (m *mocks) commands(part string) []registered {
+	var out []registered
+	for _, r := range m.ofType(typeCommand) {
+		if strings.Contains(r.name, "-"+part+"-") {
 			out = append(out, r)
 		}
 	}
@@ -183,6 +230,9 @@ func fixture(t testing.TB, nodes, workers int) *NodesArgs {
 	}
 	for i := 0; i < nodes; i++ {
 		n := ProxmoxNode{Name: fmt.Sprintf("pve%d", i+1), Storage: "local-lvm", ImageStorage: "local"}
+		if i > 0 {
+			n.Address = fmt.Sprintf("pve%d.example.org", i+1)
+		}
 		if nodes > 1 {
 			n.BridgePorts = []string{"enp0s31f6.4000"}
 		}
@@ -200,14 +250,19 @@ func fixture(t testing.TB, nodes, workers int) *NodesArgs {
 
 // resolvedNode is a Node's outputs after the program ran.
 type resolvedNode struct {
-	Name, Role, IPv4, ProxmoxNode string
-	VMID                          int
+	Name, Role, IPv4, ProxmoxNode, InstanceID string
+	VMID                                      int
 }
 
 // run declares NewNodes against the mocks and returns what its outputs resolved to.
 func run(t testing.TB, a *NodesArgs) (*mocks, []resolvedNode, error) {
 	t.Helper()
-	m := &mocks{}
+	return runWith(t, &mocks{}, a)
+}
+
+// runWith is run with a prepared mock engine (e.g. agent addresses set).
+func runWith(t testing.TB, m *mocks, a *NodesArgs) (*mocks, []resolvedNode, error) {
+	t.Helper()
 	var got []resolvedNode
 	var mu sync.Mutex
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
@@ -216,10 +271,11 @@ func run(t testing.TB, a *NodesArgs) (*mocks, []resolvedNode, error) {
 			return err
 		}
 		for _, n := range nodes.Nodes {
-			pulumi.All(n.IPv4, n.VMID, n.ProxmoxNode).ApplyT(func(v []any) error {
+			pulumi.All(n.IPv4, n.VMID, n.ProxmoxNode, n.InstanceID).ApplyT(func(v []any) error {
 				mu.Lock()
 				defer mu.Unlock()
-				got = append(got, resolvedNode{Name: n.Name, Role: n.Role, IPv4: v[0].(string), VMID: v[1].(int), ProxmoxNode: v[2].(string)})
+				got = append(got, resolvedNode{Name: n.Name, Role: n.Role, IPv4: v[0].(string), VMID: v[1].(int),
+					ProxmoxNode: v[2].(string), InstanceID: v[3].(string)})
 				return nil
 			})
 		}

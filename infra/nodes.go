@@ -17,7 +17,8 @@ type Nodes struct {
 	SSHUser pulumi.StringOutput
 	// Nodes holds one entry per VMArgs, in the same order.
 	Nodes []Node
-	// Summary is one map per VM (name, role, ipv4, vmId, proxmoxNode) for a stack output.
+	// Summary is one map per VM (name, role, ipv4, vmId, proxmoxNode, instanceId, bootConfig) for a
+	// stack output.
 	Summary pulumi.MapArrayOutput
 }
 
@@ -29,6 +30,14 @@ type Node struct {
 	IPv4        pulumi.StringOutput
 	VMID        pulumi.IntOutput
 	ProxmoxNode pulumi.StringOutput
+	// InstanceID names this VM instance: "<vmId>/<SMBIOS UUID>". The provider generates the UUID
+	// when it creates the VM and keeps it across updates, so it changes with every new instance
+	// (a replacement, a re-created VM) and never with an update; see instanceID. It resolves only
+	// once the VM's guest agent reported its configured address (IPv4).
+	InstanceID pulumi.StringOutput
+	// BootConfig is the digest of the settings the VM's next cold start applies (bootConfig). The
+	// VM runs them once /sys/class/dmi/id/product_serial in the guest shows this value.
+	BootConfig string
 }
 
 // ControlPlanes returns the nodes with role control-plane.
@@ -85,6 +94,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *NodesArgs, opts ...pulumi.
 		summary = append(summary, pulumi.Map{
 			"name": pulumi.String(node.Name), "role": pulumi.String(node.Role),
 			"ipv4": node.IPv4, "vmId": node.VMID, "proxmoxNode": node.ProxmoxNode,
+			"instanceId": node.InstanceID, "bootConfig": pulumi.String(node.BootConfig),
 		})
 	}
 	comp.SSHUser = pulumi.String(args.SSH.User).ToStringOutput()

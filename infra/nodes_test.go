@@ -27,10 +27,10 @@ func TestResourceCounts(t *testing.T) {
 			assert.Equal(t, map[string]int{
 				ComponentType: 1,
 				typeProvider:  1,
-				typeImage:     tc.nodes, // one download per Proxmox node
-				typeBridge:    tc.nodes, // the private bridge on every node
-				typeCommand:   2,        // host NAT on the gateway node + bridge pre-flight where the SSH address is known (here the first node's)
-				typeSnippet:   vms,      // one user-data per VM
+				typeImage:     tc.nodes,           // one download per Proxmox node
+				typeBridge:    tc.nodes,           // the private bridge on every node
+				typeCommand:   1 + tc.nodes + vms, // host NAT on the gateway node, a bridge pre-flight per node, a snippet cleanup per VM
+				typeSnippet:   vms,                // one user-data per VM
 				typeVM:        vms,
 			}, m.count())
 			assert.Len(t, got, vms, "every VM's outputs resolve")
@@ -59,7 +59,7 @@ func TestEveryVMHasItsSizingAndSettings(t *testing.T) {
 		in := r.inputs
 		assert.Equal(t, want.VMID, num(in, "vmId"), want.Name)
 		assert.Equal(t, want.Cores, num(in, "cpu", "cores"), want.Name)
-		assert.Equal(t, "host", str(in, "cpu", "type"), want.Name)
+		assert.Equal(t, "x86-64-v2-AES", str(in, "cpu", "type"), "%s: a portable CPU model, so live migration works between different hosts", want.Name)
 		assert.Equal(t, want.MemoryMiB, num(in, "memory", "dedicated"), want.Name)
 		assert.True(t, prop(in, "agent", "enabled").BoolValue(), want.Name)
 		assert.True(t, prop(in, "onBoot").BoolValue(), want.Name)
@@ -137,7 +137,7 @@ func TestCloudInitHasTheKeyAndNoPassword(t *testing.T) {
 	}
 	// The VM points at its own snippet.
 	for _, v := range m.ofType(typeVM) {
-		want := fmt.Sprintf("local:snippets/infralab-lab-%s.user-data.yaml", str(v.inputs, "name"))
+		want := "local:snippets/" + snippetFileName("lab", str(v.inputs, "name"))
 		assert.Equal(t, want, str(v.inputs, "initialization", "userDataFileId"))
 		assert.True(t, prop(v.inputs, "initialization", "userAccount").IsNull(), "userAccount would conflict with user-data")
 	}
@@ -152,7 +152,7 @@ func TestSecretsStaySecret(t *testing.T) {
 	assert.Equal(t, tokenSentinel, str(prov[0].inputs, "apiToken"))
 	assert.True(t, prop(prov[0].inputs, "ssh").IsObject())
 	assert.True(t, isSecretAt(prov[0].inputs, "ssh", "privateKey"), "provider SSH key is a secret")
-	cmd := m.ofType(typeCommand)[0]
+	cmd := m.commands("host-nat")[0]
 	assert.True(t, isSecretAt(cmd.inputs, "connection"), "command connection (holds the key) is a secret")
 	for _, r := range m.res {
 		for _, leak := range plaintextLeaks(resource.NewProperty(r.inputs), []string{tokenSentinel, "SECRET-KEY"}) {
@@ -169,8 +169,9 @@ func TestImageDownloadPrecedesEveryVM(t *testing.T) {
 		assert.Equal(t, "import", str(im.inputs, "contentType"))
 		assert.Equal(t, strings.Repeat("ab", 64), str(im.inputs, "checksum"))
 		assert.Equal(t, "sha512", str(im.inputs, "checksumAlgorithm"))
-		assert.Equal(t, "debian-12-genericcloud-amd64.qcow2", str(im.inputs, "fileName"))
-		images[str(im.inputs, "nodeName")] = im
+		node := str(im.inputs, "nodeName")
+		assert.Equal(t, imageFileName(fixture(t, 3, 20).Image, node), str(im.inputs, "fileName"))
+		images[node] = im
 	}
 	require.Len(t, images, 3)
 	for _, v := range m.ofType(typeVM) {
@@ -238,7 +239,7 @@ func TestBridgeAndHostNAT(t *testing.T) {
 			assert.True(t, prop(b.inputs, "address").IsNull(), "only the gateway node has an address on the bridge")
 		}
 	}
-	cmds := commandsNamed(m, "host-nat")
+	cmds := m.commands("host-nat")
 	require.Len(t, cmds, 1)
 	cmd := cmds[0]
 	assert.Equal(t, "pve1.example.org", str(cmd.inputs, "connection", "host"), "NAT runs on the first node, at the endpoint's host")
@@ -264,7 +265,7 @@ func TestNonRootHostUserUsesSudoAndSkipHostNATDropsTheCommand(t *testing.T) {
 	a.Proxmox.HostSSH.User = "pveops"
 	m, _, err := run(t, a)
 	require.NoError(t, err)
-	create := str(commandsNamed(m, "host-nat")[0].inputs, "create")
+	create := str(m.commands("host-nat")[0].inputs, "create")
 	assert.Contains(t, create, "sudo -n tee '/usr/local/lib/infralab/host-nat.sh'")
 	assert.Contains(t, create, "sudo -n env INFRALAB_BRIDGE=")
 
@@ -272,7 +273,7 @@ func TestNonRootHostUserUsesSudoAndSkipHostNATDropsTheCommand(t *testing.T) {
 	a.Network.SkipHostNAT = true
 	m, _, err = run(t, a)
 	require.NoError(t, err)
-	assert.Empty(t, commandsNamed(m, "host-nat"))
+	assert.Empty(t, m.commands("host-nat"))
 	assert.Len(t, m.ofType(typeVM), 3)
 }
 
@@ -286,4 +287,216 @@ func TestInsecureOnlyWhenSet(t *testing.T) {
 	m, _, err = run(t, a)
 	require.NoError(t, err)
 	assert.True(t, prop(m.ofType(typeProvider)[0].inputs, "insecure").BoolValue())
+}
+
+// The image file name carries the content it holds: a changed checksum or URL is a new file
+// beside the old one, never the same volume. bpg's download file resource
+// (fwprovider/nodes/resource_download_file.go) replaces on url/checksum/file_name changes
+// create-before-delete, and its Delete removes the volume by ID: with one fixed name the old
+// resource's delete removed the file the new one had just downloaded. overwrite_unmanaged deleted
+// any same-named file first, owned or not; overwrite (default true) re-downloads when the URL's
+// size changes. All three are off or absent now.
+func TestImageFileNameCarriesChecksumURLAndNode(t *testing.T) {
+	a := fixture(t, 2, 2)
+	m, _, err := run(t, a)
+	require.NoError(t, err)
+	names := map[string]string{}
+	for _, im := range m.ofType(typeImage) {
+		name := str(im.inputs, "fileName")
+		node := str(im.inputs, "nodeName")
+		names[node] = name
+		assert.True(t, strings.HasPrefix(name, a.Image.Checksum[:12]+"-"), "%s starts with the checksum prefix", name)
+		assert.True(t, strings.HasSuffix(name, "-"+node+"-debian-12-genericcloud-amd64.qcow2"), "%s names its node and the image", name)
+		assert.True(t, prop(im.inputs, "overwriteUnmanaged").IsNull() || !prop(im.inputs, "overwriteUnmanaged").BoolValue(),
+			"overwriteUnmanaged deletes files infralab does not own")
+		assert.False(t, prop(im.inputs, "overwrite").BoolValue(), "overwrite off: the checksum pins the content")
+		assert.True(t, prop(im.inputs, "overwrite").IsBool(), "overwrite set explicitly")
+	}
+	assert.NotEqual(t, names["pve1"], names["pve2"], "nodes sharing one storage never share a volume")
+
+	before := imageFileName(a.Image, "pve1")
+	b := a.Image
+	b.Checksum = strings.Repeat("cd", 64)
+	assert.NotEqual(t, before, imageFileName(b, "pve1"), "a new checksum is a new file")
+	c := a.Image
+	c.URL = "https://mirror.example.org/debian-12-genericcloud-amd64.qcow2"
+	assert.NotEqual(t, before, imageFileName(c, "pve1"), "a new URL is a new file")
+	d := a.Image
+	d.FileName = "bookworm.qcow2"
+	assert.True(t, strings.HasSuffix(imageFileName(d, "pve1"), "-pve1-bookworm.qcow2"), "fileName is the readable part")
+}
+
+// A user-data edit must never delete the live snippet. bpg's file resource forces replacement on
+// source_raw.data (proxmoxtf/resource/file.go: ForceNew), overwrites a same-named file on create
+// (overwrite defaults to true) and deletes the volume by ID in fileDelete: create-before-delete
+// then removed the file the new resource had just written, and qemu-server reads the snippet at
+// every cold start (src/PVE/QemuServer/Cloudinit.pm, read_cloudinit_snippets_file). A new name per
+// content is no way out: the VM's initialization.user_data_file_id is ForceNew
+// (proxmoxtf/resource/vm/vm.go), so a new file ID would replace the VM on every user-data edit.
+// So: one name per VM, RetainOnDelete on the snippet, the VM's file ID a known string (an unknown
+// ID in preview would show the VM as replaced), and removal by a command deleted after the VM.
+func TestSnippetSurvivesItsReplacementAndGoesWithItsVM(t *testing.T) {
+	a := fixture(t, 2, 2)
+	m, _, err := run(t, a)
+	require.NoError(t, err)
+	snippets := map[string]registered{}
+	for _, s := range m.ofType(typeSnippet) {
+		assert.True(t, s.rpc.GetRetainOnDelete(), "%s: a replaced snippet must not delete the file its successor wrote", s.name)
+		assert.False(t, s.rpc.GetDeleteBeforeReplace(), "%s: delete-before-replace would cascade into the VM", s.name)
+		snippets[s.name] = s
+	}
+	cleanups := map[string]registered{}
+	for _, c := range m.commands("user-data-cleanup") {
+		cleanups[c.name] = c
+	}
+	require.Len(t, cleanups, len(a.VMs))
+	for _, v := range m.ofType(typeVM) {
+		name := str(v.inputs, "name")
+		node := str(v.inputs, "nodeName")
+		snippet := snippets["lab-user-data-"+name]
+		volid := "local:snippets/" + snippetFileName("lab", name)
+		assert.Equal(t, volid, snippet.id)
+		assert.Equal(t, volid, str(v.inputs, "initialization", "userDataFileId"))
+		for _, u := range v.rpc.GetPropertyDependencies()["initialization"].GetUrns() {
+			assert.NotContains(t, u, "lab-user-data-", "%s: the file ID must not come from the snippet's outputs (unknown in preview)", name)
+		}
+		deps := v.rpc.GetDependencies()
+		assert.True(t, slices.ContainsFunc(deps, func(u string) bool { return strings.HasSuffix(u, "::lab-user-data-"+name) }), "%s waits for its snippet", name)
+		assert.True(t, slices.ContainsFunc(deps, func(u string) bool { return strings.HasSuffix(u, "::lab-user-data-cleanup-"+name) }),
+			"%s depends on its cleanup, so destroy deletes the VM first", name)
+
+		c, ok := cleanups["lab-user-data-cleanup-"+name]
+		require.True(t, ok, "cleanup for %s", name)
+		wantHost := "pve1.example.org"
+		if node == "pve2" {
+			wantHost = "pve2.example.org"
+		}
+		assert.Equal(t, wantHost, str(c.inputs, "connection", "host"), "%s: cleanup runs on the VM's node", name)
+		assert.True(t, isSecretAt(c.inputs, "connection"))
+		assert.Equal(t, snippetCleanupScript, str(c.inputs, "stdin"))
+		assert.Contains(t, str(c.inputs, "create"), "INFRALAB_SNIPPET="+shellQuote(volid))
+		assert.True(t, strings.HasSuffix(str(c.inputs, "create"), "sh -s check"))
+		assert.True(t, strings.HasSuffix(str(c.inputs, "delete"), "sh -s remove"))
+		assert.Contains(t, strs(c.inputs, "triggers"), sha256Hex(snippetCleanupScript))
+		assert.True(t, slices.ContainsFunc(c.rpc.GetDependencies(), func(u string) bool { return strings.HasSuffix(u, "::lab-user-data-"+name) }),
+			"cleanup checks the uploaded snippet")
+	}
+}
+
+// "Created" must mean booted and through cloud-init. bpg waits for the guest agent only up to
+// agent.timeout (default 15m) and on a timeout or a 403 merely warns, leaving ipv4Addresses empty
+// (proxmoxtf/resource/vm/network/network.go, ReadNetworkValues); without wait_for_ip.ipv4 any
+// global IPv6 address ends the wait (proxmox/nodes/vms/vms.go, WaitForNetworkInterfacesFromVMAgent).
+// So both are set, and the node's address is taken from what the agent reports: a VM whose agent
+// does not report its configured address fails the run instead of resolving anyway.
+func TestNodeAddressComesFromTheGuestAgent(t *testing.T) {
+	m, got, err := run(t, fixture(t, 1, 2))
+	require.NoError(t, err)
+	for _, v := range m.ofType(typeVM) {
+		assert.Equal(t, agentTimeout, str(v.inputs, "agent", "timeout"), "agent timeout set explicitly")
+		assert.True(t, prop(v.inputs, "agent", "waitForIp", "ipv4").BoolValue(), "wait for an IPv4 address, not any address")
+	}
+	require.Len(t, got, 3)
+
+	for name, reported := range map[string][][]string{
+		"agent timed out or 403": {},
+		"DHCP address":           {{"127.0.0.1"}, {"10.10.10.200"}},
+		"only IPv6":              {{"127.0.0.1"}, {}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			mk := &mocks{agentIPs: map[string][][]string{"worker-1": reported}}
+			_, _, err := runWith(t, mk, fixture(t, 1, 2))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "infra: VM worker-1 (vmId 901): its guest agent reports")
+			assert.Contains(t, err.Error(), "not the configured 10.10.10.20")
+		})
+	}
+}
+
+// A config edit must not reboot every VM at once. bpg's reboot_after_update defaults to true and
+// reboots each updated VM that needs it, all in parallel, without a drain
+// (proxmoxtf/resource/vm/vm.go, vmUpdateDiskLocationAndSize). Off, the provider only warns; what
+// the VMs still have to boot into is their bootConfig digest, written to SMBIOS serial, which
+// Proxmox keeps as a pending change until the VM's next cold start (smbios1 is not hotpluggable:
+// qemu-server src/PVE/QemuServer.pm, vmconfig_hotplug_pending), and exported per node.
+func TestConfigChangesNeverRebootAndSurfaceAsBootConfig(t *testing.T) {
+	base := fixture(t, 1, 2)
+	m, _, err := run(t, base)
+	require.NoError(t, err)
+	serials := map[string]string{}
+	for _, v := range m.ofType(typeVM) {
+		assert.True(t, prop(v.inputs, "rebootAfterUpdate").IsBool() && !prop(v.inputs, "rebootAfterUpdate").BoolValue(),
+			"%s: rebootAfterUpdate explicitly false", str(v.inputs, "name"))
+		serial := str(v.inputs, "smbios", "serial")
+		assert.Regexp(t, `^infralab-boot-[0-9a-f]{16}$`, serial)
+		assert.Empty(t, str(v.inputs, "smbios", "uuid"), "the UUID is Proxmox's per-instance identity, never set by us")
+		serials[str(v.inputs, "name")] = serial
+	}
+	assert.Len(t, serials, 3)
+
+	serialOf := func(edit func(a *NodesArgs)) string {
+		a := fixture(t, 1, 2)
+		a.SSH.PublicKey = base.SSH.PublicKey
+		edit(a)
+		m, _, err := run(t, a)
+		require.NoError(t, err)
+		for _, v := range m.ofType(typeVM) {
+			if str(v.inputs, "name") == "worker-1" {
+				return str(v.inputs, "smbios", "serial")
+			}
+		}
+		return ""
+	}
+	assert.Equal(t, serials["worker-1"], serialOf(func(*NodesArgs) {}), "the digest is stable")
+	for name, edit := range map[string]func(a *NodesArgs){
+		"cores":     func(a *NodesArgs) { a.VMs[1].Cores++ },
+		"memory":    func(a *NodesArgs) { a.VMs[1].MemoryMiB += 1024 },
+		"cpu type":  func(a *NodesArgs) { a.Proxmox.CPUType = "x86-64-v3" },
+		"ip":        func(a *NodesArgs) { a.VMs[1].IP = "10.10.10.99" },
+		"dns":       func(a *NodesArgs) { a.Network.DNS = []string{"9.9.9.9"} },
+		"search":    func(a *NodesArgs) { a.Network.SearchDomain = "lab.internal" },
+		"user-data": func(a *NodesArgs) { a.Time.Timezone = "UTC" },
+		"mtu":       func(a *NodesArgs) { a.Network.MTU = 1400 },
+	} {
+		assert.NotEqual(t, serials["worker-1"], serialOf(edit), "a %s change needs a cold boot, so it changes bootConfig", name)
+	}
+	assert.Equal(t, serials["worker-1"], serialOf(func(a *NodesArgs) { a.VMs[1].DiskGiB += 10 }),
+		"a disk grows online: no reboot, no bootConfig change")
+}
+
+// CPU type host exposes the host's exact CPU, which blocks live migration to a node with another
+// CPU; the default is a portable model and proxmox.cpuType picks another one from the list bpg
+// accepts (proxmoxtf/resource/vm/validators.go, CPUTypeValidator).
+func TestCPUTypeIsConfigurable(t *testing.T) {
+	a := fixture(t, 1, 2)
+	a.Proxmox.CPUType = "host"
+	m, _, err := run(t, a)
+	require.NoError(t, err)
+	for _, v := range m.ofType(typeVM) {
+		assert.Equal(t, "host", str(v.inputs, "cpu", "type"))
+	}
+	a.Proxmox.CPUType = "skylake"
+	_, err = validate(a)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `proxmox.cpuType: "skylake" is not a CPU type the provider accepts`)
+}
+
+// The instance ID is "<vmId>/<SMBIOS UUID>", the UUID the provider mints when it creates the VM;
+// we never set one (the provider would then keep ours forever, across re-creations too).
+func TestInstanceIDIsTheProvidersSMBIOSUUID(t *testing.T) {
+	m, got, err := run(t, fixture(t, 1, 2))
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	seen := map[string]bool{}
+	for _, n := range got {
+		assert.Regexp(t, fmt.Sprintf(`^%d/00000000-0000-4000-8000-\d{12}$`, n.VMID), n.InstanceID, n.Name)
+		assert.False(t, seen[n.InstanceID], "instance IDs are unique")
+		seen[n.InstanceID] = true
+	}
+	for _, v := range m.ofType(typeVM) {
+		assert.Empty(t, str(v.inputs, "smbios", "uuid"))
+	}
+	_, _, err = runWith(t, &mocks{noUUID: true}, fixture(t, 1, 2))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the provider reported no SMBIOS UUID")
 }

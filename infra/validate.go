@@ -27,9 +27,10 @@ var (
 type plan struct {
 	args       *NodesArgs
 	prefix     netip.Prefix
-	imageFile  string
-	gatewaySSH string   // SSH address of the first node, where NAT runs
-	placement  []string // Proxmox node per VM, same index as args.VMs
+	gatewaySSH string // SSH address of the first node, where NAT runs
+	// hostAddress is every node's SSH address: its address, or for the first node the endpoint's host.
+	hostAddress map[string]string
+	placement   []string // Proxmox node per VM, same index as args.VMs
 }
 
 // fieldErrors collects every problem with its field path, kubeadm style.
@@ -83,14 +84,17 @@ func validateProxmox(errs *fieldErrors, p *plan) {
 	if px.HostSSH.PrivateKey == nil {
 		errs.add("proxmox.hostSSH.privateKey", "missing: snippets upload and NAT need SSH to the hosts; set it as a secret")
 	}
+	if px.CPUType != "" && !pvename.CPUType(px.CPUType) {
+		errs.add("proxmox.cpuType", "%q is not a CPU type the provider accepts (e.g. %s, x86-64-v3, host, custom-<name>)", px.CPUType, DefaultCPUType)
+	}
 	if len(px.Nodes) == 0 {
 		errs.add("proxmox.nodes", "empty: list at least one Proxmox node")
 	}
 	seen := map[string]bool{}
 	for i, n := range px.Nodes {
 		f := fmt.Sprintf("proxmox.nodes[%d]", i)
-		if !hostnameRE.MatchString(n.Name) {
-			errs.add(f+".name", "%q is not a Proxmox node name", n.Name)
+		if !pvename.NodeName(n.Name) {
+			errs.add(f+".name", "%q is not a Proxmox node name (letters, digits and inner '-', as `pvesh get /nodes` shows)", n.Name)
 		}
 		if seen[n.Name] {
 			errs.add(f+".name", "%q is listed twice", n.Name)
@@ -117,6 +121,17 @@ func validateProxmox(errs *fieldErrors, p *plan) {
 			p.gatewaySSH = u.Hostname()
 		}
 	}
+	p.hostAddress = map[string]string{}
+	for i, n := range px.Nodes {
+		switch {
+		case n.Address != "":
+			p.hostAddress[n.Name] = n.Address
+		case i == 0:
+			p.hostAddress[n.Name] = p.gatewaySSH
+		default:
+			errs.add(fmt.Sprintf("proxmox.nodes[%d].address", i), "empty: every node but the first needs its SSH address (each VM's snippet is checked and removed over SSH on its node)")
+		}
+	}
 }
 
 func validateImage(errs *fieldErrors, p *plan) {
@@ -131,12 +146,13 @@ func validateImage(errs *fieldErrors, p *plan) {
 	} else if len(im.Checksum) != want || !hexRE.MatchString(im.Checksum) {
 		errs.add("image.checksum", "want %d hex digits for %s (copy it from the image's SHA*SUMS file)", want, im.ChecksumAlgorithm)
 	}
-	p.imageFile = im.FileName
-	if p.imageFile == "" && u != nil {
-		p.imageFile = path.Base(u.Path)
+	// The stored name adds a checksum/URL/node prefix (imageFileName); the readable part is checked.
+	base := im.FileName
+	if base == "" && u != nil {
+		base = path.Base(u.Path)
 	}
-	if !pvename.ImportFile(p.imageFile) {
-		errs.add("image.fileName", "%q must be a plain file name ending in .qcow2, .raw or .vmdk, the extensions Proxmox import storage accepts (an Ubuntu .img is qcow2: name it noble.qcow2)", p.imageFile)
+	if !pvename.ImportFile(base) {
+		errs.add("image.fileName", "%q must be a plain file name ending in .qcow2, .raw or .vmdk, the extensions Proxmox import storage accepts (an Ubuntu .img is qcow2: name it noble.qcow2)", base)
 	}
 }
 

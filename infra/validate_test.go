@@ -34,8 +34,11 @@ func TestValidationNamesEveryBadFieldBeforeDeclaringAnything(t *testing.T) {
 		{"uplink is bridge", func(a *NodesArgs) { a.Network.HostUplink = "vmbr1" }, []string{"network.hostUplink"}},
 		{"long bridge", func(a *NodesArgs) { a.Network.Bridge = "vmbr-private-1" }, []string{"network.bridge"}},
 		{"no nodes", func(a *NodesArgs) { a.Proxmox.Nodes = nil }, []string{"proxmox.nodes: empty"}},
-		{"spread without L2", func(a *NodesArgs) {
+		{"second node without address", func(a *NodesArgs) {
 			a.Proxmox.Nodes = append(a.Proxmox.Nodes, ProxmoxNode{Name: "pve2", Storage: "local-lvm", ImageStorage: "local"})
+		}, []string{"proxmox.nodes[1].address: empty: every node but the first needs its SSH address"}},
+		{"spread without L2", func(a *NodesArgs) {
+			a.Proxmox.Nodes = append(a.Proxmox.Nodes, ProxmoxNode{Name: "pve2", Address: "pve2.example.org", Storage: "local-lvm", ImageStorage: "local"})
 		}, []string{"proxmox.nodes[0].bridgePorts: empty, but VMs run on more than one node", "proxmox.nodes[1].bridgePorts"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,12 +64,30 @@ func TestValidationCollectsAllErrors(t *testing.T) {
 	assert.Equal(t, 3, strings.Count(err.Error(), "\n  "), err.Error())
 }
 
+// Proxmox's node-name rule (pve-common src/PVE/JSONSchema.pm, pve_verify_node_name) allows upper
+// case; Hetzner's installimage names hosts like Debian-bookworm-latest-amd64-base.
+func TestUpperCaseProxmoxNodeNameIsValid(t *testing.T) {
+	a := fixture(t, 1, 2)
+	a.Proxmox.Nodes[0].Name = "Debian-bookworm-latest-amd64-base"
+	a.VMs[1].ProxmoxNode = "Debian-bookworm-latest-amd64-base"
+	m, got, err := run(t, a)
+	require.NoError(t, err)
+	assert.Len(t, got, 3)
+	for _, v := range m.ofType(typeVM) {
+		assert.Equal(t, "Debian-bookworm-latest-amd64-base", str(v.inputs, "nodeName"))
+	}
+	a.Proxmox.Nodes[0].Name = "pve_1"
+	_, err = validate(a)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `proxmox.nodes[0].name: "pve_1" is not a Proxmox node name`)
+}
+
 func TestExtraNodeWithoutVMsNeedsNoBridgePorts(t *testing.T) {
 	a := fixture(t, 1, 2)
 	for i := range a.VMs {
 		a.VMs[i].ProxmoxNode = "pve1"
 	}
-	a.Proxmox.Nodes = append(a.Proxmox.Nodes, ProxmoxNode{Name: "pve2", Storage: "local-lvm", ImageStorage: "local"})
+	a.Proxmox.Nodes = append(a.Proxmox.Nodes, ProxmoxNode{Name: "pve2", Address: "pve2.example.org", Storage: "local-lvm", ImageStorage: "local"})
 	_, err := validate(a)
 	assert.NoError(t, err, "a node that hosts no VMs yet is fine without a layer-2 link")
 }

@@ -46,6 +46,10 @@ type Proxmox struct {
 	HostSSHUser string `json:"hostSshUser"`
 	// SkipHostNAT leaves forwarding and masquerading on the host to the user (docs/infra.md).
 	SkipHostNAT bool `json:"skipHostNat,omitempty"`
+	// CPUType is the QEMU CPU model of every VM; empty keeps the infra layer's portable default
+	// (x86-64-v2-AES), which live-migrates between hosts with different CPUs. `host` is faster but
+	// pins VMs to hosts with the same CPU.
+	CPUType string `json:"cpuType,omitempty"`
 }
 
 // ProxmoxNode is one Proxmox VE host.

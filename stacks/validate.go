@@ -80,8 +80,8 @@ func validateProxmox(cfg *Config, c *errs) {
 	seen := map[string]int{}
 	for i, n := range p.Nodes {
 		path := fmt.Sprintf("proxmox.nodes[%d]", i)
-		if !dnsLabelRE.MatchString(n.Name) {
-			c.add(path+".name", fmt.Sprintf("%q is not a Proxmox node name", n.Name), "use the node name shown in the Proxmox UI (lowercase letters, digits, '-')")
+		if !pvename.NodeName(n.Name) {
+			c.add(path+".name", fmt.Sprintf("%q is not a Proxmox node name", n.Name), "use the node name `pvesh get /nodes` shows (letters, digits and inner '-'), which is the host's short hostname")
 		} else if j, dup := seen[n.Name]; dup {
 			c.add(path+".name", fmt.Sprintf("%q repeats proxmox.nodes[%d]", n.Name, j), "list each Proxmox node once")
 		}

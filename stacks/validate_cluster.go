@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/infralab/infralab/internal/pvename"
 )
@@ -49,8 +50,8 @@ func validateCluster(cfg *Config, c *errs) {
 		if r.role.Cores < min.cores || r.role.Cores > 128 {
 			c.add(base+".cores", fmt.Sprintf("%d is outside %d-128", r.role.Cores, min.cores), fmt.Sprintf("give each %s VM at least %d cores", r.key, min.cores))
 		}
-		quantity(r.role.Memory, base+".memory", min.memory, c)
-		quantity(r.role.Disk, base+".disk", min.disk, c)
+		vmSize(r.role.Memory, base+".memory", min.memory, "Mi", "memory", c)
+		vmSize(r.role.Disk, base+".disk", min.disk, "Gi", "disks", c)
 
 		for i, vm := range r.role.Nodes {
 			path := fmt.Sprintf("%s.nodes[%d]", base, i)
@@ -98,6 +99,55 @@ func validateCertRenewal(k *Kubernetes, c *errs) {
 		c.add("kubernetes.certRenewDays", fmt.Sprintf("%d is outside %d-%d", d, MinCertRenewDays, MaxCertRenewDays),
 			"leave it out for 30 days; certificates live 365 days and the control plane checks them daily")
 	}
+}
+
+// vmSize checks a VM memory or disk size. Proxmox takes memory in MiB and disk sizes in GiB, so
+// the size must be a whole number of unit (Mi or Gi) and spelled in binary units: a decimal 50G is
+// 46.6 GiB and would have to be rounded, which is the surprise this refuses (docs/config.md).
+func vmSize(s, path, min, unit, what string, c *errs) {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		c.add(path, fmt.Sprintf("%q is not a size", s), "use a binary size such as 4Gi or 512Mi")
+		return
+	}
+	one := resource.MustParse("1" + unit)
+	unitBytes := one.Value()
+	bytes := q.Value()
+	if q.Format != resource.BinarySI {
+		// q.String() keeps the user's spelling (50G), q.Value() is its size in bytes.
+		exact := float64(bytes) / float64(unitBytes)
+		hint := "VM sizes take binary units: write " + binarySpelling(s)
+		if old := fmt.Sprintf("%d%s", bytes/unitBytes, unit); old != binarySpelling(s) {
+			hint += fmt.Sprintf(", or %s for what %s truncated to before", old, q.String())
+		}
+		c.add(path, fmt.Sprintf("%q is a decimal size (%s = %d bytes = %.1f%s)", s, q.String(), bytes, exact, unit), hint)
+		return
+	}
+	if bytes%unitBytes != 0 {
+		c.add(path, fmt.Sprintf("%s is not a whole number of %s", s, unit),
+			fmt.Sprintf("Proxmox sizes VM %s in whole %s: write %d%s or %d%s", what, unit, bytes/unitBytes, unit, bytes/unitBytes+1, unit))
+		return
+	}
+	if q.Cmp(resource.MustParse(min)) < 0 {
+		c.add(path, fmt.Sprintf("%s is below the minimum %s", s, min), "raise it to at least "+min)
+	}
+}
+
+// binarySpelling turns a decimal size as written (50G, 4G, 4294967296) into the binary unit the
+// user most likely meant (50Gi, 4Gi); a plain byte count becomes Mi.
+func binarySpelling(s string) string {
+	for _, u := range []string{"k", "M", "G", "T", "P", "E"} {
+		if n, ok := strings.CutSuffix(s, u); ok {
+			if u == "k" {
+				u = "K"
+			}
+			return n + u + "i"
+		}
+	}
+	if q, err := resource.ParseQuantity(s); err == nil {
+		return fmt.Sprintf("%dMi", q.Value()>>20)
+	}
+	return s
 }
 
 func validateNodeIP(s, path string, cidr netip.Prefix, gateway netip.Addr, seen map[netip.Addr]string, c *errs) {

@@ -24,6 +24,10 @@ func httpsHost(s string) bool {
 }
 
 func validateProxmoxHosts(p *Proxmox, c *errs) {
+	if p.CPUType != "" && !pvename.CPUType(p.CPUType) {
+		c.add("proxmox.cpuType", fmt.Sprintf("%q is not a CPU type the provider accepts", p.CPUType),
+			"leave it out for the portable x86-64-v2-AES, or use a QEMU model spelled as Proxmox lists it (x86-64-v3, host, EPYC-Rome, Skylake-Server, ...) or custom-<name>")
+	}
 	for i, n := range p.Nodes {
 		base := fmt.Sprintf("proxmox.nodes[%d]", i)
 		if n.Storage != "" && !pvename.Storage(n.Storage) {

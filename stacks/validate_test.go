@@ -153,6 +153,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"token bad shape", lab, []edit{{KeyProxmoxAPIToken, "root:password"}}, []string{KeyProxmoxAPIToken}},
 		{"proxmox nodes empty", lab, []edit{{"proxmox.nodes", []any{}}}, []string{"proxmox.nodes"}},
 		{"proxmox node name", lab, []edit{{"proxmox.nodes[0].name", "PVE_1"}}, []string{"proxmox.nodes[0].name"}},
+		{"proxmox cpu type", lab, []edit{{"proxmox.cpuType", "Skylake"}}, []string{"proxmox.cpuType"}},
 		{"proxmox storage", lab, []edit{{"proxmox.nodes[0].storage", ""}}, []string{"proxmox.nodes[0].storage"}},
 		{"proxmox image storage", lab, []edit{{"proxmox.nodes[0].imageStorage", ""}}, []string{"proxmox.nodes[0].imageStorage"}},
 		{"host address missing", lab, []edit{{"proxmox.nodes[0].address", remove{}}}, []string{"proxmox.nodes[0].address"}},
@@ -189,6 +190,10 @@ func TestInvalidConfigs(t *testing.T) {
 		{"cp memory unparsable", lab, []edit{{"cluster.controlPlane.memory", "4 gigs"}}, []string{"cluster.controlPlane.memory"}},
 		{"worker memory too small", lab, []edit{{"cluster.workers.memory", "512Mi"}}, []string{"cluster.workers.memory"}},
 		{"worker disk unparsable", lab, []edit{{"cluster.workers.disk", "lots"}}, []string{"cluster.workers.disk"}},
+		{"cp memory decimal unit", lab, []edit{{"cluster.controlPlane.memory", "4G"}}, []string{"cluster.controlPlane.memory"}},
+		{"worker disk decimal unit", lab, []edit{{"cluster.workers.disk", "50G"}}, []string{"cluster.workers.disk"}},
+		{"worker disk not whole GiB", lab, []edit{{"cluster.workers.disk", "40.5Gi"}}, []string{"cluster.workers.disk"}},
+		{"worker memory in bytes", lab, []edit{{"cluster.workers.memory", "4294967296"}}, []string{"cluster.workers.memory"}},
 		{"two control planes", lab, []edit{{"cluster.controlPlane.nodes", []any{
 			map[string]any{"name": "cp-a", "vmId": 300, "ip": "10.10.10.30"},
 			map[string]any{"name": "cp-b", "vmId": 301, "ip": "10.10.10.31"},
@@ -296,6 +301,33 @@ func TestInvalidConfigs(t *testing.T) {
 	}
 }
 
+// VM sizes are what Proxmox gets: memory in MiB, disk in GiB. A decimal unit (50G = 50*10^9
+// bytes = 46.6 GiB) used to be truncated without a word; now it is refused with the binary spelling
+// to use, and a size that is not a whole unit is refused instead of being rounded down.
+func TestVMSizesAreBinaryAndWhole(t *testing.T) {
+	for _, tc := range []struct {
+		path, value, want string
+	}{
+		{"cluster.workers.disk", "50G", `cluster.workers.disk: "50G" is a decimal size (50G = 50000000000 bytes = 46.6Gi) (fix: VM sizes take binary units: write 50Gi, or 46Gi for what 50G truncated to before)`},
+		{"cluster.controlPlane.memory", "4G", `cluster.controlPlane.memory: "4G" is a decimal size (4G = 4000000000 bytes = 3814.7Mi) (fix: VM sizes take binary units: write 4Gi, or 3814Mi for what 4G truncated to before)`},
+		{"cluster.workers.disk", "40.5Gi", `cluster.workers.disk: 40.5Gi is not a whole number of Gi (fix: Proxmox sizes VM disks in whole Gi: write 40Gi or 41Gi)`},
+		{"cluster.workers.memory", "2049.5Mi", `cluster.workers.memory: 2049.5Mi is not a whole number of Mi (fix: Proxmox sizes VM memory in whole Mi: write 2049Mi or 2050Mi)`},
+	} {
+		src := validLab(t)
+		src.apply(t, edit{tc.path, tc.value})
+		_, err := Load(src)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %s: want %q in\n%v", tc.path, tc.value, tc.want, err)
+		}
+	}
+	// Binary sizes that are whole units stay valid, fractions of a larger unit included.
+	src := validLab(t)
+	src.apply(t, edit{"cluster.workers.memory", "2.5Gi"}, edit{"cluster.workers.disk", "1Ti"}, edit{"cluster.controlPlane.memory", "6144Mi"})
+	if _, err := Load(src); err != nil {
+		t.Fatalf("binary sizes refused:\n%v", err)
+	}
+}
+
 // Every problem is reported in one run, not one per `pulumi up`.
 func TestAllErrorsReportedTogether(t *testing.T) {
 	src := validLab(t)
@@ -356,6 +388,13 @@ func TestValidVariants(t *testing.T) {
 				map[string]any{"name": "pve2", "address": "pve2.example.com", "storage": "local-lvm", "imageStorage": "local", "bridgePorts": []any{"enp0s31f6.4000"}},
 			}},
 			{"network.mtu", 1400},
+		},
+		// Proxmox allows upper case in node names; Hetzner's installimage default host names have it.
+		"hetzner default node name": {
+			{"proxmox.nodes[0].name", "Debian-bookworm-latest-amd64-base"},
+		},
+		"cpu type for one CPU generation": {
+			{"proxmox.cpuType", "x86-64-v3"},
 		},
 		"image pinned by digest": {
 			{"apps.api.image", "ghcr.io/infralab/healthcare-api@sha256:" + strings.Repeat("0f", 32)},

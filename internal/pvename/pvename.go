@@ -9,12 +9,20 @@ import (
 )
 
 var (
+	// The pve-node format, verbatim from pve-common src/PVE/JSONSchema.pm (pve_verify_node_name):
+	// letters of either case, digits and inner dashes. No length limit there; the host name's
+	// own limit applies.
+	nodeName   = regexp.MustCompile(`^([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)$`)
 	iface      = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$`) // Linux IFNAMSIZ-1
 	bridge     = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9]{0,9}$`)     // Proxmox bridge IDs
 	storage    = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9._-]*$`)
 	user       = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
 	importFile = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*\.(qcow2|raw|vmdk)$`)
 )
+
+// NodeName reports whether s is a Proxmox VE node name, e.g. pve1 or Hetzner's default
+// Debian-bookworm-latest-amd64-base (upper case is allowed).
+func NodeName(s string) bool { return nodeName.MatchString(s) }
 
 // Interface reports whether s is a Linux interface name.
 func Interface(s string) bool { return iface.MatchString(s) }

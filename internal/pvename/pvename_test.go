@@ -21,6 +21,22 @@ func TestNames(t *testing.T) {
 		{"user", User, "infralab", true},
 		{"user with host", User, "root@pve", false},
 		{"user starts with digit", User, "1admin", false},
+		// Proxmox's pve-node format (pve-common src/PVE/JSONSchema.pm, pve_verify_node_name)
+		// allows upper case: Hetzner's installimage names hosts like Debian-bookworm-latest-amd64-base.
+		{"node", NodeName, "pve1", true},
+		{"node hetzner default", NodeName, "Debian-bookworm-latest-amd64-base", true},
+		{"node upper case", NodeName, "PVE1", true},
+		{"node single char", NodeName, "a", true},
+		{"node underscore", NodeName, "pve_1", false},
+		{"node dot", NodeName, "pve1.example.org", false},
+		{"node leading dash", NodeName, "-pve", false},
+		{"node trailing dash", NodeName, "pve-", false},
+		{"node empty", NodeName, "", false},
+		{"cpu portable", CPUType, "x86-64-v2-AES", true},
+		{"cpu host", CPUType, "host", true},
+		{"cpu custom", CPUType, "custom-lab", true},
+		{"cpu lower-case model", CPUType, "skylake-server", false},
+		{"cpu custom without name", CPUType, "custom-", false},
 		{"qcow2", ImportFile, "noble.qcow2", true},
 		{"ubuntu img", ImportFile, "noble.img", false},
 	} {
