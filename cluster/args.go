@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"golang.org/x/crypto/ssh"
 )
 
 // Node is one VM reachable over SSH.
@@ -18,14 +19,23 @@ type Node struct {
 	// InstanceID (optional) is the VM's ID. It goes into the triggers of every command on this
 	// node, so a replaced VM runs its phases again even when it keeps its name and IP.
 	InstanceID pulumi.StringInput
+	// HostKey (optional) is the node's SSH host public key, one authorized_keys line
+	// ("ssh-ed25519 AAAA..."). Set, the command provider accepts only that key
+	// (ssh.FixedHostKey); empty, it accepts any (pulumi-command v1.1.0
+	// provider/pkg/provider/remote/connection.go). See docs/infra.md, "SSH logins and keys".
+	HostKey string
 }
 
 // Bastion is an SSH jump host.
 type Bastion struct {
 	Host string
+	// User and PrivateKey are the jump login. It needs nothing but TCP forwarding to the nodes'
+	// port 22: give it a key restricted to that in authorized_keys (docs/infra.md).
 	User string
 	// PrivateKey is the unencrypted private key the jump host accepts; pass a Pulumi secret.
 	PrivateKey pulumi.StringInput
+	// HostKey is the jump host's SSH host public key (see Node.HostKey); empty accepts any.
+	HostKey string
 }
 
 // KubeadmArgs configures the bootstrap. Every plain field is validated before any resource is
@@ -80,8 +90,13 @@ func (e *ValidationError) Error() string {
 func (a *KubeadmArgs) Validate() error {
 	var p []string
 	add := func(field, format string, v ...any) { p = append(p, "cluster."+field+": "+fmt.Sprintf(format, v...)) }
-	if j := a.Bastion; j != nil && (j.Host == "" || j.User == "" || j.PrivateKey == nil) {
-		add("bastion", "needs host, user and private key (the Proxmox host's SSH login)")
+	if j := a.Bastion; j != nil {
+		if j.Host == "" || j.User == "" || j.PrivateKey == nil {
+			add("bastion", "needs host, user and private key (the Proxmox host's SSH login)")
+		}
+		if msg := hostKeyProblem(j.HostKey); msg != "" {
+			add("bastion.hostKey", "%s", msg)
+		}
 	}
 
 	if !dnsLabel.MatchString(a.ClusterName) {
@@ -120,6 +135,9 @@ func (a *KubeadmArgs) Validate() error {
 
 	names, ips := map[string]string{}, map[string]string{}
 	checkNode := func(field string, n Node) {
+		if msg := hostKeyProblem(n.HostKey); msg != "" {
+			add(field+".hostKey", "%s", msg)
+		}
 		if !dnsLabel.MatchString(n.Name) {
 			add(field+".name", "%q is not a DNS-1123 label", n.Name)
 		} else if prev, dup := names[n.Name]; dup {
@@ -150,6 +168,26 @@ func (a *KubeadmArgs) Validate() error {
 		return &ValidationError{Problems: p}
 	}
 	return nil
+}
+
+// hostKeyProblem says why a host key the command provider would get is unusable, or "" when it is
+// empty or fine. The provider parses it with ssh.ParseAuthorizedKey and offers only that key's
+// type as host key algorithm (connection.go); for an RSA key that type is ssh-rsa (SHA-1
+// signatures), which OpenSSH 8.8 and later refuse by default, so the handshake would fail.
+func hostKeyProblem(key string) string {
+	if key == "" {
+		return ""
+	}
+	pub, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(key))
+	switch {
+	case err != nil || len(strings.TrimSpace(string(rest))) > 0:
+		return "is not one SSH public key line; copy /etc/ssh/ssh_host_ed25519_key.pub of that host (from its console, not over the network)"
+	case pub.Type() == ssh.KeyAlgoRSA:
+		return "is an RSA key, which the command provider can only verify with SHA-1 signatures that current OpenSSH refuses; use the host's ed25519 key (/etc/ssh/ssh_host_ed25519_key.pub)"
+	case strings.Contains(pub.Type(), "-cert-v01@"):
+		return "is a certificate; give the host's plain public key"
+	}
+	return ""
 }
 
 func parseCIDR(s, field string, add func(string, string, ...any)) *net.IPNet {
