@@ -58,6 +58,7 @@ func validate(a *NodesArgs) (*plan, error) {
 		errs.add("stack", "%q is not a lowercase DNS label (a-z, 0-9, -)", a.Stack)
 	}
 	validateProxmox(&errs, p)
+	validateEnvironment(&errs, p)
 	validateImage(&errs, p)
 	validateNetwork(&errs, p)
 	validateGuest(&errs, a)
