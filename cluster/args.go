@@ -7,7 +7,8 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"golang.org/x/crypto/ssh"
+
+	"github.com/infralab/infralab/internal/hostkey"
 )
 
 // Node is one VM reachable over SSH.
@@ -94,8 +95,8 @@ func (a *KubeadmArgs) Validate() error {
 		if j.Host == "" || j.User == "" || j.PrivateKey == nil {
 			add("bastion", "needs host, user and private key (the Proxmox host's SSH login)")
 		}
-		if msg := hostKeyProblem(j.HostKey); msg != "" {
-			add("bastion.hostKey", "%s", msg)
+		if msg := hostkey.Problem(j.HostKey); msg != "" {
+			add("bastion.hostKey", "%s (%s)", msg, hostkey.Hint)
 		}
 	}
 
@@ -135,8 +136,8 @@ func (a *KubeadmArgs) Validate() error {
 
 	names, ips := map[string]string{}, map[string]string{}
 	checkNode := func(field string, n Node) {
-		if msg := hostKeyProblem(n.HostKey); msg != "" {
-			add(field+".hostKey", "%s", msg)
+		if msg := hostkey.Problem(n.HostKey); msg != "" {
+			add(field+".hostKey", "%s (%s)", msg, hostkey.Hint)
 		}
 		if !dnsLabel.MatchString(n.Name) {
 			add(field+".name", "%q is not a DNS-1123 label", n.Name)
@@ -168,26 +169,6 @@ func (a *KubeadmArgs) Validate() error {
 		return &ValidationError{Problems: p}
 	}
 	return nil
-}
-
-// hostKeyProblem says why a host key the command provider would get is unusable, or "" when it is
-// empty or fine. The provider parses it with ssh.ParseAuthorizedKey and offers only that key's
-// type as host key algorithm (connection.go); for an RSA key that type is ssh-rsa (SHA-1
-// signatures), which OpenSSH 8.8 and later refuse by default, so the handshake would fail.
-func hostKeyProblem(key string) string {
-	if key == "" {
-		return ""
-	}
-	pub, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(key))
-	switch {
-	case err != nil || len(strings.TrimSpace(string(rest))) > 0:
-		return "is not one SSH public key line; copy /etc/ssh/ssh_host_ed25519_key.pub of that host (from its console, not over the network)"
-	case pub.Type() == ssh.KeyAlgoRSA:
-		return "is an RSA key, which the command provider can only verify with SHA-1 signatures that current OpenSSH refuses; use the host's ed25519 key (/etc/ssh/ssh_host_ed25519_key.pub)"
-	case strings.Contains(pub.Type(), "-cert-v01@"):
-		return "is a certificate; give the host's plain public key"
-	}
-	return ""
 }
 
 func parseCIDR(s, field string, add func(string, string, ...any)) *net.IPNet {

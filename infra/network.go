@@ -67,12 +67,17 @@ func (r *reconciler) ensureHostNAT() error {
 		"INFRALAB_UPLINK": a.Network.HostUplink,
 	}
 	sum := sha256.Sum256([]byte(hostNATScript))
+	conn := remote.ConnectionArgs{
+		Host:       pulumi.String(r.plan.gatewaySSH),
+		User:       pulumi.String(a.Proxmox.HostSSH.User),
+		PrivateKey: pulumi.ToSecret(a.Proxmox.HostSSH.PrivateKey).(pulumi.StringInput),
+	}
+	if k := first.SSHHostKey; k != "" {
+		// Without it the command provider accepts any host key (pulumi-command v1.1.0 connection.go).
+		conn.HostKey = pulumi.String(k)
+	}
 	cmd, err := remote.NewCommand(r.ctx, r.child("host-nat-%s", first.Name), &remote.CommandArgs{
-		Connection: remote.ConnectionArgs{
-			Host:       pulumi.String(r.plan.gatewaySSH),
-			User:       pulumi.String(a.Proxmox.HostSSH.User),
-			PrivateKey: pulumi.ToSecret(a.Proxmox.HostSSH.PrivateKey).(pulumi.StringInput),
-		},
+		Connection: conn,
 		// The script arrives on stdin and is installed, then run; its systemd unit re-runs it at boot.
 		Create: pulumi.String(natCommand(a.Proxmox.HostSSH.User, hostNATPath, env, "apply")),
 		Delete: pulumi.String(natCommand(a.Proxmox.HostSSH.User, hostNATPath, env, "remove")),

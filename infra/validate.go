@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/infralab/infralab/internal/hostkey"
 	"github.com/infralab/infralab/internal/pvename"
 )
 
@@ -105,6 +106,9 @@ func validateProxmox(errs *fieldErrors, p *plan) {
 		}
 		if n.Address != "" && strings.ContainsAny(n.Address, " /@") {
 			errs.add(f+".address", "%q is not a host name or IP", n.Address)
+		}
+		if msg := hostkey.Problem(n.SSHHostKey); msg != "" {
+			errs.add(f+".sshHostKey", "%s (%s)", msg, hostkey.Hint)
 		}
 		for j, port := range n.BridgePorts {
 			if !pvename.Interface(port) {

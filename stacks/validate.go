@@ -68,7 +68,7 @@ func validateProxmox(cfg *Config, c *errs) {
 	if !pvename.User(p.HostSSHUser) {
 		c.add("proxmox.hostSshUser", fmt.Sprintf("%q is not an SSH user", p.HostSSHUser), "the Proxmox API cannot upload cloud-init snippets, so the provider uses SSH: set root or a sudo user")
 	}
-	requireSecret(cfg.Secrets.ProxmoxSSHPrivateKey, c, "pulumi config set --secret proxmoxSshPrivateKey < ~/.ssh/id_ed25519 (a key root@pve accepts)")
+	requireSecret(cfg.Secrets.ProxmoxSSHPrivateKey, c, "pulumi config set --secret proxmoxSshPrivateKey < ~/.ssh/infralab-pve (the key of proxmox.hostSshUser)")
 	if k := cfg.Secrets.ProxmoxSSHPrivateKey; k.Set {
 		if _, err := ssh.ParsePrivateKey([]byte(k.Value)); err != nil {
 			c.add(k.Key, "does not parse as an unencrypted OpenSSH private key (value not shown)", "use a key without a passphrase")
@@ -95,7 +95,9 @@ func validateProxmox(cfg *Config, c *errs) {
 		if n.Address == "" {
 			c.add(path+".address", "is required", "give the host's SSH address (cloud-init snippets and the NAT step go over SSH)")
 		}
+		validateHostKey(n.SSHHostKey, path+".sshHostKey", c)
 	}
+	validateJumpLogin(cfg, c)
 }
 
 func validateNetwork(n *Network, c *errs) {
