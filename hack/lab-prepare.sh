@@ -10,6 +10,7 @@
 #      fails the run ("REMOTE HOST IDENTIFICATION HAS CHANGED") instead of being trusted.
 #
 # Usage: hack/lab-prepare.sh STACK            (run in the repo; the stack must be selectable)
+#        hack/lab-prepare.sh --plugins-only   (step 1 only; hack/tools.sh lab-plugins)
 # Environment:
 #   PULUMI_HOME            where plugins go (default ~/.cache/infralab/pulumi-home, as make tools)
 #   INFRALAB_PLUGIN_DIR    install from release archives in this folder instead of downloading
@@ -21,7 +22,7 @@ set -euo pipefail
 
 stack=${1:-}
 if [ -z "$stack" ]; then
-  echo "usage: $0 STACK (a Proxmox stack, e.g. lab)" >&2
+  echo "usage: $0 STACK|--plugins-only (a Proxmox stack, e.g. lab)" >&2
   exit 2
 fi
 
@@ -70,6 +71,7 @@ folder here and re-run with INFRALAB_PLUGIN_DIR=that-folder"
 # The proxmoxve SDK names its download server in pulumi-plugin.json; command comes from Pulumi's.
 install_plugin proxmoxve "$PROXMOXVE_PLUGIN_VERSION" github://api.github.com/muhlba91/pulumi-proxmoxve
 install_plugin command "$COMMAND_PLUGIN_VERSION" ""
+[ "$stack" != --plugins-only ] || exit 0
 
 # config_get PATH prints one stack config value (plain config: host keys are not secrets).
 config_get() { pulumi -C "$project" config get --stack "$stack" --path "$1" 2>/dev/null; }
