@@ -11,6 +11,9 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 export PULUMI_SKIP_UPDATE_CHECK := true
 export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING := true
 export PULUMI_IGNORE_AMBIENT_PLUGINS := true
+# The language host reports the proxmoxve and command plugins too (go.mod); the local stack never
+# loads them, and nothing may be downloaded (hack/lab-prepare.sh installs them for the lab stack).
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION := true
 
 GO_MODULES := . policy
 TEST_TIMEOUT ?= 40m

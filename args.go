@@ -47,7 +47,7 @@ func infraArgs(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) *i
 	for _, n := range cfg.Proxmox.Nodes {
 		a.Proxmox.Nodes = append(a.Proxmox.Nodes, infra.ProxmoxNode{
 			Name: n.Name, Address: n.Address, Storage: n.Storage, ImageStorage: n.ImageStorage,
-			BridgePorts: n.BridgePorts,
+			BridgePorts: n.BridgePorts, SSHHostKey: n.SSHHostKey,
 		})
 	}
 	addVMs := func(role string, r stacks.Role) {
@@ -84,13 +84,9 @@ func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *
 		CalicoManifestSHA256: cfg.Kubernetes.CalicoManifestSHA256,
 		PodPIDsLimit:         cfg.Kubernetes.PodPIDsLimit,
 		CertRenewDays:        cfg.Kubernetes.CertRenewDays,
-		// The VMs sit behind the host's NAT: SSH reaches them through the first Proxmox host,
-		// the same login the provider already uses for snippets and the NAT step.
-		Bastion: &clusterlayer.Bastion{
-			Host:       cfg.Proxmox.Nodes[0].Address,
-			User:       cfg.Proxmox.HostSSHUser,
-			PrivateKey: secrets[stacks.KeyProxmoxSSHPrivateKey],
-		},
+		// The VMs sit behind the host's NAT: SSH reaches them through the first Proxmox host, with
+		// the forwarding-only jump login (or, without one, the provider's login), host key pinned.
+		Bastion: bastion(cfg, secrets),
 		// The VMs must exist (and their guest agents report in) before the first SSH attempt.
 		DependsOn: []pulumi.Resource{nodes},
 	}
@@ -98,6 +94,19 @@ func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *
 		a.Workers = append(a.Workers, clusterlayer.Node{Name: w.Name, IP: w.IP, InstanceID: instance[w.Name]})
 	}
 	return a
+}
+
+func bastion(cfg *stacks.Config, secrets secretValues) *clusterlayer.Bastion {
+	b := &clusterlayer.Bastion{
+		Host:       cfg.Proxmox.Nodes[0].Address,
+		User:       cfg.Proxmox.HostSSHUser,
+		PrivateKey: secrets[stacks.KeyProxmoxSSHPrivateKey],
+		HostKey:    cfg.Proxmox.Nodes[0].SSHHostKey,
+	}
+	if cfg.Proxmox.JumpUser != "" {
+		b.User, b.PrivateKey = cfg.Proxmox.JumpUser, secrets[stacks.KeyProxmoxJumpPrivateKey]
+	}
+	return b
 }
 
 func appsArgs(cfg *stacks.Config, secrets secretValues) *apps.PlatformArgs {

@@ -46,10 +46,12 @@ func withWorkers(t testing.TB, sc stackConfig, n int) stackConfig {
 	}
 	network["nodeCidr"], network["gateway"], network["mtu"] = "10.10.0.0/20", "10.10.0.1", 1400
 	hosts := []any{}
+	hostKey := proxmox["nodes"].([]any)[0].(map[string]any)["sshHostKey"] // the shipped example
 	for i := 1; i <= 3; i++ {
 		hosts = append(hosts, map[string]any{
 			"name": fmt.Sprintf("pve%d", i), "address": fmt.Sprintf("pve%d.example.com", i),
 			"storage": "local-lvm", "imageStorage": "local", "bridgePorts": []string{"enp0s31f6.4000"},
+			"sshHostKey": hostKey,
 		})
 	}
 	proxmox["nodes"] = hosts

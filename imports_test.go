@@ -46,6 +46,8 @@ func TestImportBoundaries(t *testing.T) {
 			why: "tools use shared internal packages, not the program"},
 		{dir: "internal/pvename", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),
 			why: "the name rules are shared by the config loader and the infra layer, so they depend on neither"},
+		{dir: "internal/hostkey", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),
+			why: "the host key check is shared by the config loader and both layers, so it depends on none"},
 		{dir: "internal/memhog", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),
 			why: "the memfd writer is shared by chaos and the e2e suite, so it depends on neither"},
 		{dir: "internal/images", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),

@@ -168,6 +168,7 @@ func loadStack(t testing.TB, stack string) stackConfig {
 		sc.secret(stacks.KeyProxmoxAPIToken, "infralab@pve!pulumi=0b7d5f3e-9f3c-4a55-8a3e-2f4f8d4c1a90")
 		sc.secret(stacks.KeySSHPrivateKey, string(pem.EncodeToMemory(block)))
 		sc.secret(stacks.KeyProxmoxSSHPrivateKey, string(pem.EncodeToMemory(block)))
+		sc.secret(stacks.KeyProxmoxJumpPrivateKey, jumpKeyPEM)
 		sc.secret(stacks.KeyEncryptionKey, base64.StdEncoding.EncodeToString(make([]byte, 32)))
 		sc.secret(stacks.KeyGrafanaAdminPassword, "grafana-test-password")
 	}

@@ -31,7 +31,7 @@ func readSecrets(ctx *pulumi.Context, cfg *stacks.Config) (secretValues, error) 
 	out := secretValues{}
 	s := cfg.Secrets
 	for _, sec := range []stacks.Secret{
-		s.ProxmoxAPIToken, s.ProxmoxSSHPrivateKey, s.SSHPrivateKey, s.EncryptionKey,
+		s.ProxmoxAPIToken, s.ProxmoxSSHPrivateKey, s.ProxmoxJumpPrivateKey, s.SSHPrivateKey, s.EncryptionKey,
 		s.PostgresPassword, s.APIDBPassword, s.ExporterDBPassword, s.GrafanaAdminPassword,
 	} {
 		if !sec.Set {
@@ -54,6 +54,9 @@ func buildLab(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) (*c
 	}
 	if cfg.Kubernetes.CalicoManifestSHA256 == "" {
 		_ = ctx.Log.Warn("kubernetes.calicoManifestSha256 is not set: Calico's manifest will be applied as cluster-admin without a checksum; pin it with the sha256 of tigera-operator.yaml "+cfg.Kubernetes.CalicoVersion, nil)
+	}
+	if cfg.Proxmox.JumpUser == "" {
+		_ = ctx.Log.Warn("proxmox.jumpUser is not set: the SSH jump host uses proxmox.hostSshUser, whose key can run commands (with sudo) on the Proxmox host; give the jump host a forwarding-only key (docs/infra.md, \"SSH logins and keys\")", nil)
 	}
 	ka := kubeadmArgs(cfg, secrets, nodes)
 	if ka.Previous, err = previousCertificates(ctx); err != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/infralab/infralab/internal/hostkey"
 )
 
 // Node is one VM reachable over SSH.
@@ -19,14 +21,23 @@ type Node struct {
 	// InstanceID (optional) is the VM's ID. It goes into the triggers of every command on this
 	// node, so a replaced VM runs its phases again even when it keeps its name and IP.
 	InstanceID pulumi.StringInput
+	// HostKey (optional) is the node's SSH host public key, one authorized_keys line
+	// ("ssh-ed25519 AAAA..."). Set, the command provider accepts only that key
+	// (ssh.FixedHostKey); empty, it accepts any (pulumi-command v1.1.0
+	// provider/pkg/provider/remote/connection.go). See docs/infra.md, "SSH logins and keys".
+	HostKey string
 }
 
 // Bastion is an SSH jump host.
 type Bastion struct {
 	Host string
+	// User and PrivateKey are the jump login. It needs nothing but TCP forwarding to the nodes'
+	// port 22: give it a key restricted to that in authorized_keys (docs/infra.md).
 	User string
 	// PrivateKey is the unencrypted private key the jump host accepts; pass a Pulumi secret.
 	PrivateKey pulumi.StringInput
+	// HostKey is the jump host's SSH host public key (see Node.HostKey); empty accepts any.
+	HostKey string
 }
 
 // KubeadmArgs configures the bootstrap. Every plain field is validated before any resource is
@@ -92,8 +103,13 @@ func (e *ValidationError) Error() string {
 func (a *KubeadmArgs) Validate() error {
 	var p []string
 	add := func(field, format string, v ...any) { p = append(p, "cluster."+field+": "+fmt.Sprintf(format, v...)) }
-	if j := a.Bastion; j != nil && (j.Host == "" || j.User == "" || j.PrivateKey == nil) {
-		add("bastion", "needs host, user and private key (the Proxmox host's SSH login)")
+	if j := a.Bastion; j != nil {
+		if j.Host == "" || j.User == "" || j.PrivateKey == nil {
+			add("bastion", "needs host, user and private key (the Proxmox host's SSH login)")
+		}
+		if msg := hostkey.Problem(j.HostKey); msg != "" {
+			add("bastion.hostKey", "%s (%s)", msg, hostkey.Hint)
+		}
 	}
 
 	if !dnsLabel.MatchString(a.ClusterName) {
@@ -135,6 +151,9 @@ func (a *KubeadmArgs) Validate() error {
 
 	names, ips := map[string]string{}, map[string]string{}
 	checkNode := func(field string, n Node) {
+		if msg := hostkey.Problem(n.HostKey); msg != "" {
+			add(field+".hostKey", "%s (%s)", msg, hostkey.Hint)
+		}
 		if !dnsLabel.MatchString(n.Name) {
 			add(field+".name", "%q is not a DNS-1123 label", n.Name)
 		} else if prev, dup := names[n.Name]; dup {

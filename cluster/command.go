@@ -25,6 +25,46 @@ const (
 	bastionPerDialTimeoutSeconds = 10
 )
 
+// What a command runs when an input outside its triggers changes. The command provider (v1.1.0,
+// built on pulumi-go-provider v1.0.1) treats every changed input as an update, and only a changed
+// `triggers` as a replacement; an update runs `update`, or `create` when `update` is unset
+// (provider/pkg/provider/remote/commandController.go). So without an `update` a new SSH key, jump
+// host or host key re-ran every phase. The policy per phase, written down so a new phase must
+// choose (cluster/rerun_test.go):
+//   - checkOnlyOnUpdate: the update dials the new connection and runs connectionCheck, nothing
+//     else. Whatever must run the phase again is in its triggers (script, plain inputs, the VM's
+//     identity, and for stdinTriggers a digest of stdin), and a trigger change is a replacement,
+//     which runs `create`.
+//   - rerunOnUpdate: the update runs the phase again, because the provider replaces stdout with
+//     the update's output (commandOutputs.go) and these phases' stdout is their result. Re-reading
+//     admin.conf is harmless; join-token mints a fresh token, which delete-join-token (a stdin
+//     trigger) then deletes in the same run.
+//
+// ignoreChanges on the connection was the other way to keep it out of the diff. It is not used:
+// the engine then keeps the OLD connection in the inputs of every later create, update and
+// delete of that command (pkg/resource/deploy/step_generator.go, processIgnoreChanges), so after a
+// key rotation the next real run would dial with the revoked key.
+var (
+	checkOnlyOnUpdate = map[string]bool{
+		PhaseWaitSSH: true, PhasePrepareNode: true, PhaseKubeadmInit: true, PhaseJoinWorker: true,
+		PhaseCalico: true, PhaseWaitNodesReady: true, PhaseDeleteJoinToken: true,
+		// Its renewal runs when its triggers (script, window, the renewal-due generation) change.
+		PhaseCertRenewal: true,
+		// Its create does nothing; the drain is its delete, which an update only stores.
+		PhaseRemoveNode: true,
+	}
+	rerunOnUpdate = map[string]bool{PhaseFetchKubeconfig: true, PhaseJoinToken: true}
+	// stdinTriggers are the phases for which stdin is an input of what they do: kubeadm-init
+	// writes the encryption config from it (and refuses a changed key), delete-join-token deletes
+	// the token it names. join-worker is not here: its stdin holds the token, which only a node that
+	// has not joined needs, and such a node's own triggers change (new or replaced VM).
+	stdinTriggers = map[string]bool{PhaseKubeadmInit: true, PhaseDeleteJoinToken: true}
+)
+
+// connectionCheck is the update of a checkOnlyOnUpdate command: it proves the new login works and
+// can still use sudo without a password, as every phase needs.
+const connectionCheck = "sudo -n true"
+
 // step is one remote command of a phase.
 type step struct {
 	name   string // resource name, e.g. "cluster-join-worker-w1"
@@ -134,22 +174,43 @@ func (b *bootstrap) run(s step) (*remote.Command, error) {
 		DialErrorLimit: pulumi.Int(dial),
 		PerDialTimeout: pulumi.Int(perDialTimeoutSeconds),
 	}
+	if k := s.node.HostKey; k != "" {
+		conn.HostKey = pulumi.String(k)
+	}
 	if j := b.args.Bastion; j != nil {
-		conn.Proxy = &remote.ProxyConnectionArgs{
+		proxy := &remote.ProxyConnectionArgs{
 			Host:           pulumi.String(j.Host),
 			User:           pulumi.String(j.User),
 			PrivateKey:     pulumi.ToSecret(j.PrivateKey).(pulumi.StringOutput),
 			DialErrorLimit: pulumi.Int(bastionDialErrorLimit),
 			PerDialTimeout: pulumi.Int(bastionPerDialTimeoutSeconds),
 		}
+		if j.HostKey != "" {
+			proxy.HostKey = pulumi.String(j.HostKey)
+		}
+		conn.Proxy = proxy
+	}
+	trig := append(triggers(s.script, script, s.node, s.env), s.extraTriggers...)
+	if s.stdin != nil && stdinTriggers[s.phase] {
+		// Secret, so the digest of a secret never lands in plain state or in the diff.
+		trig = append(trig, pulumi.ToSecret(s.stdin.ToStringOutput().ApplyT(
+			func(in string) string { return "stdin=sha256:" + sha256Hex(in) })))
 	}
 	args := &remote.CommandArgs{
 		Connection: conn,
 		Create:     pulumi.String(commandLine(s.phase, script, s.env)),
-		Triggers:   append(triggers(s.script, script, s.node, s.env), s.extraTriggers...),
+		Triggers:   trig,
 		Logging:    logging,
 		// Previous stdout may be a secret; never hand it back to the next run's environment.
 		AddPreviousOutputInEnv: pulumi.Bool(false),
+	}
+	switch {
+	case rerunOnUpdate[s.phase]:
+		args.Update = args.Create
+	case checkOnlyOnUpdate[s.phase]:
+		args.Update = pulumi.String(connectionCheck)
+	default:
+		return nil, fmt.Errorf("phase %s has no update policy (cluster/command.go)", s.phase)
 	}
 	if s.stdin != nil {
 		args.Stdin = pulumi.ToSecret(s.stdin).(pulumi.StringOutput)

@@ -156,6 +156,13 @@ func TestPolicyPackGatesInfraPreview(t *testing.T) {
 	preview := func(t *testing.T, variant string, plainToken bool) (string, bool, string) {
 		t.Helper()
 		p.setConfig(t, "variant", variant)
+		// The default provider's settings come from stack config (proxmox-provider-explicit).
+		p.setConfig(t, "proxmoxve:insecure", "false")
+		p.setConfig(t, "proxmoxve:minTls", "1.3")
+		p.must(t, p.stackArgs("config", "set", "--path", "proxmoxve:ssh.agent", "false")...)
+		p.must(t, p.stackArgs("config", "set", "--path", "proxmoxve:ssh.agentForwarding", "false")...)
+		p.must(t, p.stackArgs("config", "set", "--path", "proxmoxve:ssh.password", "")...)
+		p.must(t, p.stackArgs("config", "set", "--path", "proxmoxve:ssh.socks5Server", "")...)
 		if plainToken {
 			p.setConfig(t, "proxmoxve:apiToken", "root@pam!default=11111111-1111-1111-1111-111111111111")
 		} else {
@@ -192,6 +199,8 @@ func TestPolicyPackGatesInfraPreview(t *testing.T) {
 				`field apiToken: the Proxmox provider's apiToken is a plaintext value, so it is stored unencrypted in the Pulumi state`},
 			{"advisory", "proxmox-insecure-tls", "pulumi:providers:proxmoxve: proxmox",
 				`provider proxmoxve "proxmox", field insecure: insecure is true: the provider skips TLS verification of the Proxmox API`},
+			{"mandatory", "proxmox-provider-explicit", "pulumi:providers:proxmoxve: proxmox",
+				`provider proxmoxve "proxmox", field ssh.agent: true: any key loaded in the SSH agent`},
 		}
 		got := policyFindings(out)
 		for _, w := range want {

@@ -107,6 +107,7 @@ func newFixture(t *testing.T) *fixture {
 		"PULUMI_SKIP_UPDATE_CHECK=true",
 		"PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true",
 		"PULUMI_SKIP_CONFIRMATIONS=true",
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
 		"NO_COLOR=1",
 	)}
 	f.must("stack", "init", "dev")

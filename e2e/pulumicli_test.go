@@ -102,6 +102,8 @@ func newPulumiWorkspace(t *testing.T, kubeconfig string) *pulumiWorkspace {
 		"PULUMI_CONFIG_PASSPHRASE_FILE="+pass,
 		"PULUMI_SKIP_UPDATE_CHECK=true",
 		"PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true",
+		// The language host reports proxmoxve and command too (go.mod): never download them.
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
 		"KUBECONFIG="+kubeconfig,
 		"NO_COLOR=1",
 	)

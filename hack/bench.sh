@@ -17,6 +17,8 @@ cd "$repo"
 export PATH="$repo/.tools/bin:$PATH"
 export PULUMI_HOME="${PULUMI_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/infralab/pulumi-home}"
 export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true NO_COLOR=1
+# The language host reports proxmoxve and command too (go.mod); the local stack never loads them.
+export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 unset PULUMI_BACKEND_URL PULUMI_CONFIG_PASSPHRASE PULUMI_ACCESS_TOKEN
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/infralab-bench.XXXXXX")

@@ -30,8 +30,9 @@ export PULUMI_CONFIG_PASSPHRASE_FILE="$work/passphrase"
 unset PULUMI_CONFIG_PASSPHRASE
 export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
 # Plugins come from PULUMI_HOME (installed by version) and the language host from next to the
-# pulumi binary (make tools); nothing is looked up on PATH or downloaded.
-export PULUMI_IGNORE_AMBIENT_PLUGINS=true
+# pulumi binary (make tools); nothing is looked up on PATH or downloaded. The language host also
+# reports proxmoxve and command (go.mod), which the local stack never loads: no download attempt.
+export PULUMI_IGNORE_AMBIENT_PLUGINS=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PATH="$repo/.tools/bin:$PATH"
 export KUBECONFIG="$work/cluster/kubeconfig"
 # The demo's stack config: the shipped stacks/Pulumi.local.yaml plus the demo's secrets, kept out

@@ -2,7 +2,9 @@
 # Builds the pinned toolchain that this machine cannot download, into a cache outside the clone
 # (keyed by version, so a fresh clone reuses it), and links it into .tools/bin.
 #
-# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|etcd|langhost|node]...
+# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|etcd|langhost|node|lab-plugins]...
+# lab-plugins (not part of all: it needs internet) installs the proxmoxve and command plugins the
+# lab stack needs, at the versions in versions.env (hack/lab-prepare.sh, which the deploy path runs).
 # Environment: INFRALAB_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/infralab).
 set -euo pipefail
 
@@ -221,7 +223,8 @@ main() {
       etcd) ensure_etcd ;;
       langhost) build_langhost ;;
       node) build_node ;;
-      *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, etcd, langhost, node)" >&2; exit 2 ;;
+      lab-plugins) [ -x "$bin/pulumi" ] || build_pulumi; "$repo/hack/lab-prepare.sh" --plugins-only ;;
+      *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, etcd, langhost, node, lab-plugins)" >&2; exit 2 ;;
     esac
   done
   log "tools ready in $bin (cache: $cache, du: $(du -sh "$cache/tools" | cut -f1))"

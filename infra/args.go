@@ -66,6 +66,9 @@ type ProxmoxNode struct {
 	Storage string
 	// ImageStorage is a file storage with content types `import` and `snippets`, e.g. local.
 	ImageStorage string
+	// SSHHostKey is the node's SSH host public key ("ssh-ed25519 AAAA..."). The NAT step's connection
+	// pins it; the provider cannot take one (docs/infra.md, "SSH logins and keys"). Empty accepts any.
+	SSHHostKey string
 	// BridgePorts joins the private bridge to other nodes at layer 2 (e.g. a Hetzner vSwitch VLAN
 	// interface such as enp0s31f6.4000). Required on every node involved once VMs run on more than one node.
 	BridgePorts []string

@@ -89,7 +89,7 @@ func (r *reconciler) ensureHostPreflight(pn ProxmoxNode, br *network.NetworkBrid
 			shellQuote(nw.Bridge), shellQuote(pn.Name), shellQuote(settings), action)
 	}
 	return remote.NewCommand(r.ctx, r.child("host-preflight-%s", pn.Name), &remote.CommandArgs{
-		Connection: r.hostConnection(host),
+		Connection: r.hostConnection(pn, host),
 		Create:     pulumi.String(line("create")),
 		Update:     pulumi.String(line("update")),
 		Stdin:      pulumi.String(hostPreflightScript),
@@ -109,14 +109,20 @@ func (r *reconciler) sshHost(pn ProxmoxNode) string {
 	return ""
 }
 
-// hostConnection is the SSH login on a Proxmox host, the key kept secret.
-func (r *reconciler) hostConnection(host string) remote.ConnectionArgs {
+// hostConnection is the SSH login on a Proxmox host at host, the key kept secret and the node's
+// host key pinned: without it the command provider accepts any host key (pulumi-command v1.1.0
+// provider/pkg/provider/remote/connection.go).
+func (r *reconciler) hostConnection(pn ProxmoxNode, host string) remote.ConnectionArgs {
 	hs := r.plan.args.Proxmox.HostSSH
-	return remote.ConnectionArgs{
+	conn := remote.ConnectionArgs{
 		Host:       pulumi.String(host),
 		User:       pulumi.String(hs.User),
 		PrivateKey: pulumi.ToSecret(hs.PrivateKey).(pulumi.StringInput),
 	}
+	if pn.SSHHostKey != "" {
+		conn.HostKey = pulumi.String(pn.SSHHostKey)
+	}
+	return conn
 }
 
 // ensureHostNAT makes the first node forward and masquerade the private network.
@@ -138,7 +144,7 @@ func (r *reconciler) ensureHostNAT() error {
 	}
 	sum := sha256.Sum256([]byte(hostNATScript))
 	cmd, err := remote.NewCommand(r.ctx, r.child("host-nat-%s", first.Name), &remote.CommandArgs{
-		Connection: r.hostConnection(r.plan.gatewaySSH),
+		Connection: r.hostConnection(first, r.plan.gatewaySSH),
 		// The script arrives on stdin and is installed, then run; its systemd unit re-runs it at boot.
 		Create: pulumi.String(natCommand(a.Proxmox.HostSSH.User, hostNATPath, env, "apply")),
 		Delete: pulumi.String(natCommand(a.Proxmox.HostSSH.User, hostNATPath, env, "remove")),

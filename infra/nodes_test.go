@@ -280,7 +280,8 @@ func TestNonRootHostUserUsesSudoAndSkipHostNATDropsTheCommand(t *testing.T) {
 func TestInsecureOnlyWhenSet(t *testing.T) {
 	m, _, err := run(t, fixture(t, 1, 2))
 	require.NoError(t, err)
-	assert.True(t, prop(m.ofType(typeProvider)[0].inputs, "insecure").IsNull(), "TLS verified by default")
+	// Explicitly false, never unset: unset, the provider reads PROXMOX_VE_INSECURE (provider_test.go).
+	assert.False(t, prop(m.ofType(typeProvider)[0].inputs, "insecure").BoolValue(), "TLS verified by default")
 
 	a := fixture(t, 1, 2)
 	a.Proxmox.Insecure = true

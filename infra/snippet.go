@@ -70,7 +70,7 @@ func (r *reconciler) ensureSnippetCleanup(v VMArgs, pn ProxmoxNode, volid string
 	sum := sha256.Sum256([]byte(snippetCleanupScript))
 	line := func(action string) string { return snippetCommand(a.Proxmox.HostSSH.User, volid, action) }
 	return remote.NewCommand(r.ctx, r.child("user-data-cleanup-%s", v.Name), &remote.CommandArgs{
-		Connection: r.hostConnection(r.plan.hostAddress[pn.Name]),
+		Connection: r.hostConnection(pn, r.plan.hostAddress[pn.Name]),
 		Create:     pulumi.String(line("check")),
 		Delete:     pulumi.String(line("remove")),
 		Stdin:      pulumi.String(snippetCleanupScript),

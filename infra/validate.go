@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/infralab/infralab/internal/hostkey"
 	"github.com/infralab/infralab/internal/pvename"
 )
 
@@ -59,6 +60,7 @@ func validate(a *NodesArgs) (*plan, error) {
 		errs.add("stack", "%q is not a lowercase DNS label (a-z, 0-9, -)", a.Stack)
 	}
 	validateProxmox(&errs, p)
+	validateEnvironment(&errs, p)
 	validateImage(&errs, p)
 	validateNetwork(&errs, p)
 	validateGuest(&errs, a)
@@ -108,6 +110,9 @@ func validateProxmox(errs *fieldErrors, p *plan) {
 		}
 		if n.Address != "" && strings.ContainsAny(n.Address, " /@") {
 			errs.add(f+".address", "%q is not a host name or IP", n.Address)
+		}
+		if msg := hostkey.Problem(n.SSHHostKey); msg != "" {
+			errs.add(f+".sshHostKey", "%s (%s)", msg, hostkey.Hint)
 		}
 		for j, port := range n.BridgePorts {
 			if !pvename.Interface(port) {

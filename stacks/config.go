@@ -42,8 +42,12 @@ type Proxmox struct {
 	Nodes    []ProxmoxNode `json:"nodes"`
 	// HostSSHUser logs in to the Proxmox hosts (key: secret proxmoxSshPrivateKey): the provider
 	// uploads cloud-init snippets over SSH, which the Proxmox API cannot write, and the host NAT
-	// step runs over it.
+	// step runs over it. A non-root user with the sudoers lines of docs/infra.md is the default.
 	HostSSHUser string `json:"hostSshUser"`
+	// JumpUser is the login the cluster layer uses on the first Proxmox node as its SSH jump host
+	// (key: secret proxmoxJumpPrivateKey), a key that may only forward to the VMs' port 22. Empty
+	// (with no jump key) falls back to the host login.
+	JumpUser string `json:"jumpUser,omitempty"`
 	// SkipHostNAT leaves forwarding and masquerading on the host to the user (docs/infra.md).
 	SkipHostNAT bool `json:"skipHostNat,omitempty"`
 	// CPUType is the QEMU CPU model of every VM; empty keeps the infra layer's portable default
@@ -56,8 +60,13 @@ type Proxmox struct {
 type ProxmoxNode struct {
 	Name string `json:"name"`
 	// Address is the host's SSH address (required): the provider uploads snippets over it, the
-	// bridge pre-flight and the NAT step run over it, and the kubeadm phases jump through the first.
+	// bridge pre-flight and the NAT step run over it, and the cluster layer's jump host is the first.
 	Address string `json:"address,omitempty"`
+	// SSHHostKey is the host's SSH host public key ("ssh-ed25519 AAAA..."), read on its console.
+	// Every SSH connection to the host checks it: the NAT step and the jump host through the
+	// command provider's hostKey, the proxmoxve provider through ~/.ssh/known_hosts, where
+	// hack/lab-prepare.sh pins it.
+	SSHHostKey string `json:"sshHostKey,omitempty"`
 	// Storage holds VM disks (e.g. local-lvm); ImageStorage holds the downloaded cloud image and
 	// cloud-init snippets (a directory storage, e.g. local).
 	Storage      string `json:"storage"`
@@ -238,24 +247,27 @@ type Secret struct {
 
 // Secrets are every secret a stack may need; which ones are required depends on the mode.
 type Secrets struct {
-	ProxmoxAPIToken      Secret
-	ProxmoxSSHPrivateKey Secret
-	SSHPrivateKey        Secret
-	EncryptionKey        Secret
-	PostgresPassword     Secret
-	APIDBPassword        Secret
-	ExporterDBPassword   Secret
-	GrafanaAdminPassword Secret
+	ProxmoxAPIToken       Secret
+	ProxmoxSSHPrivateKey  Secret
+	ProxmoxJumpPrivateKey Secret
+	SSHPrivateKey         Secret
+	EncryptionKey         Secret
+	PostgresPassword      Secret
+	APIDBPassword         Secret
+	ExporterDBPassword    Secret
+	GrafanaAdminPassword  Secret
 }
 
 // Secret config keys, without the "infralab:" namespace.
 const (
 	KeyProxmoxAPIToken      = "proxmoxApiToken"
 	KeyProxmoxSSHPrivateKey = "proxmoxSshPrivateKey"
-	KeySSHPrivateKey        = "sshPrivateKey"
-	KeyEncryptionKey        = "encryptionKey"
-	KeyPostgresPassword     = "postgresPassword"
-	KeyAPIDBPassword        = "apiDbPassword"
-	KeyExporterDBPassword   = "exporterDbPassword"
-	KeyGrafanaAdminPassword = "grafanaAdminPassword"
+	// KeyProxmoxJumpPrivateKey is the jump host login's key (proxmox.jumpUser).
+	KeyProxmoxJumpPrivateKey = "proxmoxJumpPrivateKey"
+	KeySSHPrivateKey         = "sshPrivateKey"
+	KeyEncryptionKey         = "encryptionKey"
+	KeyPostgresPassword      = "postgresPassword"
+	KeyAPIDBPassword         = "apiDbPassword"
+	KeyExporterDBPassword    = "exporterDbPassword"
+	KeyGrafanaAdminPassword  = "grafanaAdminPassword"
 )

@@ -57,14 +57,15 @@ func Load(src Source) (*Config, error) {
 
 	s := &cfg.Secrets
 	for key, dst := range map[string]*Secret{
-		KeyProxmoxAPIToken:      &s.ProxmoxAPIToken,
-		KeyProxmoxSSHPrivateKey: &s.ProxmoxSSHPrivateKey,
-		KeySSHPrivateKey:        &s.SSHPrivateKey,
-		KeyEncryptionKey:        &s.EncryptionKey,
-		KeyPostgresPassword:     &s.PostgresPassword,
-		KeyAPIDBPassword:        &s.APIDBPassword,
-		KeyExporterDBPassword:   &s.ExporterDBPassword,
-		KeyGrafanaAdminPassword: &s.GrafanaAdminPassword,
+		KeyProxmoxAPIToken:       &s.ProxmoxAPIToken,
+		KeyProxmoxSSHPrivateKey:  &s.ProxmoxSSHPrivateKey,
+		KeyProxmoxJumpPrivateKey: &s.ProxmoxJumpPrivateKey,
+		KeySSHPrivateKey:         &s.SSHPrivateKey,
+		KeyEncryptionKey:         &s.EncryptionKey,
+		KeyPostgresPassword:      &s.PostgresPassword,
+		KeyAPIDBPassword:         &s.APIDBPassword,
+		KeyExporterDBPassword:    &s.ExporterDBPassword,
+		KeyGrafanaAdminPassword:  &s.GrafanaAdminPassword,
 	} {
 		v, ok := src.Get(key)
 		*dst = Secret{Key: key, Set: ok, IsSecret: ok && src.IsSecret(key), Value: v}

@@ -66,6 +66,7 @@ func (m mapSource) withAllSecrets(t *testing.T, keys testKeys) mapSource {
 	m.setSecret(KeyProxmoxAPIToken, "infralab@pve!pulumi=0b7d5f3e-9f3c-4a55-8a3e-2f4f8d4c1a90")
 	m.setSecret(KeySSHPrivateKey, keys.private)
 	m.setSecret(KeyProxmoxSSHPrivateKey, keys.private)
+	m.setSecret(KeyProxmoxJumpPrivateKey, newTestKeys(t).private) // a key of its own
 	m.setSecret(KeyEncryptionKey, base64.StdEncoding.EncodeToString(make([]byte, 32)))
 	for _, k := range []string{KeyPostgresPassword, KeyAPIDBPassword, KeyExporterDBPassword, KeyGrafanaAdminPassword} {
 		m.setSecret(k, fmt.Sprintf("test-%s", k))

@@ -95,7 +95,9 @@ func validateProxmox(cfg *Config, c *errs) {
 		if n.Address == "" {
 			c.add(path+".address", "is required", "give the host's SSH address (cloud-init snippets and the NAT step go over SSH)")
 		}
+		validateHostKey(n.SSHHostKey, path+".sshHostKey", c)
 	}
+	validateJumpLogin(cfg, c)
 }
 
 func validateNetwork(n *Network, c *errs) {

@@ -42,8 +42,10 @@ export PATH="$repo/.tools/bin:$PATH"
 export PULUMI_HOME=${PULUMI_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/infralab/pulumi-home}
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true
-# Plugins come from PULUMI_HOME (installed by version by `make tools`); nothing is downloaded for them.
-export PULUMI_IGNORE_AMBIENT_PLUGINS=true
+# Plugins come from PULUMI_HOME, installed by version: kubernetes by `make tools`, proxmoxve and
+# command by hack/lab-prepare.sh below. The run itself downloads nothing: the language host reports
+# every plugin in go.mod, and the engine would otherwise fetch whichever is missing.
+export PULUMI_IGNORE_AMBIENT_PLUGINS=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -59,15 +61,20 @@ if [ "$stack" = local ]; then
   INFRALAB_NODE=$node "$repo/hack/demo.sh" "$op" 2>&1 | tee "$log" || status=$?
   "$repo/hack/demo.sh" stop >&2 || true
 else
+  # The pinned proxmoxve and command plugins, and the Proxmox hosts' SSH keys pinned where the
+  # proxmoxve provider checks them; fails with what to do when the plugins cannot be fetched.
+  "$repo/hack/lab-prepare.sh" "$stack" 2>&1 | tee "$log" || status=$?
   args=(--stack "$stack" --policy-pack "$repo/policy" --non-interactive --color never --diff)
   # The stack's policy exceptions, each with its reason, sit next to its config.
   if [ -f "$repo/stacks/policy.$stack.json" ]; then
     args+=(--policy-pack-config "$repo/stacks/policy.$stack.json")
   fi
   if [ "$op" = up ]; then args+=(--yes); fi
-  echo "==> pulumi $op --stack $stack --policy-pack policy" >&2
-  # pipefail makes the pipeline report pulumi's status even though tee succeeds.
-  (cd "$repo" && pulumi "$op" "${args[@]}") 2>&1 | tee "$log" || status=$?
+  if [ "$status" = 0 ]; then
+    echo "==> pulumi $op --stack $stack --policy-pack policy" >&2
+    # pipefail makes the pipeline report pulumi's status even though tee succeeds.
+    (cd "$repo" && pulumi "$op" "${args[@]}") 2>&1 | tee -a "$log" || status=$?
+  fi
 fi
 
 {

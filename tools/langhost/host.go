@@ -50,14 +50,41 @@ func (h *host) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.Plugin
 	return &pulumirpc.PluginInfo{Version: version}, nil
 }
 
-// GetRequiredPlugins answers empty: infralab installs its plugins by version (`make tools`),
-// so the engine loads them on demand.
-func (h *host) GetRequiredPlugins(context.Context, *pulumirpc.GetRequiredPluginsRequest) (*pulumirpc.GetRequiredPluginsResponse, error) {
-	return &pulumirpc.GetRequiredPluginsResponse{}, nil
+// GetRequiredPlugins reports the program's resource plugins from its go.mod (packages.go), as the
+// official Go host does. The engine installs the missing ones before an update, best effort: with
+// PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true it downloads nothing and only loads a plugin
+// when a resource needs it (pkg/engine/plugins.go, ensurePluginsAreInstalled), which is how the
+// local stack runs with only the kubernetes plugin installed.
+func (h *host) GetRequiredPlugins(ctx context.Context, req *pulumirpc.GetRequiredPluginsRequest) (*pulumirpc.GetRequiredPluginsResponse, error) {
+	dir := req.GetInfo().GetProgramDirectory()
+	if dir == "" {
+		dir = req.GetPwd()
+	}
+	return &pulumirpc.GetRequiredPluginsResponse{Plugins: h.plugins(ctx, dir)}, nil
 }
 
-func (h *host) GetRequiredPackages(context.Context, *pulumirpc.GetRequiredPackagesRequest) (*pulumirpc.GetRequiredPackagesResponse, error) {
-	return &pulumirpc.GetRequiredPackagesResponse{}, nil
+// GetRequiredPackages is what the engine asks (it falls back to GetRequiredPlugins only for a host
+// that lacks it): the same plugins, none of them parameterized.
+func (h *host) GetRequiredPackages(ctx context.Context, req *pulumirpc.GetRequiredPackagesRequest) (*pulumirpc.GetRequiredPackagesResponse, error) {
+	var pkgs []*pulumirpc.PackageDependency
+	for _, p := range h.plugins(ctx, req.GetInfo().GetProgramDirectory()) {
+		pkgs = append(pkgs, &pulumirpc.PackageDependency{Name: p.Name, Kind: p.Kind, Version: p.Version, Server: p.Server})
+	}
+	return &pulumirpc.GetRequiredPackagesResponse{Packages: pkgs}, nil
+}
+
+// plugins never fails the operation, like the official host: a program whose modules cannot be
+// listed fails its build with the real error a moment later.
+func (h *host) plugins(ctx context.Context, dir string) []*pulumirpc.PluginDependency {
+	if dir == "" {
+		return nil
+	}
+	plugins, err := requiredPlugins(ctx, dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pulumi-language-go: cannot list the program's plugins: %v\n", err)
+		return nil
+	}
+	return plugins
 }
 
 // InstallDependencies does nothing: `go build` fetches modules itself when it builds the program.

@@ -73,6 +73,8 @@ func newProject(t *testing.T, program string) *project {
 		"PULUMI_SKIP_UPDATE_CHECK=true",
 		"PULUMI_DIY_BACKEND_NO_LEGACY_WARNING=true",
 		"PULUMI_SKIP_CONFIRMATIONS=true",
+		// The test module pins the repo's SDKs, so the host reports their plugins: never download.
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
 		"NO_COLOR=1",
 	)}
 	p.mustRun("stack", "init", "dev")

@@ -11,12 +11,14 @@
 //
 //	clean      every credential is a Pulumi secret, the user data sets no password, TLS is verified
 //	broken     plaintext credentials in the program (API token, provider SSH key, remote command
-//	           SSH key), user data and a VM user account that set a password, insecure: true
+//	           SSH key), user data and a VM user account that set a password, insecure: true,
+//	           the provider's SSH agent on
 //	unwrapped  a command:remote:Command registered with ctx.RegisterResource instead of the SDK,
 //	           with a plaintext connection: the SDK always wraps connection in a secret, so this
 //	           is the only way a program can send the remote-command rule a plaintext key
 //
-// The test sets proxmoxve:apiToken itself (plain for broken, --secret otherwise). The credentials
+// The test sets proxmoxve:apiToken itself (plain for broken, --secret otherwise), and the default
+// provider's other settings (proxmoxve:insecure, proxmoxve:minTls, proxmoxve:ssh). The credentials
 // are fake strings; nothing is ever contacted. The test runs the program against stand-in
 // provider plugins (e2e/testdata/stubprovider) that only check and echo inputs.
 package main
@@ -95,13 +97,20 @@ func main() {
 			return pulumi.ToSecret(pulumi.String(s)).(pulumi.StringInput)
 		}
 
+		// Every setting bpg would otherwise take from PROXMOX_VE_* is written down, as
+		// infra/provider.go does; broken turns the SSH agent on.
 		provider, err := proxmoxve.NewProvider(ctx, "proxmox", &proxmoxve.ProviderArgs{
 			Endpoint: pulumi.String("https://pve.example.invalid:8006/"),
 			ApiToken: secret(apiToken),
 			Insecure: pulumi.Bool(broken),
+			MinTls:   pulumi.String("1.3"),
 			Ssh: &proxmoxve.ProviderSshArgs{
-				Username:   pulumi.String("root"),
-				PrivateKey: secret(privateKey),
+				Username:        pulumi.String("root"),
+				PrivateKey:      secret(privateKey),
+				Agent:           pulumi.Bool(broken),
+				AgentForwarding: pulumi.Bool(false),
+				Password:        pulumi.String(""),
+				Socks5Server:    pulumi.String(""),
 			},
 		})
 		if err != nil {
