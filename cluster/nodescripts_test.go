@@ -31,6 +31,9 @@ var overlaid = []string{"/etc", "/var/lib", "/var/log"}
 type fakeNode struct {
 	t    *testing.T
 	dir  string // overlay upper dirs and staged scripts
+	// login is the SSH user's home, the working directory the command runs in (sshd starts
+	// the session there, and sudo keeps it).
+	login string
 	fake string // stub state: calls, kubelet, after-restart, join, fail-<kubeadm init phase>
 	bin  string
 }
@@ -45,12 +48,17 @@ func newFakeNode(t *testing.T) *fakeNode {
 			t.Skipf("the temp dir %s lies under %s, which the test overlays", dir, p)
 		}
 	}
-	n := &fakeNode{t: t, dir: dir, fake: filepath.Join(dir, "fake")}
+	n := &fakeNode{t: t, dir: dir, fake: filepath.Join(dir, "fake"), login: filepath.Join(dir, "home-infralab")}
 	require.NoError(t, os.Mkdir(n.fake, 0o700))
+	require.NoError(t, os.Mkdir(n.login, 0o755))
 	n.bin = fakeTools(t, map[string]string{
 		"sleep":      "exit 0\n",
 		"dpkg-query": "exit 1\n", // no kubelet package: refuse_version_change has nothing to compare
-		"kubectl":    "exit 0\n", // the API server is ready and has the kubeadm-config ConfigMap
+		// The API server is ready and has the kubeadm-config ConfigMap. Like the real kubectl
+		// (cli-runtime genericclioptions.getDefaultCacheDir: $HOME/.kube/cache, and client-go's
+		// homedir.HomeDir is just $HOME on Linux), it writes its discovery cache under $HOME,
+		// relative to the working directory when HOME is unset.
+		"kubectl": `mkdir -p "${HOME:-.}/.kube/cache" && echo "${HOME:-}" >"${FAKE}/kubectl-home"` + "\n",
 		// The running kube-apiserver container; created in 2096 unless a test says otherwise.
 		"crictl": `printf '{"containers": [{"createdAt": "%s"}]}\n' "$(cat "${FAKE}/apiserver-created" 2>/dev/null || echo 4000000000000000000)"` + "\n",
 		"systemctl": `f=${FAKE}
@@ -90,7 +98,7 @@ join)
 	;;
 reset) # what kubeadm reset removes; it leaves other files in /etc/kubernetes (our STATE_DIR) alone
 	rm -rf /etc/kubernetes/manifests /etc/kubernetes/pki /etc/kubernetes/*.conf /var/lib/kubelet/* ;;
-upgrade) echo new-config >/var/lib/kubelet/config.yaml ;;
+upgrade) mkdir -p /var/lib/kubelet && echo new-config >/var/lib/kubelet/config.yaml ;;
 esac
 `,
 	})
@@ -112,7 +120,8 @@ for d in /etc /var/lib /var/log; do
 	mount -t overlay overlay -o "lowerdir=${d},upperdir=${u}/up,workdir=${u}/work" "${d}"
 done
 ` + setup + `
-exec env -i PATH="${BIN}:/usr/sbin:/usr/bin:/sbin:/bin" FAKE="${FAKE}" "$@" bash "${STAGE}"
+cd "${LOGIN}"
+exec env -i PATH="${BIN}:/usr/sbin:/usr/bin:/sbin:/bin" FAKE="${FAKE}" "$@" bash -c "$(<"${STAGE}")" "${SCRIPT}"
 `
 	args := []string{"--mount", "--propagation", "private", "bash", "-c", wrapper, "phase"}
 	for _, k := range sortedKeys(env) {
@@ -120,7 +129,7 @@ exec env -i PATH="${BIN}:/usr/sbin:/usr/bin:/sbin:/bin" FAKE="${FAKE}" "$@" bash
 	}
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DIR=" + n.dir, "BIN=" + n.bin, "FAKE=" + n.fake,
-		"STAGE=" + stage, "HASH=" + fakeKubeletHash}
+		"STAGE=" + stage, "HASH=" + fakeKubeletHash, "LOGIN=" + n.login, "SCRIPT=" + script}
 	cmd.Stdin = strings.NewReader(stdin)
 	var o, e strings.Builder
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -273,18 +282,29 @@ func TestJoinWorkerNamesTheFixForARefusedToken(t *testing.T) {
 	assert.NotContains(t, log, "bootstrap token is unknown", "an earlier run's token error in the log must not count")
 }
 
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
 func (n *fakeNode) kubeadmInit(kubeadmConfig, kubeletHash string) (stdout, stderr string, err error) {
 	n.t.Helper()
-	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-	return n.run("kubeadm-init.sh", map[string]string{
+	return n.kubeadmInitWith(map[string]string{"KUBEADM_CONFIG_B64": b64(kubeadmConfig), "KUBELET_CONFIG_SHA256": kubeletHash})
+}
+
+// kubeadmInitWith runs kubeadm-init.sh with the given inputs in place of the defaults.
+func (n *fakeNode) kubeadmInitWith(over map[string]string) (stdout, stderr string, err error) {
+	n.t.Helper()
+	env := map[string]string{
 		"PHASE": PhaseKubeadmInit, "NODE_NAME": "cp-1", "KUBERNETES_VERSION": "1.35.4", "STATE_DIR": stateDir,
-		"KUBEADM_CONFIG_B64": b64(kubeadmConfig), "APISERVER_PATCH_B64": b64("patch\n"),
+		"KUBEADM_CONFIG_B64": b64("config: 1\n"), "APISERVER_PATCH_B64": b64("patch\n"),
 		"HARDENING_DIR": hardening.ConfigDir, "ENCRYPTION_CONFIG_PATH": hardening.EncryptionConfigPath,
 		"AUDIT_POLICY_PATH": hardening.AuditPolicyPath, "AUDIT_POLICY_B64": b64("audit\n"),
 		"ADMISSION_CONFIG_PATH": hardening.AdmissionConfigPath, "ADMISSION_CONFIG_B64": b64("admission\n"),
 		"AUTHN_CONFIG_PATH": hardening.AuthnConfigPath, "AUTHN_CONFIG_B64": b64("authn\n"),
-		"AUDIT_LOG_DIR": hardening.AuditLogDir, "KUBELET_CONFIG_SHA256": kubeletHash,
-	}, "kind: EncryptionConfiguration\n", "")
+		"AUDIT_LOG_DIR": hardening.AuditLogDir, "KUBELET_CONFIG_SHA256": "aaaa",
+	}
+	for k, v := range over {
+		env[k] = v
+	}
+	return n.run("kubeadm-init.sh", env, "kind: EncryptionConfiguration\n", "")
 }
 
 // On an initialised control plane a configuration change reaches the static pods, the
@@ -355,4 +375,33 @@ func TestKubeadmInitWaitsForTheAPIServerFromTheNewManifest(t *testing.T) {
 	_, log, err = n.kubeadmInit("config: 3\n", "aaaa")
 	require.NoError(t, err, log)
 	assert.Empty(t, n.calls(), "applied: nothing happens")
+}
+
+// env -i drops HOME; kubectl then writes its cache into a root-owned .kube under the SSH user's
+// home (the working directory). Every phase runs with HOME=/root.
+func TestPhasesRunWithRootsHome(t *testing.T) {
+	n := newFakeNode(t)
+	_, log, err := n.kubeadmInit("config: 1\n", "aaaa")
+	require.NoError(t, err, log)
+	home, _ := os.ReadFile(filepath.Join(n.fake, "kubectl-home"))
+	assert.Equal(t, "/root\n", string(home), "kubectl ran with HOME=/root")
+	_, err = os.Stat(filepath.Join(n.login, ".kube"))
+	assert.True(t, os.IsNotExist(err), "no .kube in the login user's home: %v", err)
+}
+
+// A base64 input that does not decode must fail the phase and leave the file alone: with
+// pipefail, `base64 -d | write_if_changed || [[ $? -eq 1 ]]` took base64's exit 1 for
+// "unchanged" after the truncated output had been written.
+func TestKubeadmInitRefusesAnInputThatDoesNotDecode(t *testing.T) {
+	n := newFakeNode(t)
+	_, log, err := n.kubeadmInit("config: 1\n", "aaaa")
+	require.NoError(t, err, log)
+
+	bad := b64("audit: v2\n") + "!!!"
+	_, log, err = n.kubeadmInitWith(map[string]string{"AUDIT_POLICY_B64": bad})
+	require.Error(t, err, "an undecodable input must fail the phase:\n%s", log)
+	assert.Contains(t, log, "AUDIT_POLICY_B64 is not valid base64")
+	policy, _ := n.file(hardening.AuditPolicyPath)
+	assert.Equal(t, "audit\n", policy, "the file keeps its last good content")
+	assert.Empty(t, n.calls(), "nothing is applied from a half-decoded file")
 }

@@ -62,11 +62,10 @@ write_if_changed "${ENCRYPTION_CONFIG_PATH}" 0600 <"${enc_new}" || [[ $? -eq 1 ]
 
 for pair in "AUDIT_POLICY" "ADMISSION_CONFIG" "AUTHN_CONFIG"; do
 	path_var="${pair}_PATH"
-	data_var="${pair}_B64"
-	base64 -d <<<"${!data_var}" | write_if_changed "${!path_var}" 0600 || [[ $? -eq 1 ]]
+	write_b64_if_changed "${pair}_B64" "${!path_var}" 0600 || [[ $? -eq 1 ]]
 done
-base64 -d <<<"${KUBEADM_CONFIG_B64}" | write_if_changed "${config}" 0600 || [[ $? -eq 1 ]]
-base64 -d <<<"${APISERVER_PATCH_B64}" | write_if_changed "${patch}" 0600 || [[ $? -eq 1 ]]
+write_b64_if_changed KUBEADM_CONFIG_B64 "${config}" 0600 || [[ $? -eq 1 ]]
+write_b64_if_changed APISERVER_PATCH_B64 "${patch}" 0600 || [[ $? -eq 1 ]]
 wanted=$(cat "${config}" "${patch}" "${AUDIT_POLICY_PATH}" "${ADMISSION_CONFIG_PATH}" "${AUTHN_CONFIG_PATH}" | sha256sum | cut -d' ' -f1)
 
 # kubeadm_phase TIMEOUT DESCRIPTION ARGS...: one `kubeadm init phase`, logged, or a clear failure.
@@ -94,7 +93,7 @@ if initialised; then
 		# The phase only writes the manifest; until the kubelet has replaced the container,
 		# /readyz answers from the old API server and would pass a broken new one.
 		new_manifest=$(file_sha "${apiserver_manifest}")
-		if ! read -r seen_sha seen_at <"${apiserver_seen}" 2>/dev/null; then
+		if ! read -r seen_sha seen_at 2>/dev/null <"${apiserver_seen}"; then
 			seen_sha=${old_manifest} seen_at=0 # first run of this check: trust what already runs
 		fi
 		if [[ "${new_manifest}" != "${seen_sha}" ]]; then
@@ -128,7 +127,7 @@ if [[ -e /etc/kubernetes/admin.conf || -e /etc/kubernetes/manifests/kube-apiserv
 	log "a previous kubeadm init did not finish; resetting this control plane before retrying"
 	timeout 300 kubeadm reset --force >>"${log_file}" 2>&1 || die "kubeadm reset failed; see ${log_file} on ${NODE_NAME}"
 	# reset removes /etc/kubernetes/manifests but leaves our files; put the config back in place.
-	base64 -d <<<"${KUBEADM_CONFIG_B64}" | write_if_changed "${config}" 0600 || [[ $? -eq 1 ]]
+	write_b64_if_changed KUBEADM_CONFIG_B64 "${config}" 0600 || [[ $? -eq 1 ]]
 fi
 
 log "kubeadm init on ${NODE_NAME} (Kubernetes v${KUBERNETES_VERSION}); log: ${log_file}"

@@ -2,6 +2,9 @@
 # Helpers prepended to every phase script before it is sent to a node (see cluster/command.go).
 # Progress goes to stderr; stdout is reserved for a phase's output value.
 set -euo pipefail
+# The command runs under `env -i`, which drops HOME: kubectl would then put its cache in a
+# root-owned .kube under the SSH user's home (the working directory). Root's home it is.
+export HOME=/root
 
 # kubelet_conf exists once a node belongs to a cluster (after kubeadm init, or once the cluster
 # has issued the kubelet's client certificate during kubeadm join).
@@ -60,6 +63,27 @@ write_if_changed() {
 		log "cannot replace ${path}"
 		return 2
 	fi
+}
+
+# write_b64_if_changed VAR PATH MODE: decodes the base64 in variable VAR and writes it to PATH
+# with write_if_changed, with its return codes (0 changed, 1 unchanged, 2 not written). Input
+# that does not decode is 2 and PATH is left alone: decoding first, into a file of its own,
+# keeps base64's exit status apart from write_if_changed's (in `base64 -d | write_if_changed`
+# a decode error was read as "unchanged" after the truncated output had been written).
+write_b64_if_changed() {
+	local var=$1 path=$2 mode=$3 tmp rc=0
+	if ! tmp=$(mktemp "${path}.b64.XXXXXX"); then
+		log "cannot create a file next to ${path}"
+		return 2
+	fi
+	if ! base64 -d <<<"${!var}" >"${tmp}" 2>/dev/null; then
+		rm -f "${tmp}"
+		log "${var} is not valid base64; ${path} left unchanged"
+		return 2
+	fi
+	write_if_changed "${path}" "${mode}" <"${tmp}" || rc=$?
+	rm -f "${tmp}"
+	return "${rc}"
 }
 
 # require VAR...: fails with the names of missing inputs (a bug in the caller, not the node).
