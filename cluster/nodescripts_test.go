@@ -73,6 +73,17 @@ echo "kubeadm $*" >>"${f}/calls"
 case "$1" in
 init)
 	[[ "$2" == phase && -e "${f}/fail-$3" ]] && { echo "error execution phase $3: boom"; exit 1; }
+	if [[ "$2" == --config ]]; then # a whole init: everything up to upload-config, as kubeadm orders it
+		mkdir -p /etc/kubernetes/manifests /var/lib/kubelet
+		echo admin >/etc/kubernetes/admin.conf
+		echo kubeconfig >/etc/kubernetes/kubelet.conf
+		echo v1 >/etc/kubernetes/manifests/kube-apiserver.yaml
+		echo config >/var/lib/kubelet/config.yaml
+		if [[ -e "${f}/init-dies-after-upload-config" ]]; then
+			echo "error execution phase mark-control-plane: timed out waiting for the condition"
+			exit 1
+		fi
+	fi
 	[[ "$2 $3" == "phase kubelet-start" ]] && mkdir -p /var/lib/kubelet && echo config >/var/lib/kubelet/config.yaml
 	if [[ "$2 $3" == "phase control-plane" ]]; then
 		mkdir -p /etc/kubernetes/manifests
@@ -404,4 +415,46 @@ func TestKubeadmInitRefusesAnInputThatDoesNotDecode(t *testing.T) {
 	policy, _ := n.file(hardening.AuditPolicyPath)
 	assert.Equal(t, "audit\n", policy, "the file keeps its last good content")
 	assert.Empty(t, n.calls(), "nothing is applied from a half-decoded file")
+}
+
+// kubeadm init that died after upload-config leaves admin.conf, a live API server and the
+// kubeadm-config ConfigMap, which looks initialised; without the completion marker the next run
+// must run the rest of init (kubeadm v1.35.4 cmd/kubeadm/app/cmd/init.go: upload-config,
+// upload-certs, mark-control-plane, bootstrap-token, kubelet-finalize, addon) before it records
+// the cluster as initialised, and must not reset it.
+func TestKubeadmInitFinishesAnInitThatDiedAfterUploadConfig(t *testing.T) {
+	n := newFakeNode(t)
+	const cfgPath = stateDir + "/kubeadm-config.yaml"
+	n.set("init-dies-after-upload-config", "")
+	_, log, err := n.kubeadmInit("config: 1\n", "aaaa")
+	require.Error(t, err)
+	assert.Contains(t, log, "kubeadm init failed on cp-1")
+	_, done := n.file(stateDir + "/init-done")
+	assert.False(t, done)
+	require.NoError(t, os.Remove(filepath.Join(n.fake, "init-dies-after-upload-config")))
+
+	finish := "kubeadm init phase upload-config all --config " + cfgPath + "\n" +
+		"kubeadm init phase mark-control-plane --config " + cfgPath + "\n" +
+		"kubeadm init phase bootstrap-token --config " + cfgPath + " --skip-token-print\n" +
+		"kubeadm init phase kubelet-finalize all --config " + cfgPath + "\n" +
+		"kubeadm init phase addon all --config " + cfgPath + "\n"
+
+	// A finishing phase that fails records nothing, so the next run tries again.
+	n.set("fail-addon", "")
+	_, log, err = n.kubeadmInit("config: 1\n", "aaaa")
+	require.Error(t, err)
+	assert.Contains(t, log, "kubeadm init phase addon failed on cp-1")
+	_, done = n.file(stateDir + "/init-done")
+	assert.False(t, done, "no marker while a phase of init is missing")
+	require.NoError(t, os.Remove(filepath.Join(n.fake, "fail-addon")))
+
+	_, log, err = n.kubeadmInit("config: 1\n", "aaaa")
+	require.NoError(t, err, log)
+	assert.Equal(t, finish, n.calls(), "the rest of init and nothing else: no reset, no second init, the config init applied is kept")
+	_, done = n.file(stateDir + "/init-done")
+	assert.True(t, done, "the marker is written once init's phases all ran")
+
+	_, log, err = n.kubeadmInit("config: 1\n", "aaaa")
+	require.NoError(t, err, log)
+	assert.Empty(t, n.calls(), "converged")
 }

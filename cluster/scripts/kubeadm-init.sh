@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Phase kubeadm-init: writes the hardening files and the generated kubeadm config, then runs
 # `kubeadm init` once. stdin carries the EncryptionConfiguration (a secret); it is written 0600
-# and never echoed. A re-run on an initialised control plane never runs init again: it applies
+# and never echoed. An init that died after upload-config is finished by the next run (its
+# remaining phases, see finish_init), one that died earlier is reset and run again. A re-run on
+# an initialised control plane never runs init again: it applies
 # what changed since the last applied configuration (markers in STATE_DIR): static pods and the
 # kubeadm-config/kubelet-config ConfigMaps, then the kubelet's own configuration.
 set -euo pipefail
@@ -11,7 +13,11 @@ require NODE_NAME KUBERNETES_VERSION STATE_DIR KUBEADM_CONFIG_B64 APISERVER_PATC
 	KUBELET_CONFIG_SHA256
 umask 077
 export KUBECONFIG=/etc/kubernetes/admin.conf
+# init-done: every phase of kubeadm init ran. It is the only proof: an init that died after
+# upload-config leaves admin.conf, a ready API server and the kubeadm-config ConfigMap behind.
 marker="${STATE_DIR}/init-done"
+# "<config sha256> <kubelet config sha256>" a kubeadm init was started with.
+init_config_marker="${STATE_DIR}/init-config.sha256"
 # sha256 of every file the static pods and ConfigMaps are generated from, as last applied.
 applied_marker="${STATE_DIR}/control-plane-config.sha256"
 # KUBELET_CONFIG_SHA256 as last written to /var/lib/kubelet/config.yaml on this node.
@@ -50,7 +56,8 @@ apiserver_started_since() {
 file_sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1 || true; }
 initialised() {
 	[[ -f "${marker}" ]] && return 0
-	# A cluster that finished init in an earlier run whose marker write was lost.
+	# An init that got past upload-config (finish_init runs the rest), or one that finished but
+	# whose marker was lost.
 	[[ -f /etc/kubernetes/admin.conf ]] && api_ready &&
 		kubectl -n kube-system get configmap kubeadm-config >/dev/null 2>&1
 }
@@ -78,9 +85,31 @@ kubeadm_phase() {
 	fi
 }
 
-if initialised; then
-	tighten_kubelet_files
+# finish_init runs what kubeadm init does after upload-config (kubeadm v1.35.4
+# cmd/kubeadm/app/cmd/init.go appends upload-config, upload-certs, mark-control-plane,
+# bootstrap-token, kubelet-finalize, addon, show-join-command). Each is idempotent: upload-config,
+# the bootstrap RBAC rules, cluster-info and the addons use create-or-update (or create-or-retain),
+# mark-control-plane patches the node, kubelet-finalize rewrites kubelet.conf to the same content.
+# bootstrap-token also creates init's own 15-minute token again, never printed. upload-certs is
+# skipped by init itself without --upload-certs, so it is left out here too.
+finish_init() {
+	log "kubeadm init on ${NODE_NAME} did not record its completion; running its phases from upload-config on again; log: ${log_file}"
+	kubeadm_phase 120 upload-config upload-config all --config "${config}"
+	kubeadm_phase 120 mark-control-plane mark-control-plane --config "${config}"
+	kubeadm_phase 120 bootstrap-token bootstrap-token --config "${config}" --skip-token-print
+	kubeadm_phase 120 kubelet-finalize kubelet-finalize all --config "${config}"
+	kubeadm_phase 300 addon addon all --config "${config}"
+	# The static pods and the kubelet config are what that init wrote, if it ran with these files.
+	if marker_is "${init_config_marker}" "${wanted} ${KUBELET_CONFIG_SHA256}"; then
+		set_marker "${applied_marker}" "${wanted}"
+		set_marker "${kubelet_marker}" "${KUBELET_CONFIG_SHA256}"
+	fi
 	touch "${marker}"
+}
+
+if initialised; then
+	[[ -f "${marker}" ]] || finish_init
+	tighten_kubelet_files
 	done_something=0
 	if ! marker_is "${applied_marker}" "${wanted}"; then
 		# Regenerates the static pod manifests from the new config (the patch carries a hash of the
@@ -131,10 +160,11 @@ if [[ -e /etc/kubernetes/admin.conf || -e /etc/kubernetes/manifests/kube-apiserv
 fi
 
 log "kubeadm init on ${NODE_NAME} (Kubernetes v${KUBERNETES_VERSION}); log: ${log_file}"
+set_marker "${init_config_marker}" "${wanted} ${KUBELET_CONFIG_SHA256}"
 # --skip-token-print keeps the bootstrap token out of the log; the join-token phase makes its own.
 if ! timeout 900 kubeadm init --config "${config}" --skip-token-print >>"${log_file}" 2>&1; then
 	tail -n 25 "${log_file}" >&2 || true
-	die "kubeadm init failed on ${NODE_NAME}; full log in ${log_file}. Fix the cause and run pulumi up again (the next run resets and retries)."
+	die "kubeadm init failed on ${NODE_NAME}; full log in ${log_file}. Fix the cause and run pulumi up again: the next run finishes an init that got past upload-config, and resets and retries any other."
 fi
 retry 30 2 api_ready || die "API server not ready after kubeadm init; see ${log_file}"
 tighten_kubelet_files
