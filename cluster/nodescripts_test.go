@@ -5,8 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/infralab/infralab/cluster/hardening"
 	"github.com/infralab/infralab/internal/testenv"
@@ -29,16 +32,23 @@ const (
 var overlaid = []string{"/etc", "/var/lib", "/var/log"}
 
 type fakeNode struct {
-	t    *testing.T
-	dir  string // overlay upper dirs and staged scripts
+	t   *testing.T
+	dir string // overlay upper dirs and staged scripts
 	// login is the SSH user's home, the working directory the command runs in (sshd starts
 	// the session there, and sudo keeps it).
 	login string
-	fake string // stub state: calls, kubelet, after-restart, join, fail-<kubeadm init phase>
-	bin  string
+	fake  string // stub state: calls, kubelet, after-restart, join, fail-<kubeadm init phase>
+	bin   string
+	nsPID int // the process holding the node's mount namespace
 }
 
 func newFakeNode(t *testing.T) *fakeNode {
+	t.Helper()
+	return newFakeNodeWith(t, nil)
+}
+
+// newFakeNodeWith is newFakeNode with some stubs replaced or added.
+func newFakeNodeWith(t *testing.T, tools map[string]string) *fakeNode {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.Tool(t, "unshare")
@@ -51,7 +61,7 @@ func newFakeNode(t *testing.T) *fakeNode {
 	n := &fakeNode{t: t, dir: dir, fake: filepath.Join(dir, "fake"), login: filepath.Join(dir, "home-infralab")}
 	require.NoError(t, os.Mkdir(n.fake, 0o700))
 	require.NoError(t, os.Mkdir(n.login, 0o755))
-	n.bin = fakeTools(t, map[string]string{
+	stubs := map[string]string{
 		"sleep":      "exit 0\n",
 		"dpkg-query": "exit 1\n", // no kubelet package: refuse_version_change has nothing to compare
 		// The API server is ready and has the kubeadm-config ConfigMap. Like the real kubectl
@@ -60,14 +70,9 @@ func newFakeNode(t *testing.T) *fakeNode {
 		// relative to the working directory when HOME is unset.
 		"kubectl": `mkdir -p "${HOME:-.}/.kube/cache" && echo "${HOME:-}" >"${FAKE}/kubectl-home"` + "\n",
 		// The running kube-apiserver container; created in 2096 unless a test says otherwise.
-		"crictl": `printf '{"containers": [{"createdAt": "%s"}]}\n' "$(cat "${FAKE}/apiserver-created" 2>/dev/null || echo 4000000000000000000)"` + "\n",
-		"systemctl": `f=${FAKE}
-case "$1" in
-is-active) [[ "$(cat "${f}/kubelet" 2>/dev/null)" == active ]] ;;
-restart) echo "systemctl $*" >>"${f}/calls"; cat "${f}/after-restart" >"${f}/kubelet" 2>/dev/null || echo active >"${f}/kubelet" ;;
-*) echo "systemctl $*" >>"${f}/calls" ;;
-esac
-`,
+		"crictl":      `printf '{"containers": [{"createdAt": "%s"}]}\n' "$(cat "${FAKE}/apiserver-created" 2>/dev/null || echo 4000000000000000000)"` + "\n",
+		"systemctl":   fakeSystemctl,
+		"systemd-run": fakeSystemdRun,
 		"kubeadm": `f=${FAKE}
 echo "kubeadm $*" >>"${f}/calls"
 case "$1" in
@@ -112,12 +117,146 @@ reset) # what kubeadm reset removes; it leaves other files in /etc/kubernetes (o
 upgrade) mkdir -p /var/lib/kubelet && echo new-config >/var/lib/kubelet/config.yaml ;;
 esac
 `,
-	})
+	}
+	for name, body := range tools {
+		stubs[name] = body
+	}
+	n.bin = fakeTools(t, stubs)
+	n.startNamespace()
 	return n
 }
 
-// run runs setup (bash, as root inside the namespace), then the phase script with env and stdin.
-func (n *fakeNode) run(script string, env map[string]string, stdin, setup string) (stdout, stderr string, err error) {
+// The node's systemd, as far as the phases use it. Transient units (detach_phase) are started by
+// the fake systemd in startNamespace, whose child they are, so they outlive the session that
+// asked for them and are reaped when they end; $FAKE/unit-<name>.pid is their main PID.
+const (
+	fakeSystemctl = `f=${FAKE}
+unit=${*: -1}
+unit_pid() { local p; p=$(cat "${f}/unit-${unit}.pid" 2>/dev/null) && kill -0 "${p}" 2>/dev/null && echo "${p}"; }
+case "$1" in
+is-active)
+	if [[ "${unit}" == infralab-* ]]; then
+		unit_pid >/dev/null || exit 3
+		touch "${f}/saw-${unit}-active"
+		exit 0
+	fi
+	[[ "$(cat "${f}/${unit}" 2>/dev/null)" == active ]] ;;
+show) unit_pid || echo 0 ;;
+restart | enable)
+	echo "systemctl $*" >>"${f}/calls"
+	if [[ "${unit}" == kubelet && "$1" == restart ]]; then
+		cat "${f}/after-restart" >"${f}/kubelet" 2>/dev/null || echo active >"${f}/kubelet"
+	fi
+	if [[ "${unit}" == containerd && ("$1" == restart || "$2" == --now) ]]; then
+		mkdir -p /run/containerd
+		[[ -S /run/containerd/containerd.sock ]] ||
+			python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' /run/containerd/containerd.sock
+	fi
+	;;
+*) echo "systemctl $*" >>"${f}/calls" ;;
+esac
+`
+	fakeSystemdRun = `f=${FAKE} unit="" in=/dev/null out=/dev/null err=/dev/null env=()
+while (($#)); do
+	case "$1" in
+	--unit=*) unit=${1#--unit=} ;;
+	-p)
+		shift
+		case "$1" in
+		StandardInput=file:*) in=${1#*=file:} ;;
+		StandardOutput=file:*) out=${1#*=file:} ;;
+		StandardError=file:*) err=${1#*=file:} ;;
+		esac
+		;;
+	--setenv=*) env+=("${1#--setenv=}") ;;
+	--*) ;;
+	*) break ;;
+	esac
+	shift
+done
+if p=$(cat "${f}/unit-${unit}.pid" 2>/dev/null) && kill -0 "${p}" 2>/dev/null; then
+	echo "Failed to start transient service unit: Unit ${unit}.service was already loaded" >&2
+	exit 1
+fi
+rm -f "${f}/unit-${unit}.pid" "${f}/unit-${unit}.exec"
+echo "${unit}" >>"${f}/units-started"
+{
+	printf 'exec <%q >%q 2>%q\n' "${in}" "${out}" "${err}"
+	printf ': >%q\n' "${f}/unit-${unit}.exec"
+	printf 'exec env -i'
+	printf ' %q' "${env[@]}" "$@"
+	echo
+} >"${f}/req-${unit}.sh"
+echo "${unit}" >"${f}/systemd.fifo"
+# Type=exec: return once the unit's process runs with its files open.
+for _ in {1..500}; do
+	[[ -e "${f}/unit-${unit}.exec" && -s "${f}/unit-${unit}.pid" ]] && exit 0
+	/bin/sleep 0.01
+done
+echo "fake systemd did not start ${unit}" >&2
+exit 1
+`
+)
+
+// startNamespace mounts the overlays in a mount namespace of the node's own, held open by a
+// sleeping process, so every run of a test, and a job an earlier run left running in the
+// background, see the same files (two overlay mounts must not share an upper dir).
+func (n *fakeNode) startNamespace() {
+	n.t.Helper()
+	testenv.Tool(n.t, "nsenter")
+	ready := filepath.Join(n.dir, "ns-ready")
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "bash", "-c", `set -euo pipefail
+for d in /etc /var/lib /var/log; do
+	u="${DIR}/overlay${d}"
+	mkdir -p "${u}/up" "${u}/work"
+	mount -t overlay overlay -o "lowerdir=${d},upperdir=${u}/up,workdir=${u}/work" "${d}"
+done
+mount -t tmpfs tmpfs /run
+mkfifo "${FAKE}/systemd.fifo"
+exec 3<>"${FAKE}/systemd.fifo"
+touch "${READY}"
+# The fake systemd: starts each requested unit as its child and reaps it when it ends.
+while read -r unit <&3; do
+	bash "${FAKE}/req-${unit}.sh" &
+	echo "$!" >"${FAKE}/unit-${unit}.pid.new"
+	mv -f "${FAKE}/unit-${unit}.pid.new" "${FAKE}/unit-${unit}.pid"
+done
+`)
+	holder.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DIR=" + n.dir, "READY=" + ready, "FAKE=" + n.fake}
+	var errOut strings.Builder
+	holder.Stderr = &errOut
+	require.NoError(n.t, holder.Start())
+	n.t.Cleanup(func() {
+		// Jobs a test left behind (the systemd-run stub records their PIDs), then the holder.
+		pids, _ := filepath.Glob(filepath.Join(n.fake, "unit-*.pid"))
+		for _, p := range pids {
+			if b, err := os.ReadFile(p); err == nil {
+				_ = exec.Command("kill", "-9", strings.TrimSpace(string(b))).Run()
+			}
+		}
+		_ = holder.Process.Kill()
+		_ = holder.Wait()
+	})
+	for i := 0; ; i++ {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		require.Less(n.t, i, 100, "the node's mount namespace did not come up: %s", errOut.String())
+		time.Sleep(50 * time.Millisecond)
+	}
+	n.nsPID = holder.Process.Pid
+}
+
+// session is one phase command in flight, as the SSH session would run it.
+type session struct {
+	cmd    *exec.Cmd
+	stdout strings.Builder
+	stderr strings.Builder
+}
+
+// start runs setup (bash, as root inside the node's namespace), then the phase script with env
+// and stdin, the way commandLine does: env -i ... bash -c <script> <name>, from the login home.
+func (n *fakeNode) start(script string, env map[string]string, stdin, setup string) *session {
 	n.t.Helper()
 	_ = os.Remove(filepath.Join(n.fake, "calls"))
 	body, err := loadScript(Scripts(), script)
@@ -125,27 +264,40 @@ func (n *fakeNode) run(script string, env map[string]string, stdin, setup string
 	stage := filepath.Join(n.dir, script)
 	require.NoError(n.t, os.WriteFile(stage, []byte(body), 0o600))
 	wrapper := `set -euo pipefail
-for d in /etc /var/lib /var/log; do
-	u="${DIR}/overlay${d}"
-	mkdir -p "${u}/up" "${u}/work"
-	mount -t overlay overlay -o "lowerdir=${d},upperdir=${u}/up,workdir=${u}/work" "${d}"
-done
 ` + setup + `
 cd "${LOGIN}"
 exec env -i PATH="${BIN}:/usr/sbin:/usr/bin:/sbin:/bin" FAKE="${FAKE}" "$@" bash -c "$(<"${STAGE}")" "${SCRIPT}"
 `
-	args := []string{"--mount", "--propagation", "private", "bash", "-c", wrapper, "phase"}
+	args := []string{"-t", strconv.Itoa(n.nsPID), "-m", "--", "bash", "-c", wrapper, "phase"}
 	for _, k := range sortedKeys(env) {
 		args = append(args, k+"="+env[k])
 	}
-	cmd := exec.Command("unshare", args...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DIR=" + n.dir, "BIN=" + n.bin, "FAKE=" + n.fake,
+	s := &session{cmd: exec.Command("nsenter", args...)}
+	s.cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DIR=" + n.dir, "BIN=" + n.bin, "FAKE=" + n.fake,
 		"STAGE=" + stage, "HASH=" + fakeKubeletHash, "LOGIN=" + n.login, "SCRIPT=" + script}
-	cmd.Stdin = strings.NewReader(stdin)
-	var o, e strings.Builder
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err = cmd.Run()
-	return o.String(), e.String(), err
+	s.cmd.Stdin = strings.NewReader(stdin)
+	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, &s.stderr
+	// Its own process group, so a test can cut the "SSH session" as a whole.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(n.t, s.cmd.Start())
+	return s
+}
+
+func (s *session) wait() (stdout, stderr string, err error) {
+	err = s.cmd.Wait()
+	return s.stdout.String(), s.stderr.String(), err
+}
+
+// cut kills the session's whole process group, as sshd does to a session whose connection dropped.
+func (s *session) cut() {
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	_, _, _ = s.wait()
+}
+
+// run is start and wait.
+func (n *fakeNode) run(script string, env map[string]string, stdin, setup string) (stdout, stderr string, err error) {
+	n.t.Helper()
+	return n.start(script, env, stdin, setup).wait()
 }
 
 func (n *fakeNode) joinWorker(setup string) (stdout, stderr string, err error) {

@@ -11,6 +11,8 @@ require NODE_NAME KUBERNETES_VERSION STATE_DIR KUBEADM_CONFIG_B64 APISERVER_PATC
 	HARDENING_DIR ENCRYPTION_CONFIG_PATH AUDIT_POLICY_PATH AUDIT_POLICY_B64 \
 	ADMISSION_CONFIG_PATH ADMISSION_CONFIG_B64 AUTHN_CONFIG_PATH AUTHN_CONFIG_B64 AUDIT_LOG_DIR \
 	KUBELET_CONFIG_SHA256
+# Detached from the SSH session: a dropped connection no longer stops kubeadm init half-way.
+detach_phase stdin
 umask 077
 export KUBECONFIG=/etc/kubernetes/admin.conf
 # init-done: every phase of kubeadm init ran. It is the only proof: an init that died after
