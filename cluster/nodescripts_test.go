@@ -84,6 +84,12 @@ init)
 		echo kubeconfig >/etc/kubernetes/kubelet.conf
 		echo v1 >/etc/kubernetes/manifests/kube-apiserver.yaml
 		echo config >/var/lib/kubelet/config.yaml
+		# certs phase: certificates 0644, keys 0600 (client-go util/cert WriteCert, keyutil WriteKey).
+		mkdir -p /etc/kubernetes/pki/etcd
+		for c in ca apiserver front-proxy-ca etcd/ca etcd/server; do
+			(umask 022 && echo cert >"/etc/kubernetes/pki/${c}.crt")
+			(umask 077 && echo key >"/etc/kubernetes/pki/${c}.key")
+		done
 		if [[ -e "${f}/init-dies-after-upload-config" ]]; then
 			echo "error execution phase mark-control-plane: timed out waiting for the condition"
 			exit 1
@@ -609,4 +615,21 @@ func TestKubeadmInitFinishesAnInitThatDiedAfterUploadConfig(t *testing.T) {
 	_, log, err = n.kubeadmInit("config: 1\n", "aaaa")
 	require.NoError(t, err, log)
 	assert.Empty(t, n.calls(), "converged")
+}
+
+// CIS 1.1.20: the PKI certificates are 0600 after init (kubeadm writes them 0644), and stay so on
+// every later run; keys stay 0600.
+func TestKubeadmInitTightensThePKICertificates(t *testing.T) {
+	n := newFakeNode(t)
+	_, log, err := n.kubeadmInit("config: 1\n", "aaaa")
+	require.NoError(t, err, log)
+	mode := func(p string) os.FileMode {
+		st, err := os.Stat(filepath.Join(n.dir, "overlay", "/etc", "up", strings.TrimPrefix(p, "/etc/")))
+		require.NoError(t, err, p)
+		return st.Mode().Perm()
+	}
+	for _, c := range []string{"ca", "apiserver", "front-proxy-ca", "etcd/ca", "etcd/server"} {
+		assert.Equal(t, os.FileMode(0o600), mode("/etc/kubernetes/pki/"+c+".crt"), c)
+		assert.Equal(t, os.FileMode(0o600), mode("/etc/kubernetes/pki/"+c+".key"), c)
+	}
 }

@@ -112,6 +112,7 @@ finish_init() {
 if initialised; then
 	[[ -f "${marker}" ]] || finish_init
 	tighten_kubelet_files
+	tighten_pki
 	done_something=0
 	if ! marker_is "${applied_marker}" "${wanted}"; then
 		# Regenerates the static pod manifests from the new config (the patch carries a hash of the
@@ -170,6 +171,7 @@ if ! timeout 900 kubeadm init --config "${config}" --skip-token-print >>"${log_f
 fi
 retry 30 2 api_ready || die "API server not ready after kubeadm init; see ${log_file}"
 tighten_kubelet_files
+tighten_pki
 set_marker "${applied_marker}" "${wanted}"
 set_marker "${kubelet_marker}" "${KUBELET_CONFIG_SHA256}"
 touch "${marker}"

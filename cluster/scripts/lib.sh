@@ -231,8 +231,25 @@ refuse_version_change() {
 # tighten_kubelet_files: kubeadm and the packages leave these 0644; the CIS benchmark wants 0600.
 tighten_kubelet_files() {
 	local f
+	# The cluster CA certificate too (CIS 4.1.7, 600 or stricter): on a worker only the kubelet,
+	# as root, reads it.
 	for f in /var/lib/kubelet/config.yaml /usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf \
-		/etc/systemd/system/kubelet.service.d/10-kubeadm.conf "${kubelet_conf}"; do
+		/etc/systemd/system/kubelet.service.d/10-kubeadm.conf "${kubelet_conf}" /etc/kubernetes/pki/ca.crt; do
+		[[ -f "${f}" ]] && chmod 0600 "${f}"
+	done
+	return 0
+}
+
+# tighten_pki: kubeadm writes the certificates under /etc/kubernetes/pki 0644 (client-go
+# util/cert WriteCert); CIS 1.1.20 wants 0600. Only root reads them: the control plane's static
+# pods run as root (kubeadm sets a non-root user only with the RootlessControlPlane feature gate,
+# cmd/kubeadm/app/phases/controlplane/manifests.go, which we leave off), and so does the kubelet.
+# kubeadm never loosens them again: a renewal rewrites the file in place (os.WriteFile keeps the
+# mode of an existing file). Runs on every kubeadm-init run, so a renewed or restored file is
+# tightened by the next one.
+tighten_pki() {
+	local f
+	for f in /etc/kubernetes/pki/*.crt /etc/kubernetes/pki/etcd/*.crt; do
 		[[ -f "${f}" ]] && chmod 0600 "${f}"
 	done
 	return 0
