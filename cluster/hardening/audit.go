@@ -33,7 +33,7 @@ var (
 )
 
 // AuditPolicy renders an audit.k8s.io/v1 Policy. The first matching rule wins, so the order is:
-// drop health probes, kube-proxy's watches and the components' Lease renewals (noise: an idle
+// drop health probes, API discovery reads, kube-proxy's watches and the components' Lease renewals (noise: an idle
 // cluster's writes are mostly heartbeats, and logging their bodies used up the retention in days),
 // log the kubelets' node and pod status writes as metadata only, log only metadata for anything
 // whose body holds a credential (Secrets, ConfigMaps, token requests and reviews) so no secret
@@ -46,6 +46,9 @@ func AuditPolicy() ([]byte, error) {
 		OmitStages: []string{"RequestReceived"},
 		Rules: []auditRule{
 			{Level: "None", NonResourceURLs: []string{"/healthz*", "/livez*", "/readyz*", "/version"}},
+			// API discovery: every controller re-reads it every 30 s (the largest part of an idle
+			// control plane's log once Leases are gone); it is public to any authenticated client.
+			{Level: "None", Verbs: []string{"get"}, NonResourceURLs: []string{"/api", "/api/*", "/apis", "/apis/*", "/openapi/*"}},
 			{
 				Level: "None", Users: []string{"system:kube-proxy"}, Verbs: []string{"watch"},
 				Resources: []groupRes{{Group: "", Resources: []string{"endpoints", "services"}}, {Group: "discovery.k8s.io", Resources: []string{"endpointslices"}}},

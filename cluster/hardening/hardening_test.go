@@ -150,6 +150,7 @@ func namesResource(rule map[string]any, name string) bool {
 type auditRequest struct {
 	user, verb, group, resource string
 	groups                      []string
+	path                        string // a non-resource request when set
 }
 
 // auditLevel evaluates the policy as kube-apiserver does (k8s.io/apiserver
@@ -182,6 +183,22 @@ func auditLevel(t *testing.T, r auditRequest) string {
 		return false
 	}
 	for _, rule := range p.Rules {
+		// A rule naming resources matches only resource requests, one naming URLs only
+		// non-resource requests, one naming neither every request (checker.go ruleMatches).
+		if r.path != "" {
+			if len(rule.Resources) > 0 || (len(rule.Verbs) > 0 && !in(rule.Verbs, r.verb)) ||
+				(len(rule.Users) > 0 && !in(rule.Users, r.user)) || len(rule.UserGroups) > 0 {
+				continue
+			}
+			ok := len(rule.NonResourceURLs) == 0
+			for _, u := range rule.NonResourceURLs {
+				ok = ok || u == r.path || (strings.HasSuffix(u, "*") && strings.HasPrefix(r.path, strings.TrimSuffix(u, "*")))
+			}
+			if ok {
+				return rule.Level
+			}
+			continue
+		}
 		if len(rule.NonResourceURLs) > 0 {
 			continue
 		}
@@ -227,19 +244,22 @@ func TestAuditPolicyDropsHeartbeatsButKeepsOtherWrites(t *testing.T) {
 		r    auditRequest
 		want string
 	}{
-		"kubelet renews its lease":         {auditRequest{"system:node:w1", "update", "coordination.k8s.io", "leases", kubelet}, "None"},
-		"API server identity lease":        {auditRequest{"system:apiserver", "update", "coordination.k8s.io", "leases", []string{"system:authenticated"}}, "None"},
-		"controller manager leader lease":  {auditRequest{"system:kube-controller-manager", "update", "coordination.k8s.io", "leases", nil}, "None"},
-		"scheduler reads its lease":        {auditRequest{"system:kube-scheduler", "get", "coordination.k8s.io", "leases", nil}, "None"},
-		"operator leader lease":            {auditRequest{"system:serviceaccount:tigera-operator:tigera-operator", "update", "coordination.k8s.io", "leases", operator}, "None"},
-		"admin rewrites a lease":           {auditRequest{"kubernetes-admin", "update", "coordination.k8s.io", "leases", admin}, "Metadata"},
-		"kubelet patches node status":      {auditRequest{"system:node:w1", "patch", "", "nodes/status", kubelet}, "Metadata"},
-		"kubelet patches pod status":       {auditRequest{"system:node:w1", "patch", "", "pods/status", kubelet}, "Metadata"},
-		"admin patches a node":             {auditRequest{"kubernetes-admin", "patch", "", "nodes", admin}, "Request"},
-		"admin patches node status":        {auditRequest{"kubernetes-admin", "patch", "", "nodes/status", admin}, "Request"},
-		"admin creates a deployment":       {auditRequest{"kubernetes-admin", "create", "apps", "deployments", admin}, "Request"},
-		"anyone writes a secret":           {auditRequest{"kubernetes-admin", "create", "", "secrets", admin}, "Metadata"},
-		"kubelet reads a secret (no body)": {auditRequest{"system:node:w1", "get", "", "secrets", kubelet}, "Metadata"},
+		"kubelet renews its lease":         {auditRequest{"system:node:w1", "update", "coordination.k8s.io", "leases", kubelet, ""}, "None"},
+		"API server identity lease":        {auditRequest{"system:apiserver", "update", "coordination.k8s.io", "leases", []string{"system:authenticated"}, ""}, "None"},
+		"controller manager leader lease":  {auditRequest{"system:kube-controller-manager", "update", "coordination.k8s.io", "leases", nil, ""}, "None"},
+		"scheduler reads its lease":        {auditRequest{"system:kube-scheduler", "get", "coordination.k8s.io", "leases", nil, ""}, "None"},
+		"operator leader lease":            {auditRequest{"system:serviceaccount:tigera-operator:tigera-operator", "update", "coordination.k8s.io", "leases", operator, ""}, "None"},
+		"admin rewrites a lease":           {auditRequest{"kubernetes-admin", "update", "coordination.k8s.io", "leases", admin, ""}, "Metadata"},
+		"kubelet patches node status":      {auditRequest{"system:node:w1", "patch", "", "nodes/status", kubelet, ""}, "Metadata"},
+		"kubelet patches pod status":       {auditRequest{"system:node:w1", "patch", "", "pods/status", kubelet, ""}, "Metadata"},
+		"admin patches a node":             {auditRequest{"kubernetes-admin", "patch", "", "nodes", admin, ""}, "Request"},
+		"admin patches node status":        {auditRequest{"kubernetes-admin", "patch", "", "nodes/status", admin, ""}, "Request"},
+		"admin creates a deployment":       {auditRequest{"kubernetes-admin", "create", "apps", "deployments", admin, ""}, "Request"},
+		"a controller reads discovery":     {auditRequest{user: "system:serviceaccount:kube-system:generic-garbage-collector", verb: "get", path: "/apis"}, "None"},
+		"discovery of a group version":     {auditRequest{user: "system:serviceaccount:kube-system:resourcequota-controller", verb: "get", path: "/apis/apps/v1"}, "None"},
+		"metrics are still logged":         {auditRequest{user: "prometheus", verb: "get", path: "/metrics"}, "Metadata"},
+		"anyone writes a secret":           {auditRequest{"kubernetes-admin", "create", "", "secrets", admin, ""}, "Metadata"},
+		"kubelet reads a secret (no body)": {auditRequest{"system:node:w1", "get", "", "secrets", kubelet, ""}, "Metadata"},
 	} {
 		assert.Equal(t, c.want, auditLevel(t, c.r), name)
 	}
