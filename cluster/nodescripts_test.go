@@ -68,7 +68,11 @@ func newFakeNodeWith(t *testing.T, tools map[string]string) *fakeNode {
 		// (cli-runtime genericclioptions.getDefaultCacheDir: $HOME/.kube/cache, and client-go's
 		// homedir.HomeDir is just $HOME on Linux), it writes its discovery cache under $HOME,
 		// relative to the working directory when HOME is unset.
-		"kubectl": `mkdir -p "${HOME:-.}/.kube/cache" && echo "${HOME:-}" >"${FAKE}/kubectl-home"` + "\n",
+		// `get nodes -l node-role.kubernetes.io/control-plane` finds cp-1 unless $FAKE/node-unmarked.
+		"kubectl": `mkdir -p "${HOME:-.}/.kube/cache" && echo "${HOME:-}" >"${FAKE}/kubectl-home"
+[[ "$1 $2" == "get nodes" && ! -e "${FAKE}/node-unmarked" ]] && echo node/cp-1
+exit 0
+`,
 		// The running kube-apiserver container; created in 2096 unless a test says otherwise.
 		"crictl":      `printf '{"containers": [{"createdAt": "%s"}]}\n' "$(cat "${FAKE}/apiserver-created" 2>/dev/null || echo 4000000000000000000)"` + "\n",
 		"systemctl":   fakeSystemctl,
@@ -596,6 +600,14 @@ func TestKubeadmInitFinishesAnInitThatDiedAfterUploadConfig(t *testing.T) {
 		"kubeadm init phase bootstrap-token --config " + cfgPath + " --skip-token-print\n" +
 		"kubeadm init phase kubelet-finalize all --config " + cfgPath + "\n" +
 		"kubeadm init phase addon all --config " + cfgPath + "\n"
+
+	// mark-control-plane exits 0 without a label when the kubelet never registered the node:
+	// that is a failure too.
+	n.set("node-unmarked", "")
+	_, log, err = n.kubeadmInit("config: 1\n", "aaaa")
+	require.Error(t, err)
+	assert.Contains(t, log, "mark-control-plane did not label node cp-1 as control plane")
+	require.NoError(t, os.Remove(filepath.Join(n.fake, "node-unmarked")))
 
 	// A finishing phase that fails records nothing, so the next run tries again.
 	n.set("fail-addon", "")

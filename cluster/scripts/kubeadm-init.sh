@@ -87,6 +87,11 @@ kubeadm_phase() {
 	fi
 }
 
+# control_plane_marked: the Node carries kubeadm's control-plane label.
+control_plane_marked() {
+	[[ -n "$(kubectl get nodes -l node-role.kubernetes.io/control-plane --field-selector "metadata.name=${NODE_NAME}" -o name 2>/dev/null)" ]]
+}
+
 # finish_init runs what kubeadm init does after upload-config (kubeadm v1.35.4
 # cmd/kubeadm/app/cmd/init.go appends upload-config, upload-certs, mark-control-plane,
 # bootstrap-token, kubelet-finalize, addon, show-join-command). Each is idempotent: upload-config,
@@ -98,6 +103,11 @@ finish_init() {
 	log "kubeadm init on ${NODE_NAME} did not record its completion; running its phases from upload-config on again; log: ${log_file}"
 	kubeadm_phase 120 upload-config upload-config all --config "${config}"
 	kubeadm_phase 120 mark-control-plane mark-control-plane --config "${config}"
+	# It exits 0 without marking when the node never got the kubelet's hostname label within a
+	# minute (apiclient.PatchNode returns its last error, nil while only waiting; seen with the
+	# real kubeadm v1.35.4), so check the result.
+	retry 5 5 control_plane_marked ||
+		die "kubeadm init phase mark-control-plane did not label node ${NODE_NAME} as control plane (has its kubelet registered it? see journalctl -u kubelet); the next run tries again"
 	kubeadm_phase 120 bootstrap-token bootstrap-token --config "${config}" --skip-token-print
 	kubeadm_phase 120 kubelet-finalize kubelet-finalize all --config "${config}"
 	kubeadm_phase 300 addon addon all --config "${config}"
