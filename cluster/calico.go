@@ -13,7 +13,8 @@ package cluster
 // The Installation below is ours and generated here.
 
 // DefaultCalicoVersion is the Calico release the lab stack pins (stacks/Pulumi.lab.yaml,
-// hack/versions.env): v3.31 is the line Calico tests with Kubernetes 1.35, and v3.31.0 is the one
+// hack/versions.env): v3.31 is the line Calico tests with Kubernetes 1.35 (its requirements list
+// 1.35, projectcalico discussion 11717), and v3.31.0 is the one
 // whose operator (tigera/operator v1.40.0, the image tigera-operator.yaml of v3.31.0 runs) the Go
 // module proxy serves, so a Calico built from source here and the one the lab downloads agree.
 const DefaultCalicoVersion = "v3.31.0"
