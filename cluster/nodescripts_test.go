@@ -222,6 +222,7 @@ for d in /etc /var/lib /var/log; do
 	mount -t overlay overlay -o "lowerdir=${d},upperdir=${u}/up,workdir=${u}/work" "${d}"
 done
 mount -t tmpfs tmpfs /run
+mkdir -p /run/systemd/system # systemd is "PID 1" here (the fake below)
 mkfifo "${FAKE}/systemd.fifo"
 exec 3<>"${FAKE}/systemd.fifo"
 touch "${READY}"
@@ -644,4 +645,21 @@ func TestKubeadmInitTightensThePKICertificates(t *testing.T) {
 		assert.Equal(t, os.FileMode(0o600), mode("/etc/kubernetes/pki/"+c+".crt"), c)
 		assert.Equal(t, os.FileMode(0o600), mode("/etc/kubernetes/pki/"+c+".key"), c)
 	}
+}
+
+// kubeadm-init runs as a unit of its own (detach_phase): its secret stdin reaches the unit through
+// a 0600 file that is gone once the unit runs, and the job directory is root's only.
+func TestKubeadmInitRunsDetachedAndKeepsNoStdinFile(t *testing.T) {
+	n := newFakeNode(t)
+	_, log, err := n.kubeadmInit("config: 1\n", "aaaa")
+	require.NoError(t, err, log)
+	started, _ := os.ReadFile(filepath.Join(n.fake, "units-started"))
+	assert.Equal(t, "infralab-kubeadm-init\n", string(started))
+	enc, _ := n.file(hardening.EncryptionConfigPath)
+	assert.Equal(t, "kind: EncryptionConfiguration\n", enc, "the unit read the phase's stdin")
+	_, ok := n.file("/var/lib/infralab/jobs/kubeadm-init/stdin")
+	assert.False(t, ok, "no copy of the secret stdin is left")
+	st, err := os.Stat(filepath.Join(n.dir, "overlay", "/var/lib", "up", "infralab", "jobs", "kubeadm-init"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), st.Mode().Perm())
 }

@@ -288,13 +288,16 @@ jobs_dir=/var/lib/infralab/jobs
 # unit's stdout and stderr stay in the job directory (0600) until the next run.
 detach_phase() {
 	[[ "${INFRALAB_DETACHED:-}" == 1 ]] && return 0
-	if [[ -z "${BASH_EXECUTION_STRING:-}" ]] || ! command -v systemd-run >/dev/null 2>&1; then
-		log "cannot detach from the SSH session here (no systemd-run or not run with bash -c); running attached"
+	# /run/systemd/system exists only when systemd is PID 1 (sd_booted).
+	if [[ -z "${BASH_EXECUTION_STRING:-}" || ! -d /run/systemd/system ]] || ! command -v systemd-run >/dev/null 2>&1; then
+		log "cannot detach from the SSH session here (no systemd, or not run with bash -c); running attached"
 		return 0
 	fi
 	local unit="infralab-${PHASE}" dir="${jobs_dir}/${PHASE}" v rc
 	local -a args
-	(umask 077 && mkdir -p "${dir}")
+	# /var/lib/infralab keeps the usual 0755 (other things live there); the job files are root's.
+	mkdir -p "${jobs_dir%/*}"
+	install -d -m 0700 "${jobs_dir}" "${dir}"
 	if systemctl is-active --quiet "${unit}"; then
 		log "${unit} from an earlier run is still running (that SSH session was cut); re-attaching, its output follows"
 		rc=0
