@@ -73,3 +73,13 @@ func TestCalicoPinIsTheSameEverywhere(t *testing.T) {
 	k8s := lab.Config["infralab:kubernetes"].(map[string]any)
 	assert.Equal(t, DefaultCalicoVersion, k8s["calicoVersion"])
 }
+
+func TestCalicoSHA256sAreValidated(t *testing.T) {
+	a := testArgs()
+	a.CalicoCRDsSHA256 = "abc"
+	a.CalicoManifestSHA256 = "ABC"
+	err := a.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cluster.calicoCrdsSha256: must be 64 lower-case hex characters or empty")
+	assert.Contains(t, err.Error(), "cluster.calicoManifestSha256: must be 64 lower-case hex characters or empty")
+}
