@@ -82,6 +82,8 @@ func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *
 		EncryptionKey:        secrets[stacks.KeyEncryptionKey],
 		CalicoVersion:        cfg.Kubernetes.CalicoVersion,
 		CalicoManifestSHA256: cfg.Kubernetes.CalicoManifestSHA256,
+		CalicoCRDsSHA256:     cfg.Kubernetes.CalicoCRDsSHA256,
+		ContainerdVersion:    cfg.Kubernetes.ContainerdVersion,
 		PodPIDsLimit:         cfg.Kubernetes.PodPIDsLimit,
 		CertRenewDays:        cfg.Kubernetes.CertRenewDays,
 		// The VMs sit behind the host's NAT: SSH reaches them through the first Proxmox host, with

@@ -52,8 +52,8 @@ func buildLab(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) (*c
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Kubernetes.CalicoManifestSHA256 == "" {
-		_ = ctx.Log.Warn("kubernetes.calicoManifestSha256 is not set: Calico's manifest will be applied as cluster-admin without a checksum; pin it with the sha256 of tigera-operator.yaml "+cfg.Kubernetes.CalicoVersion, nil)
+	if k := cfg.Kubernetes; !clusterlayer.CalicoManifestsPinned(k.CalicoVersion, k.CalicoManifestSHA256, k.CalicoCRDsSHA256) {
+		_ = ctx.Log.Warn("Calico "+k.CalicoVersion+" has no pinned manifest sha256: its manifests will be applied as cluster-admin without a checksum; set kubernetes.calicoManifestSha256 and kubernetes.calicoCrdsSha256 (sha256 of tigera-operator.yaml and operator-crds.yaml), or use "+clusterlayer.DefaultCalicoVersion, nil)
 	}
 	if cfg.Proxmox.JumpUser == "" {
 		_ = ctx.Log.Warn("proxmox.jumpUser is not set: the SSH jump host uses proxmox.hostSshUser, whose key can run commands (with sudo) on the Proxmox host; give the jump host a forwarding-only key (docs/infra.md, \"SSH logins and keys\")", nil)

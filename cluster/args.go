@@ -56,10 +56,16 @@ type KubeadmArgs struct {
 	// EncryptionKey is 32 random bytes, base64 (`head -c 32 /dev/urandom | base64`); pass a
 	// Pulumi secret. Changing it on a running cluster is refused (rotation is not supported yet).
 	EncryptionKey pulumi.StringInput
-	// CalicoVersion is the tigera-operator release, e.g. v3.30.3.
+	// CalicoVersion is the Calico release, e.g. v3.31.0 (DefaultCalicoVersion).
 	CalicoVersion string
-	// CalicoManifestSHA256, when set, must match tigera-operator.yaml of CalicoVersion.
+	// CalicoManifestSHA256 and CalicoCRDsSHA256, when set, must match tigera-operator.yaml and
+	// operator-crds.yaml of CalicoVersion; empty takes the pinned sha256 of a known version
+	// (calicoPins), else the file is pinned by version only.
 	CalicoManifestSHA256 string
+	CalicoCRDsSHA256     string
+	// ContainerdVersion is the exact containerd 2.x every node installs (Docker's containerd.io
+	// package of that version, held); empty means DefaultContainerdVersion.
+	ContainerdVersion string
 	// PodPIDsLimit caps processes per pod (kubelet podPidsLimit), so a fork bomb stays inside its
 	// pod; zero means DefaultPodPIDsLimit. Changing it re-applies the kubelet config on every node.
 	PodPIDsLimit int
@@ -128,10 +134,18 @@ func (a *KubeadmArgs) Validate() error {
 		add("encryptionKey", "missing: `head -c 32 /dev/urandom | base64 | pulumi config set --secret ...`")
 	}
 	if !vSemver.MatchString(a.CalicoVersion) {
-		add("calicoVersion", "%q must be vX.Y.Z, e.g. v3.30.3", a.CalicoVersion)
+		add("calicoVersion", "%q must be vX.Y.Z, e.g. %s", a.CalicoVersion, DefaultCalicoVersion)
 	}
 	if a.CalicoManifestSHA256 != "" && !sha256Re.MatchString(a.CalicoManifestSHA256) {
 		add("calicoManifestSha256", "must be 64 lower-case hex characters or empty")
+	}
+	if a.CalicoCRDsSHA256 != "" && !sha256Re.MatchString(a.CalicoCRDsSHA256) {
+		add("calicoCrdsSha256", "must be 64 lower-case hex characters or empty")
+	}
+	if a.ContainerdVersion != "" {
+		if msg := checkContainerdVersion(a.ContainerdVersion, a.KubernetesVersion); msg != "" {
+			add("containerdVersion", "%s", msg)
+		}
 	}
 	if a.PodPIDsLimit != 0 && (a.PodPIDsLimit < MinPodPIDsLimit || a.PodPIDsLimit > MaxPodPIDsLimit) {
 		add("podPidsLimit", "%d is outside %d-%d (0 keeps %d)", a.PodPIDsLimit, MinPodPIDsLimit, MaxPodPIDsLimit, DefaultPodPIDsLimit)

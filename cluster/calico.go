@@ -1,20 +1,72 @@
 package cluster
 
-// Calico is installed from the pinned tigera-operator manifest by a remote command on the
-// control plane, not through the Helm chart:
+// Calico is installed from the pinned release manifests by a remote command on the control
+// plane, not through the Helm chart:
 //   - nodes become Ready only once a CNI runs, and the component's Kubeconfig output waits for
 //     wait-nodes-ready, so the CNI must be installed inside this component before that output
 //     exists (a chart would need a second Kubernetes provider of its own here);
 //   - applied from the control plane, which already holds the admin kubeconfig, it needs no chart
 //     repository access from the machine running `pulumi up`;
-//   - the operator manifest is one pinned file, checked against its sha256 when one is configured
-//     and applied server-side, so a re-run converges.
+//   - operator-crds.yaml and tigera-operator.yaml are two pinned files, each checked against its
+//     sha256 and applied server-side, so a re-run converges.
 //
 // The Installation below is ours and generated here.
 
+// DefaultCalicoVersion is the Calico release the lab stack pins (stacks/Pulumi.lab.yaml,
+// hack/versions.env): v3.31 is the line Calico tests with Kubernetes 1.35 (its requirements list
+// 1.35, projectcalico discussion 11717), and v3.31.0 is the one
+// whose operator (tigera/operator v1.40.0, the image tigera-operator.yaml of v3.31.0 runs) the Go
+// module proxy serves, so a Calico built from source here and the one the lab downloads agree.
+const DefaultCalicoVersion = "v3.31.0"
+
+// calicoManifestPin is the sha256 of a release's two manifests.
+type calicoManifestPin struct {
+	Operator string // manifests/tigera-operator.yaml
+	CRDs     string // manifests/operator-crds.yaml
+}
+
+// calicoPins are the manifests calico.sh downloads
+// (https://raw.githubusercontent.com/projectcalico/calico/<version>/manifests/<file>, the URLs
+// Calico's install docs use). Each sha256 is of the file in the git tree of that tag (`git show
+// v3.31.0:manifests/tigera-operator.yaml | sha256sum` in a clone of projectcalico/calico), which is
+// what raw.githubusercontent.com serves for the tag: it returns the blob's bytes unchanged (the
+// repo's manifests/.gitattributes only marks them linguist-generated, no filter or eol rule).
+// The Go module proxy does not serve the calico module (403 for v3.31.0, checked 2026-12), so no
+// module zip was compared. A version listed here needs no sha256 in the stack config.
+var calicoPins = map[string]calicoManifestPin{
+	"v3.31.0": {
+		Operator: "8ded4500cfe6380832e140d7a36d46aafa6b7c6851466fb98c61c7ac1bf95792",
+		CRDs:     "2b2342a6d49e1ec7c43aaa2849e02254a208bdb2dafb4f117b1c6f833dae2234",
+	},
+}
+
+// calicoSHA256s are the sha256 calico.sh checks: the configured ones, else the pinned ones of
+// the version; empty when neither exists (the manifest is then pinned by version only).
+func calicoSHA256s(version, operator, crds string) (string, string) {
+	pin := calicoPins[version]
+	if operator == "" {
+		operator = pin.Operator
+	}
+	if crds == "" {
+		crds = pin.CRDs
+	}
+	return operator, crds
+}
+
+// CalicoManifestsPinned reports whether both manifests of version are checked against a sha256,
+// from the stack config (operatorSHA256, crdsSHA256) or from the pins above.
+func CalicoManifestsPinned(version, operatorSHA256, crdsSHA256 string) bool {
+	o, c := calicoSHA256s(version, operatorSHA256, crdsSHA256)
+	return o != "" && c != ""
+}
+
 // renderCalicoInstallation renders the operator's Installation and APIServer resources with our
-// pod CIDR. VXLANCrossSubnet encapsulates only across subnets, so the single-host lab routes
-// natively.
+// pod CIDR. VXLAN on every packet with BGP off is the one Calico network of the lab: it needs no
+// BGP peering and no routes learnt from one (VXLANCrossSubnet routes same-subnet traffic natively,
+// which relies on BGP; IPIP and unencapsulated pools the operator refuses without BGP,
+// tigera/operator v1.40.0 pkg/controller/installation/validation.go). Both values are in the
+// Installation CRD's enums of v3.31.0 (operator-crds.yaml: calicoNetwork.bgp Enabled|Disabled,
+// ipPools[].encapsulation ... VXLAN ...).
 func renderCalicoInstallation(podCIDR string) ([]byte, error) {
 	installation := map[string]any{
 		"apiVersion": "operator.tigera.io/v1",
@@ -22,11 +74,12 @@ func renderCalicoInstallation(podCIDR string) ([]byte, error) {
 		"metadata":   map[string]any{"name": "default"},
 		"spec": map[string]any{
 			"calicoNetwork": map[string]any{
+				"bgp": "Disabled",
 				"ipPools": []any{map[string]any{
 					"name":          "default-ipv4-ippool",
 					"blockSize":     26,
 					"cidr":          podCIDR,
-					"encapsulation": "VXLANCrossSubnet",
+					"encapsulation": "VXLAN",
 					"natOutgoing":   "Enabled",
 					"nodeSelector":  "all()",
 				}},

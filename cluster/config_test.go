@@ -158,3 +158,17 @@ func TestCalicoInstallationUsesPodCIDR(t *testing.T) {
 	assert.Equal(t, "10.42.0.0/16", pool["cidr"])
 	assert.Contains(t, d, "APIServer")
 }
+
+// One Calico network for every way the lab runs it: VXLAN on every packet and BGP off, so no
+// route needs a BGP peer (the operator refuses IPIP and unencapsulated pools without BGP,
+// tigera/operator v1.40.0 pkg/controller/installation/validation.go; VXLANCrossSubnet would
+// route same-subnet traffic natively, which needs BGP to learn those routes).
+func TestCalicoInstallationIsVXLANWithoutBGP(t *testing.T) {
+	b, err := renderCalicoInstallation("10.42.0.0/16")
+	require.NoError(t, err)
+	network := docs(t, b)["Installation"]["spec"].(map[string]any)["calicoNetwork"].(map[string]any)
+	assert.Equal(t, "Disabled", network["bgp"])
+	pools := network["ipPools"].([]any)
+	require.Len(t, pools, 1)
+	assert.Equal(t, "VXLAN", pools[0].(map[string]any)["encapsulation"])
+}

@@ -164,6 +164,6 @@ func testArgs() *KubeadmArgs {
 		PodCIDR:           "10.244.0.0/16",
 		ServiceCIDR:       "10.96.0.0/12",
 		EncryptionKey:     pulumi.ToSecret(pulumi.String(fakeEncryptionKey)).(pulumi.StringOutput),
-		CalicoVersion:     "v3.30.3",
+		CalicoVersion:     DefaultCalicoVersion,
 	}
 }

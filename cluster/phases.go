@@ -88,7 +88,8 @@ func (b *bootstrap) ensureNodesPrepared() error {
 	for _, n := range b.args.nodes() {
 		c, err := b.run(step{
 			name: b.resName(PhasePrepareNode, &n), phase: PhasePrepareNode, node: n, script: "prepare-node.sh",
-			env:       map[string]string{"NODE_NAME": n.Name, "KUBERNETES_VERSION": b.args.KubernetesVersion},
+			env: map[string]string{"NODE_NAME": n.Name, "KUBERNETES_VERSION": b.args.KubernetesVersion,
+				"CONTAINERD_VERSION": b.args.containerdVersion(), "SANDBOX_IMAGE": sandboxImage},
 			dependsOn: []pulumi.Resource{b.reachable[n.Name]},
 		})
 		if err != nil {
@@ -263,11 +264,13 @@ func (b *bootstrap) ensureCalico() error {
 	if err != nil {
 		return err
 	}
+	operatorSHA, crdsSHA := calicoSHA256s(b.args.CalicoVersion, b.args.CalicoManifestSHA256, b.args.CalicoCRDsSHA256)
 	b.calico, err = b.run(step{
 		name: b.resName(PhaseCalico, nil), phase: PhaseCalico, node: b.args.ControlPlane, script: "calico.sh",
 		env: map[string]string{
 			"CALICO_VERSION":         b.args.CalicoVersion,
-			"CALICO_MANIFEST_SHA256": b.args.CalicoManifestSHA256,
+			"CALICO_MANIFEST_SHA256": operatorSHA,
+			"CALICO_CRDS_SHA256":     crdsSHA,
 			"STATE_DIR":              stateDir,
 			"INSTALLATION_B64":       base64.StdEncoding.EncodeToString(installation),
 		},

@@ -110,9 +110,15 @@ type SSH struct {
 type Kubernetes struct {
 	Version       string `json:"version"`
 	CalicoVersion string `json:"calicoVersion"`
-	// CalicoManifestSHA256 pins tigera-operator.yaml of CalicoVersion: the manifest runs as
-	// cluster-admin, so a checksum makes a changed download fail instead of being applied.
+	// CalicoManifestSHA256 and CalicoCRDsSHA256 pin tigera-operator.yaml and operator-crds.yaml
+	// of CalicoVersion: the manifests run as cluster-admin, so a checksum makes a changed download
+	// fail instead of being applied. Empty takes the cluster layer's pins for a version it knows
+	// (v3.31.0), else the file is applied unverified and `up` warns.
 	CalicoManifestSHA256 string `json:"calicoManifestSha256,omitempty"`
+	CalicoCRDsSHA256     string `json:"calicoCrdsSha256,omitempty"`
+	// ContainerdVersion is the exact containerd release (x.y.z) every node installs from
+	// Docker's containerd.io packages; empty keeps the cluster layer's default.
+	ContainerdVersion string `json:"containerdVersion,omitempty"`
 	// PodPIDsLimit caps processes per pod on every kubelet; 0 keeps the cluster layer's default
 	// (4096). Lower it to watch a fork bomb hit the wall.
 	PodPIDsLimit int `json:"podPidsLimit,omitempty"`

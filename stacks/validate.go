@@ -163,13 +163,21 @@ func validateKubernetes(k *Kubernetes, c *errs) {
 		c.add("kubernetes.version", fmt.Sprintf("%s is outside the supported range 1.%d.0 - 1.%d.x", k.Version, MinKubernetesMinor, MaxKubernetesMinor), "pick a 1.34 or 1.35 release (1.34 is the floor: the anonymous-auth config needs apiserver.config.k8s.io/v1)")
 	}
 	if !strings.HasPrefix(k.CalicoVersion, "v") || semverRE.FindStringSubmatch(strings.TrimPrefix(k.CalicoVersion, "v")) == nil {
-		c.add("kubernetes.calicoVersion", fmt.Sprintf("%q is not an exact version", k.CalicoVersion), "e.g. v3.30.3")
+		c.add("kubernetes.calicoVersion", fmt.Sprintf("%q is not an exact version", k.CalicoVersion), "e.g. v3.31.0")
 	}
 	if n := k.PodPIDsLimit; n != 0 && (n < 1024 || n > 4194304) {
 		c.add("kubernetes.podPidsLimit", fmt.Sprintf("%d is outside 1024-4194304", n), "leave it out for 4096; below 1024 PostgreSQL's backends cannot start")
 	}
 	if h := k.CalicoManifestSHA256; h != "" && (len(h) != 64 || !hexRE.MatchString(h)) {
 		c.add("kubernetes.calicoManifestSha256", "is not a sha256 hex digest", "sha256sum tigera-operator.yaml of "+k.CalicoVersion)
+	}
+	if h := k.CalicoCRDsSHA256; h != "" && (len(h) != 64 || !hexRE.MatchString(h)) {
+		c.add("kubernetes.calicoCrdsSha256", "is not a sha256 hex digest", "sha256sum operator-crds.yaml of "+k.CalicoVersion)
+	}
+	if v := k.ContainerdVersion; v != "" {
+		if m := semverRE.FindStringSubmatch(v); m == nil || m[1] != "2" {
+			c.add("kubernetes.containerdVersion", fmt.Sprintf("%q is not an exact containerd 2.x version", v), "leave it out for the default, or e.g. 2.3.3 (a containerd.io version in Docker's apt repository)")
+		}
 	}
 }
 

@@ -190,6 +190,9 @@ func TestInvalidConfigs(t *testing.T) {
 		{"pod pids limit", lab, []edit{{"kubernetes.podPidsLimit", 64}}, []string{"kubernetes.podPidsLimit"}},
 		{"cert renew days", lab, []edit{{"kubernetes.certRenewDays", 400}}, []string{"kubernetes.certRenewDays"}},
 		{"calico checksum", lab, []edit{{"kubernetes.calicoManifestSha256", "abc"}}, []string{"kubernetes.calicoManifestSha256"}},
+		{"calico crds checksum", lab, []edit{{"kubernetes.calicoCrdsSha256", "abc"}}, []string{"kubernetes.calicoCrdsSha256"}},
+		{"containerd version wildcard", lab, []edit{{"kubernetes.containerdVersion", "2.3"}}, []string{"kubernetes.containerdVersion"}},
+		{"containerd 1.x", lab, []edit{{"kubernetes.containerdVersion", "1.7.28"}}, []string{"kubernetes.containerdVersion"}},
 		{"ssh user root", lab, []edit{{"ssh.user", "root"}}, []string{"ssh.user"}},
 		{"ssh public key garbage", lab, []edit{{"ssh.publicKey", "ssh-rsa notakey"}}, []string{"ssh.publicKey"}},
 		{"ssh private key missing", lab, []edit{{KeySSHPrivateKey, remove{}}}, []string{KeySSHPrivateKey}},
@@ -405,6 +408,11 @@ func TestValidVariants(t *testing.T) {
 		},
 		"cpu type for one CPU generation": {
 			{"proxmox.cpuType", "x86-64-v3"},
+		},
+		"calico and containerd pinned explicitly": {
+			{"kubernetes.calicoManifestSha256", strings.Repeat("ab", 32)},
+			{"kubernetes.calicoCrdsSha256", strings.Repeat("cd", 32)},
+			{"kubernetes.containerdVersion", "2.3.3"},
 		},
 		"image pinned by digest": {
 			{"apps.api.image", "ghcr.io/infralab/healthcare-api@sha256:" + strings.Repeat("0f", 32)},

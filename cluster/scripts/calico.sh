@@ -1,38 +1,68 @@
 #!/usr/bin/env bash
-# Phase calico: the pinned tigera-operator manifest (verified against its sha256 when one is
-# configured), then the generated Installation with our pod CIDR. Server-side apply is
-# idempotent, so a re-run converges instead of failing on existing objects.
+# Phase calico: the pinned operator-crds.yaml and tigera-operator.yaml of CALICO_VERSION (each
+# checked against its sha256 when one is given), then the generated Installation with our pod
+# CIDR. Server-side apply is idempotent, so a re-run converges instead of failing on existing
+# objects.
+#
+# Order matters since Calico v3.30: tigera-operator.yaml holds no CRDs (the operator creates them
+# itself, -manage-crds=true, but only once its pod runs), so waiting for the Installation CRD
+# right after applying it fails at once with NotFound. operator-crds.yaml is applied first; the
+# operator's own bootstrap then finds them present (it only creates missing ones).
 set -euo pipefail
 require CALICO_VERSION STATE_DIR INSTALLATION_B64
 export KUBECONFIG=/etc/kubernetes/admin.conf
 umask 022
 retry 10 2 kubectl get --raw=/readyz >/dev/null || die "API server not ready; check the kubeadm-init phase"
 
-manifest="${STATE_DIR}/tigera-operator-${CALICO_VERSION}.yaml"
-if [[ ! -s "${manifest}" ]]; then
-	log "downloading tigera-operator ${CALICO_VERSION}"
-	tmp=$(mktemp)
-	retry 5 5 curl -fsSL --max-time 120 -o "${tmp}" \
-		"https://raw.githubusercontent.com/projectcalico/calico/${CALICO_VERSION}/manifests/tigera-operator.yaml" ||
-		die "cannot download tigera-operator ${CALICO_VERSION}; check the version and the node's internet access"
-	mv "${tmp}" "${manifest}"
-fi
-if [[ -n "${CALICO_MANIFEST_SHA256:-}" ]]; then
-	echo "${CALICO_MANIFEST_SHA256}  ${manifest}" | sha256sum --check --quiet ||
-		{ rm -f "${manifest}"; die "tigera-operator ${CALICO_VERSION} does not match the configured sha256"; }
-else
-	log "no calico manifest sha256 configured; pinned by version only (sha256 $(sha256sum "${manifest}" | cut -d' ' -f1))"
-fi
+# calico_manifest NAME SHA_VAR: prints the path of manifests/NAME of CALICO_VERSION, downloaded
+# once into STATE_DIR and checked against the sha256 in SHA_VAR (when set) on every run.
+calico_manifest() {
+	local name=$1 sha_var=$2 file tmp have
+	file="${STATE_DIR}/calico-${CALICO_VERSION}-${name}"
+	if [[ ! -s "${file}" ]]; then
+		log "downloading ${name} of Calico ${CALICO_VERSION}"
+		tmp=$(mktemp "${file}.XXXXXX")
+		if ! retry 5 5 curl -fsSL --max-time 120 -o "${tmp}" \
+			"https://raw.githubusercontent.com/projectcalico/calico/${CALICO_VERSION}/manifests/${name}"; then
+			rm -f "${tmp}"
+			die "cannot download ${name} of Calico ${CALICO_VERSION}; check the version and the node's HTTPS access to raw.githubusercontent.com"
+		fi
+		mv -f "${tmp}" "${file}"
+	fi
+	if [[ -n "${!sha_var:-}" ]]; then
+		have=$(sha256sum "${file}" | cut -d' ' -f1)
+		if [[ "${have}" != "${!sha_var}" ]]; then
+			rm -f "${file}"
+			die "${name} of Calico ${CALICO_VERSION} has sha256 ${have}, which does not match ${sha_var} ${!sha_var}; check calicoVersion and the pinned sha256 (the file was removed, the next run downloads it again)"
+		fi
+	else
+		log "no ${sha_var} configured; ${name} pinned by version only (sha256 $(sha256sum "${file}" | cut -d' ' -f1))"
+	fi
+	printf '%s\n' "${file}"
+}
 
-# The operator needs host access; label its namespace before the Pod Security default
-# (restricted) can reject its pods.
+crds=$(calico_manifest operator-crds.yaml CALICO_CRDS_SHA256)
+operator=$(calico_manifest tigera-operator.yaml CALICO_MANIFEST_SHA256)
+# A file, not a pipe into `retry ... -f -`: the first attempt would consume stdin and every retry
+# would apply nothing.
+installation="${STATE_DIR}/calico-installation.yaml"
+write_b64_if_changed INSTALLATION_B64 "${installation}" 0644 || [[ $? -eq 1 ]]
+
+# The operator needs host access. The manifest labels its namespace privileged itself; labelling
+# it first as well keeps Pod Security (restricted by default) from rejecting the operator's pod
+# should a release ever ship the namespace without that label.
 kubectl create namespace tigera-operator --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 kubectl label namespace tigera-operator --overwrite pod-security.kubernetes.io/enforce=privileged >/dev/null
 
+# Server-side: the CRDs are larger than the 256 KiB last-applied annotation client-side apply needs.
+log "applying the Calico ${CALICO_VERSION} CRDs"
+retry 5 5 kubectl apply --server-side --force-conflicts -f "${crds}" >/dev/null
+retry 5 5 kubectl wait --for=condition=Established --timeout=120s \
+	crd/installations.operator.tigera.io crd/apiservers.operator.tigera.io >/dev/null
 log "applying tigera-operator ${CALICO_VERSION}"
-retry 5 5 kubectl apply --server-side --force-conflicts -f "${manifest}" >/dev/null
-retry 5 5 kubectl wait --for=condition=Established --timeout=120s crd/installations.operator.tigera.io >/dev/null
-base64 -d <<<"${INSTALLATION_B64}" | retry 5 5 kubectl apply --server-side --force-conflicts -f - >/dev/null
+retry 5 5 kubectl apply --server-side --force-conflicts -f "${operator}" >/dev/null
+log "applying the Installation"
+retry 5 5 kubectl apply --server-side --force-conflicts -f "${installation}" >/dev/null
 
 log "waiting up to 600s for Calico to become available"
 deadline=$((SECONDS + 600))

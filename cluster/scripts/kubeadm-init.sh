@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Phase kubeadm-init: writes the hardening files and the generated kubeadm config, then runs
 # `kubeadm init` once. stdin carries the EncryptionConfiguration (a secret); it is written 0600
-# and never echoed. A re-run on an initialised control plane never runs init again: it applies
+# and never echoed. An init that died after upload-config is finished by the next run (its
+# remaining phases, see finish_init), one that died earlier is reset and run again. A re-run on
+# an initialised control plane never runs init again: it applies
 # what changed since the last applied configuration (markers in STATE_DIR): static pods and the
 # kubeadm-config/kubelet-config ConfigMaps, then the kubelet's own configuration.
 set -euo pipefail
@@ -9,9 +11,15 @@ require NODE_NAME KUBERNETES_VERSION STATE_DIR KUBEADM_CONFIG_B64 APISERVER_PATC
 	HARDENING_DIR ENCRYPTION_CONFIG_PATH AUDIT_POLICY_PATH AUDIT_POLICY_B64 \
 	ADMISSION_CONFIG_PATH ADMISSION_CONFIG_B64 AUTHN_CONFIG_PATH AUTHN_CONFIG_B64 AUDIT_LOG_DIR \
 	KUBELET_CONFIG_SHA256
+# Detached from the SSH session: a dropped connection no longer stops kubeadm init half-way.
+detach_phase stdin
 umask 077
 export KUBECONFIG=/etc/kubernetes/admin.conf
+# init-done: every phase of kubeadm init ran. It is the only proof: an init that died after
+# upload-config leaves admin.conf, a ready API server and the kubeadm-config ConfigMap behind.
 marker="${STATE_DIR}/init-done"
+# "<config sha256> <kubelet config sha256>" a kubeadm init was started with.
+init_config_marker="${STATE_DIR}/init-config.sha256"
 # sha256 of every file the static pods and ConfigMaps are generated from, as last applied.
 applied_marker="${STATE_DIR}/control-plane-config.sha256"
 # KUBELET_CONFIG_SHA256 as last written to /var/lib/kubelet/config.yaml on this node.
@@ -50,7 +58,8 @@ apiserver_started_since() {
 file_sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1 || true; }
 initialised() {
 	[[ -f "${marker}" ]] && return 0
-	# A cluster that finished init in an earlier run whose marker write was lost.
+	# An init that got past upload-config (finish_init runs the rest), or one that finished but
+	# whose marker was lost.
 	[[ -f /etc/kubernetes/admin.conf ]] && api_ready &&
 		kubectl -n kube-system get configmap kubeadm-config >/dev/null 2>&1
 }
@@ -62,11 +71,10 @@ write_if_changed "${ENCRYPTION_CONFIG_PATH}" 0600 <"${enc_new}" || [[ $? -eq 1 ]
 
 for pair in "AUDIT_POLICY" "ADMISSION_CONFIG" "AUTHN_CONFIG"; do
 	path_var="${pair}_PATH"
-	data_var="${pair}_B64"
-	base64 -d <<<"${!data_var}" | write_if_changed "${!path_var}" 0600 || [[ $? -eq 1 ]]
+	write_b64_if_changed "${pair}_B64" "${!path_var}" 0600 || [[ $? -eq 1 ]]
 done
-base64 -d <<<"${KUBEADM_CONFIG_B64}" | write_if_changed "${config}" 0600 || [[ $? -eq 1 ]]
-base64 -d <<<"${APISERVER_PATCH_B64}" | write_if_changed "${patch}" 0600 || [[ $? -eq 1 ]]
+write_b64_if_changed KUBEADM_CONFIG_B64 "${config}" 0600 || [[ $? -eq 1 ]]
+write_b64_if_changed APISERVER_PATCH_B64 "${patch}" 0600 || [[ $? -eq 1 ]]
 wanted=$(cat "${config}" "${patch}" "${AUDIT_POLICY_PATH}" "${ADMISSION_CONFIG_PATH}" "${AUTHN_CONFIG_PATH}" | sha256sum | cut -d' ' -f1)
 
 # kubeadm_phase TIMEOUT DESCRIPTION ARGS...: one `kubeadm init phase`, logged, or a clear failure.
@@ -79,9 +87,42 @@ kubeadm_phase() {
 	fi
 }
 
-if initialised; then
-	tighten_kubelet_files
+# control_plane_marked: the Node carries kubeadm's control-plane label.
+control_plane_marked() {
+	[[ -n "$(kubectl get nodes -l node-role.kubernetes.io/control-plane --field-selector "metadata.name=${NODE_NAME}" -o name 2>/dev/null)" ]]
+}
+
+# finish_init runs what kubeadm init does after upload-config (kubeadm v1.35.4
+# cmd/kubeadm/app/cmd/init.go appends upload-config, upload-certs, mark-control-plane,
+# bootstrap-token, kubelet-finalize, addon, show-join-command). Each is idempotent: upload-config,
+# the bootstrap RBAC rules, cluster-info and the addons use create-or-update (or create-or-retain),
+# mark-control-plane patches the node, kubelet-finalize rewrites kubelet.conf to the same content.
+# bootstrap-token also creates init's own 15-minute token again, never printed. upload-certs is
+# skipped by init itself without --upload-certs, so it is left out here too.
+finish_init() {
+	log "kubeadm init on ${NODE_NAME} did not record its completion; running its phases from upload-config on again; log: ${log_file}"
+	kubeadm_phase 120 upload-config upload-config all --config "${config}"
+	kubeadm_phase 120 mark-control-plane mark-control-plane --config "${config}"
+	# It exits 0 without marking when the node never got the kubelet's hostname label within a
+	# minute (apiclient.PatchNode returns its last error, nil while only waiting; seen with the
+	# real kubeadm v1.35.4), so check the result.
+	retry 5 5 control_plane_marked ||
+		die "kubeadm init phase mark-control-plane did not label node ${NODE_NAME} as control plane (has its kubelet registered it? see journalctl -u kubelet); the next run tries again"
+	kubeadm_phase 120 bootstrap-token bootstrap-token --config "${config}" --skip-token-print
+	kubeadm_phase 120 kubelet-finalize kubelet-finalize all --config "${config}"
+	kubeadm_phase 300 addon addon all --config "${config}"
+	# The static pods and the kubelet config are what that init wrote, if it ran with these files.
+	if marker_is "${init_config_marker}" "${wanted} ${KUBELET_CONFIG_SHA256}"; then
+		set_marker "${applied_marker}" "${wanted}"
+		set_marker "${kubelet_marker}" "${KUBELET_CONFIG_SHA256}"
+	fi
 	touch "${marker}"
+}
+
+if initialised; then
+	[[ -f "${marker}" ]] || finish_init
+	tighten_kubelet_files
+	tighten_pki
 	done_something=0
 	if ! marker_is "${applied_marker}" "${wanted}"; then
 		# Regenerates the static pod manifests from the new config (the patch carries a hash of the
@@ -94,7 +135,7 @@ if initialised; then
 		# The phase only writes the manifest; until the kubelet has replaced the container,
 		# /readyz answers from the old API server and would pass a broken new one.
 		new_manifest=$(file_sha "${apiserver_manifest}")
-		if ! read -r seen_sha seen_at <"${apiserver_seen}" 2>/dev/null; then
+		if ! read -r seen_sha seen_at 2>/dev/null <"${apiserver_seen}"; then
 			seen_sha=${old_manifest} seen_at=0 # first run of this check: trust what already runs
 		fi
 		if [[ "${new_manifest}" != "${seen_sha}" ]]; then
@@ -128,17 +169,19 @@ if [[ -e /etc/kubernetes/admin.conf || -e /etc/kubernetes/manifests/kube-apiserv
 	log "a previous kubeadm init did not finish; resetting this control plane before retrying"
 	timeout 300 kubeadm reset --force >>"${log_file}" 2>&1 || die "kubeadm reset failed; see ${log_file} on ${NODE_NAME}"
 	# reset removes /etc/kubernetes/manifests but leaves our files; put the config back in place.
-	base64 -d <<<"${KUBEADM_CONFIG_B64}" | write_if_changed "${config}" 0600 || [[ $? -eq 1 ]]
+	write_b64_if_changed KUBEADM_CONFIG_B64 "${config}" 0600 || [[ $? -eq 1 ]]
 fi
 
 log "kubeadm init on ${NODE_NAME} (Kubernetes v${KUBERNETES_VERSION}); log: ${log_file}"
+set_marker "${init_config_marker}" "${wanted} ${KUBELET_CONFIG_SHA256}"
 # --skip-token-print keeps the bootstrap token out of the log; the join-token phase makes its own.
 if ! timeout 900 kubeadm init --config "${config}" --skip-token-print >>"${log_file}" 2>&1; then
 	tail -n 25 "${log_file}" >&2 || true
-	die "kubeadm init failed on ${NODE_NAME}; full log in ${log_file}. Fix the cause and run pulumi up again (the next run resets and retries)."
+	die "kubeadm init failed on ${NODE_NAME}; full log in ${log_file}. Fix the cause and run pulumi up again: the next run finishes an init that got past upload-config, and resets and retries any other."
 fi
 retry 30 2 api_ready || die "API server not ready after kubeadm init; see ${log_file}"
 tighten_kubelet_files
+tighten_pki
 set_marker "${applied_marker}" "${wanted}"
 set_marker "${kubelet_marker}" "${KUBELET_CONFIG_SHA256}"
 touch "${marker}"

@@ -1,13 +1,32 @@
 #!/usr/bin/env bash
-# Phase prepare-node: kernel modules and sysctls, swap off, containerd with the systemd cgroup
-# driver, and kubeadm/kubelet/kubectl pinned from pkgs.k8s.io and held. Every step checks its
-# own result first, so a re-run on a prepared node changes nothing.
+# Phase prepare-node: kernel modules and sysctls, swap off, containerd CONTAINERD_VERSION from
+# Docker's containerd.io packages with the systemd cgroup driver and kubeadm's sandbox image, and
+# kubeadm/kubelet/kubectl pinned from pkgs.k8s.io; packages held. Every step checks its own result
+# first, so a re-run on a prepared node changes nothing. It runs detached from the SSH session
+# (detach_phase): a dropped connection no longer kills apt half-way.
 set -euo pipefail
-require NODE_NAME KUBERNETES_VERSION
+require NODE_NAME KUBERNETES_VERSION CONTAINERD_VERSION SANDBOX_IMAGE
 [[ "${KUBERNETES_VERSION}" =~ ^([0-9]+)\.([0-9]+)\.[0-9]+$ ]] || die "KUBERNETES_VERSION must be x.y.z, got ${KUBERNETES_VERSION}"
 minor="v${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
+[[ "${CONTAINERD_VERSION}" =~ ^2\.[0-9]+\.[0-9]+$ ]] || die "CONTAINERD_VERSION must be 2.y.z, got ${CONTAINERD_VERSION}"
+
+detach_phase no-stdin
+
+# Supported images (docs/cluster.md): the ones Docker publishes containerd.io for and this
+# project tests against. Anything else stops here, before any change.
+os_id=$(. /etc/os-release && echo "${ID:-}")
+os_version=$(. /etc/os-release && echo "${VERSION_ID:-}")
+os_codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+case "${os_id} ${os_version}" in
+"debian 12" | "debian 13" | "ubuntu 24.04") ;;
+*) die "${NODE_NAME} runs ${os_id:-an unknown OS} ${os_version}; supported images are Debian 12, Debian 13 and Ubuntu 24.04 (docs/cluster.md)" ;;
+esac
 
 refuse_version_change
+
+# A dropped session used to kill dpkg half-way; every apt-get after that fails with "dpkg was
+# interrupted". Finish what it left before any apt work.
+repair_dpkg
 
 log "${NODE_NAME}: kernel modules"
 printf '%s\n' overlay br_netfilter | write_if_changed /etc/modules-load.d/infralab-k8s.conf 0644 || [[ $? -eq 1 ]]
@@ -38,7 +57,7 @@ if grep -Eq '^[^#].*[[:space:]]swap[[:space:]]' /etc/fstab; then
 fi
 
 need=()
-for p in ca-certificates curl gpg containerd; do
+for p in ca-certificates curl gpg; do
 	dpkg-query -W -f='${Status}' "${p}" 2>/dev/null | grep -q 'install ok installed' || need+=("${p}")
 done
 if ((${#need[@]} > 0)); then
@@ -46,11 +65,30 @@ if ((${#need[@]} > 0)); then
 	apt_get update
 	apt_get install --no-install-recommends "${need[@]}"
 fi
+install -d -m 0755 /etc/apt/keyrings
 
-log "${NODE_NAME}: containerd with the systemd cgroup driver"
+# containerd: Debian's own package is 1.6.20 (end of life, below what Kubernetes 1.35 supports).
+# Docker's repository is signed with the key whose fingerprint is pinned here; apt checks every
+# package against that signature.
+log "${NODE_NAME}: download.docker.com repository (containerd.io)"
+docker_keyring=/etc/apt/keyrings/docker.gpg
+# "Docker Release (CE deb)", as Docker's install docs give it (docker/docs engine/install/debian.md).
+docker_key_fingerprint=9DC858229FC7DD38854AE2D88D81803C0EBFCD88
+docker_repo_changed=0
+[[ -s "${docker_keyring}" ]] || docker_repo_changed=1
+add_apt_key "https://download.docker.com/linux/${os_id}/gpg" "${docker_keyring}" "${docker_key_fingerprint}"
+rc=0
+echo "deb [signed-by=${docker_keyring}] https://download.docker.com/linux/${os_id} ${os_codename} stable" |
+	write_if_changed /etc/apt/sources.list.d/docker.list 0644 || rc=$?
+((rc != 2)) || die "cannot write /etc/apt/sources.list.d/docker.list on ${NODE_NAME}"
+((rc != 0)) || docker_repo_changed=1
+ensure_held_package containerd.io "${CONTAINERD_VERSION}" "${docker_repo_changed}" \
+	"download.docker.com has no containerd.io ${CONTAINERD_VERSION} for ${os_id} ${os_codename}; set kubernetes.containerdVersion to one it lists"
+
+log "${NODE_NAME}: containerd config (systemd cgroup driver, sandbox ${SANDBOX_IMAGE})"
 mkdir -p /etc/containerd
-config=$(containerd config default | sed -E 's/SystemdCgroup = false/SystemdCgroup = true/')
-grep -q 'SystemdCgroup = true' <<<"${config}" || die "containerd's default config has no SystemdCgroup option; unsupported containerd $(containerd --version)"
+# Into a variable first: a failure must stop here, not reach write_if_changed as empty input.
+config=$(containerd_config "${SANDBOX_IMAGE}")
 rc=0
 printf '%s\n' "${config}" | write_if_changed /etc/containerd/config.toml 0644 || rc=$?
 ((rc != 2)) || die "cannot write /etc/containerd/config.toml on ${NODE_NAME}"
@@ -58,10 +96,9 @@ if ((rc == 0)); then
 	systemctl restart containerd
 fi
 systemctl enable --now containerd >/dev/null 2>&1
-retry 10 1 test -S /run/containerd/containerd.sock
+retry 10 1 test -S /run/containerd/containerd.sock || die "containerd on ${NODE_NAME} does not listen on /run/containerd/containerd.sock; see journalctl -u containerd"
 
 log "${NODE_NAME}: pkgs.k8s.io ${minor} repository"
-install -d -m 0755 /etc/apt/keyrings
 keyring=/etc/apt/keyrings/kubernetes-${minor}.gpg
 if [[ ! -s "${keyring}" ]]; then
 	tmp=$(mktemp)
@@ -78,15 +115,15 @@ repo_changed=$((rc == 0 ? 1 : 0))
 if k8s_packages_ready; then
 	log "${NODE_NAME}: kubelet/kubeadm/kubectl ${KUBERNETES_VERSION} already installed and held"
 else
-	if ((repo_changed)) || ! apt-cache policy kubeadm 2>/dev/null | grep -q "${KUBERNETES_VERSION}-"; then
+	if ((repo_changed)) || ! apt_knows kubeadm "${KUBERNETES_VERSION}"; then
 		apt_get update
 	fi
-	pkg=$(apt-cache madison kubeadm | awk -v v="${KUBERNETES_VERSION}-" 'index($3, v) == 1 {print $3; exit}')
-	[[ -n "${pkg}" ]] || die "pkgs.k8s.io ${minor} has no kubeadm ${KUBERNETES_VERSION}; pick a released patch version"
+	pkg=$(package_version kubeadm "${KUBERNETES_VERSION}") ||
+		die "pkgs.k8s.io ${minor} has no kubeadm ${KUBERNETES_VERSION}; pick a released patch version"
 	log "${NODE_NAME}: installing kubelet kubeadm kubectl ${pkg}"
 	apt_get install --allow-change-held-packages --no-install-recommends \
 		"kubelet=${pkg}" "kubeadm=${pkg}" "kubectl=${pkg}"
 	apt-mark hold kubelet kubeadm kubectl >/dev/null
 fi
 systemctl enable kubelet >/dev/null 2>&1
-echo "${NODE_NAME} prepared for Kubernetes ${KUBERNETES_VERSION}"
+echo "${NODE_NAME} prepared for Kubernetes ${KUBERNETES_VERSION} (containerd ${CONTAINERD_VERSION})"
