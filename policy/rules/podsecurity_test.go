@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -261,5 +262,24 @@ func TestDefaultPodSecurityVersion(t *testing.T) {
 	k := regexp.MustCompile(`(?m)^\s+version: (\d+)\.(\d+)\.\d+`).FindSubmatch(lab)
 	if k == nil || fmt.Sprintf("v%s.%s", k[1], k[2]) != DefaultPodSecurityVersion {
 		t.Errorf("the lab stack runs Kubernetes %s, the pack defaults to Pod Security %s", k, DefaultPodSecurityVersion)
+	}
+}
+
+// stacks/policy.lab.json is the pack config the lab runs with; every entry must parse.
+func TestLabPackConfig(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "stacks", "policy.lab.json"))
+	if err != nil {
+		t.Skip("stacks/policy.lab.json is not next to the policy module: ", err)
+	}
+	var cfg map[string]map[string]any
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	s, problems := ParseSettings(cfg["settings"])
+	if len(problems) > 0 || s.PodSecurity.String() != "restricted:"+DefaultPodSecurityVersion {
+		t.Errorf("settings %s: %v", s.PodSecurity, problems)
+	}
+	if ex := ParseExceptions(cfg["exceptions"], func(n string) bool { return slices.Contains(RuleNames(), n) }); len(ex.Problems) > 0 {
+		t.Errorf("exceptions: %v", ex.Problems)
 	}
 }
