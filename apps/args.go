@@ -45,12 +45,17 @@ type Namespaces struct {
 	NodeExporter string // default "monitoring-node"; created only in chart mode with NodeExporter on
 }
 
-// Resources are a container's requests and limits as Kubernetes quantities.
+// Resources are a container's requests and limits as Kubernetes quantities. Ephemeral storage
+// (logs, the writable layer and every emptyDir on the node's disk) is limited like memory, so a
+// pod that fills it is evicted instead of filling the node's disk; the limit must cover the
+// pod's emptyDir sizeLimits.
 type Resources struct {
-	RequestsCPU    string
-	RequestsMemory string
-	LimitsCPU      string
-	LimitsMemory   string
+	RequestsCPU              string
+	RequestsMemory           string
+	LimitsCPU                string
+	LimitsMemory             string
+	RequestsEphemeralStorage string
+	LimitsEphemeralStorage   string
 }
 
 // IngressSource is one allowed origin of traffic to the api. Set CIDR alone, or any of the label
@@ -87,8 +92,15 @@ type LocalVolume struct {
 type PostgresArgs struct {
 	Image      string // required; pinned tag or digest, psql >= 15 (the role script uses \getenv)
 	PullPolicy string // default IfNotPresent
-	UID        int64  // default 999 (postgres in the official image)
-	GID        int64  // default 999
+	// UID and GID default to 10999: at or above 10000 (policy rule pod-high-uid-gid), so no
+	// account of the node owns what the database process owns. Our image
+	// (internal/images) creates its postgres user and directories with these ids; the official
+	// image (user 999) runs under any id: its docker-entrypoint.sh fakes the passwd entry initdb
+	// needs with nss_wrapper (docker-library/postgres 15/bookworm/docker-entrypoint.sh,
+	// docker_init_database_dir). A database initialised by another id must be handed over
+	// first (docs/runbooks/replace-a-node.md).
+	UID int64
+	GID int64
 	// StorageClass is the PVC's class. Default "infralab-local". With Local set this layer declares
 	// the class (no provisioner) and one PersistentVolume; otherwise the class must already exist
 	// (e.g. a replicated class such as longhorn).

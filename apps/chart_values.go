@@ -9,32 +9,57 @@ import "github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 // set it per component. Key names are those of kube-prometheus-stack's values.yaml and of its
 // grafana, kube-state-metrics and prometheus-node-exporter subcharts.
 
-// The non-root users the chart's pods run as: the image's own user where files baked into the
-// image must stay readable, otherwise the chart's defaults.
+// The non-root users the chart's pods run as, all at or above 10000 (policy rule
+// pod-high-uid-gid) so none is an account of the node.
 const (
-	grafanaUID    = 472   // the grafana/grafana image's user
-	chartNobody   = 65534 // operator, kube-state-metrics and node-exporter images run as nobody
-	webhookJobUID = 2000  // kube-webhook-certgen: the chart's default
-	// Prometheus and Alertmanager keep the chart's 1000:2000, so a Prometheus volume written
-	// before this hardening stays readable (fsGroup 2000 owns it).
-	chartPromUID = 1000
-	chartPromGID = 2000
+	// grafanaUID replaces the image's 472: Grafana runs under any uid once initChownData is off
+	// (the grafana chart's values.yaml says so); fsGroup gives it its storage emptyDir.
+	grafanaUID  = 10472
+	chartNobody = 65534 // operator, kube-state-metrics, node-exporter and the webhook jobs run as nobody
+	// Prometheus and Alertmanager (images' default user: nobody) move from the chart's 1000:2000.
+	// A volume written as 1000:2000 stays usable: on the next mount the kubelet gives it to the
+	// new fsGroup and adds group read and write (fsGroupChangePolicy of the operator's pods is the
+	// default, Always).
+	chartPromUID = 65534
+	chartPromGID = 65534
 )
 
 // Requests and limits of the chart's containers. MonitoringArgs has no field for them (its
 // PrometheusResources size the standalone Prometheus, which scrapes two targets), so they are
 // sized here for the lab: three nodes, one Prometheus replica, 15 days of retention.
 var (
-	grafanaResources         = Resources{"100m", "192Mi", "500m", "512Mi"}
-	grafanaSidecarResources  = Resources{"20m", "64Mi", "100m", "128Mi"}
-	operatorResources        = Resources{"50m", "64Mi", "200m", "256Mi"}
-	configReloaderResources  = Resources{"10m", "32Mi", "100m", "64Mi"}
-	webhookJobResources      = Resources{"10m", "32Mi", "100m", "64Mi"}
-	kubeStateResources       = Resources{"20m", "64Mi", "200m", "256Mi"}
-	alertmanagerResources    = Resources{"20m", "64Mi", "200m", "128Mi"}
-	chartPrometheusResources = Resources{"250m", "1Gi", "1", "2Gi"}
-	nodeExporterResources    = Resources{"20m", "32Mi", "200m", "64Mi"}
+	// Grafana's storage and /tmp emptyDirs (dashboards, sqlite) count toward its ephemeral limit.
+	grafanaResources        = Resources{"100m", "192Mi", "500m", "512Mi", "128Mi", "1Gi"}
+	grafanaSidecarResources = Resources{"20m", "64Mi", "100m", "128Mi", "16Mi", "64Mi"}
+	operatorResources       = Resources{"50m", "64Mi", "200m", "256Mi", "16Mi", "64Mi"}
+	// The operator passes only cpu and memory on to the config-reloader sidecars it adds.
+	configReloaderResources = Resources{"10m", "32Mi", "100m", "64Mi", "16Mi", "64Mi"}
+	webhookJobResources     = Resources{"10m", "32Mi", "100m", "64Mi", "16Mi", "64Mi"}
+	kubeStateResources      = Resources{"20m", "64Mi", "200m", "256Mi", "16Mi", "64Mi"}
+	// Alertmanager keeps its silences and notification log in an emptyDir.
+	alertmanagerResources = Resources{"20m", "64Mi", "200m", "128Mi", "64Mi", "512Mi"}
+	// Without a storageClass the TSDB lives in an emptyDir that counts toward this limit;
+	// prometheusRetentionSize keeps it below (chartValues).
+	chartPrometheusResources = Resources{"250m", "1Gi", "1", "2Gi", "1Gi", "12Gi"}
+	nodeExporterResources    = Resources{"20m", "32Mi", "200m", "64Mi", "16Mi", "64Mi"}
 )
+
+// prometheusRetentionSize bounds a TSDB kept in an emptyDir, so Prometheus deletes old blocks
+// before the kubelet evicts the pod for its ephemeral-storage limit.
+const prometheusRetentionSize = "10GB"
+
+// Pull policies of the chart's images, explicit (policy rule pod-image-pull-policy): the lab
+// pulls them from their registries, IfNotPresent so a restart does not depend on the registry.
+func chartPull() pulumi.Map { return pulumi.Map{"pullPolicy": pulumi.String("IfNotPresent")} }
+
+// Probe notes (policy rule pod-probes-distinct): kube-state-metrics already probes /livez and
+// /readyz. Grafana's chart probes /api/health for both; its liveness moves to /healthz, which
+// answers while the web server runs and touches no database. The operator's and node-exporter's
+// templates render the same GET for both probes with no value to change the path; neither
+// endpoint depends on anything that can be down, so the pair cannot restart a healthy pod, and
+// stacks/policy.lab.json grants those two an exception with that reason (the operator's by its
+// Pulumi name, which the provider makes "<chart resource>:<namespace>/<object>":
+// pulumi-kubernetes provider/v4 pkg/provider/yaml/v2/yaml.go).
 
 // Why each chart component that mounts a ServiceAccount token needs the Kubernetes API; the
 // policy pack reads these from the pod annotation AnnotationNeedsAPIAccess.
@@ -66,6 +91,9 @@ func (a PlatformArgs) chartValues() pulumi.Map {
 		"automountServiceAccountToken": pulumi.Bool(true),
 		"podMetadata":                  pulumi.Map{"annotations": apiAccess(prometheusAPIReason)},
 	}
+	if m.StorageClass == "" {
+		promSpec["retentionSize"] = pulumi.String(prometheusRetentionSize)
+	}
 	if m.StorageClass != "" {
 		promSpec["storageSpec"] = pulumi.Map{"volumeClaimTemplate": pulumi.Map{"spec": pulumi.Map{
 			"storageClassName": pulumi.String(m.StorageClass),
@@ -87,6 +115,7 @@ func (a PlatformArgs) chartValues() pulumi.Map {
 			// /proc, /sys and / through hostPath and needs hostNetwork and hostPID to report the
 			// node's interfaces and processes rather than its own. Everything else is hardened.
 			"serviceAccount":           pulumi.Map{"automountServiceAccountToken": pulumi.Bool(false)},
+			"image":                    chartPull(),
 			"securityContext":          chartPodSecurity(chartNobody, chartNobody),
 			"containerSecurityContext": chartContainerSecurity(chartNobody, chartNobody),
 			"resources":                chartResources(nodeExporterResources),
@@ -95,6 +124,7 @@ func (a PlatformArgs) chartValues() pulumi.Map {
 		"kube-state-metrics": pulumi.Map{
 			"automountServiceAccountToken": pulumi.Bool(true),
 			"podAnnotations":               apiAccess(kubeStateAPIReason),
+			"image":                        chartPull(),
 			// This subchart renders its pod securityContext only with enabled: true.
 			"securityContext":          withEntry(chartPodSecurity(chartNobody, chartNobody), "enabled", pulumi.Bool(true)),
 			"containerSecurityContext": chartContainerSecurity(chartNobody, chartNobody),
@@ -119,6 +149,7 @@ func (a PlatformArgs) operatorValues() pulumi.Map {
 	return pulumi.Map{
 		"automountServiceAccountToken": pulumi.Bool(true),
 		"podAnnotations":               apiAccess(operatorAPIReason),
+		"image":                        chartPull(),
 		"securityContext":              chartPodSecurity(chartNobody, chartNobody),
 		"containerSecurityContext":     chartContainerSecurity(chartNobody, chartNobody),
 		"resources":                    chartResources(operatorResources),
@@ -129,11 +160,12 @@ func (a PlatformArgs) operatorValues() pulumi.Map {
 		"admissionWebhooks": pulumi.Map{
 			"patch": pulumi.Map{
 				"podAnnotations":  apiAccess(webhookJobAPIReason),
-				"securityContext": chartPodSecurity(webhookJobUID, webhookJobUID),
+				"image":           chartPull(),
+				"securityContext": chartPodSecurity(chartNobody, chartNobody),
 				"resources":       chartResources(webhookJobResources),
 			},
-			"createSecretJob": pulumi.Map{"securityContext": chartContainerSecurity(webhookJobUID, webhookJobUID)},
-			"patchWebhookJob": pulumi.Map{"securityContext": chartContainerSecurity(webhookJobUID, webhookJobUID)},
+			"createSecretJob": pulumi.Map{"securityContext": chartContainerSecurity(chartNobody, chartNobody)},
+			"patchWebhookJob": pulumi.Map{"securityContext": chartContainerSecurity(chartNobody, chartNobody)},
 		},
 	}
 }
@@ -160,6 +192,7 @@ func (a PlatformArgs) grafanaValues() pulumi.Map {
 				"resource":        pulumi.String("configmap"),
 			},
 			"datasources": pulumi.Map{"resource": pulumi.String("configmap")},
+			"image":       chartPull(),
 			// One setting for every sidecar (dashboards, datasources) and their init variants.
 			"securityContext": chartContainerSecurity(grafanaUID, grafanaUID),
 			"resources":       chartResources(grafanaSidecarResources),
@@ -167,15 +200,20 @@ func (a PlatformArgs) grafanaValues() pulumi.Map {
 		// The token is mounted for the sidecars; Grafana itself never uses it.
 		"automountServiceAccountToken": pulumi.Bool(true),
 		"podAnnotations":               apiAccess(grafanaAPIReason),
-		"securityContext":              chartPodSecurity(grafanaUID, grafanaUID),
-		"containerSecurityContext":     chartContainerSecurity(grafanaUID, grafanaUID),
-		"resources":                    chartResources(grafanaResources),
+		"image":                        chartPull(),
+		// Helm merges this into the chart's probe (GET /api/health on 3000, as readiness); only
+		// the path changes.
+		"livenessProbe":            pulumi.Map{"httpGet": pulumi.Map{"path": pulumi.String("/healthz")}},
+		"securityContext":          chartPodSecurity(grafanaUID, grafanaUID),
+		"containerSecurityContext": chartContainerSecurity(grafanaUID, grafanaUID),
+		"resources":                chartResources(grafanaResources),
 		// With a read-only root Grafana writes only to /var/lib/grafana (the chart's storage
 		// emptyDir) and /tmp.
 		"extraEmptyDirMounts": pulumi.Array{pulumi.Map{"name": pulumi.String("tmp"), "mountPath": pulumi.String("/tmp")}},
 		// init-chown-data runs as root with CHOWN and only matters with persistence, which is off;
 		// fsGroup already gives Grafana its storage.
-		"initChownData": pulumi.Map{"enabled": pulumi.Bool(false)},
+		"initChownData":           pulumi.Map{"enabled": pulumi.Bool(false)},
+		"downloadDashboardsImage": chartPull(),
 		// Rendered only if dashboards are ever given as values; hardened so that cannot slip through.
 		"downloadDashboards": pulumi.Map{
 			"securityContext": chartContainerSecurity(grafanaUID, grafanaUID),
@@ -216,8 +254,10 @@ func chartContainerSecurity(uid, gid int) pulumi.Map {
 
 func chartResources(r Resources) pulumi.Map {
 	return pulumi.Map{
-		"requests": pulumi.Map{"cpu": pulumi.String(r.RequestsCPU), "memory": pulumi.String(r.RequestsMemory)},
-		"limits":   pulumi.Map{"cpu": pulumi.String(r.LimitsCPU), "memory": pulumi.String(r.LimitsMemory)},
+		"requests": pulumi.Map{"cpu": pulumi.String(r.RequestsCPU), "memory": pulumi.String(r.RequestsMemory),
+			"ephemeral-storage": pulumi.String(r.RequestsEphemeralStorage)},
+		"limits": pulumi.Map{"cpu": pulumi.String(r.LimitsCPU), "memory": pulumi.String(r.LimitsMemory),
+			"ephemeral-storage": pulumi.String(r.LimitsEphemeralStorage)},
 	}
 }
 

@@ -28,6 +28,8 @@ func TestChartWorkloadsAreHardened(t *testing.T) {
 		// annotations holds the pod annotations; nil for a component that gets no token.
 		annotations path
 		automount   path
+		// images hold the values whose pullPolicy must be explicit; none for operator-built pods.
+		images []path
 	}{
 		{name: "grafana",
 			pod: path{"grafana", "securityContext"},
@@ -35,25 +37,29 @@ func TestChartWorkloadsAreHardened(t *testing.T) {
 				{"grafana", "downloadDashboards", "securityContext"}},
 			resources:   []path{{"grafana", "resources"}, {"grafana", "sidecar", "resources"}, {"grafana", "downloadDashboards", "resources"}},
 			annotations: path{"grafana", "podAnnotations"},
-			automount:   path{"grafana", "automountServiceAccountToken"}},
+			automount:   path{"grafana", "automountServiceAccountToken"},
+			images:      []path{{"grafana", "image"}, {"grafana", "sidecar", "image"}, {"grafana", "downloadDashboardsImage"}}},
 		{name: "prometheus-operator",
 			pod:         path{"prometheusOperator", "securityContext"},
 			containers:  []path{{"prometheusOperator", "containerSecurityContext"}},
 			resources:   []path{{"prometheusOperator", "resources"}, {"prometheusOperator", "prometheusConfigReloader", "resources"}},
 			annotations: path{"prometheusOperator", "podAnnotations"},
-			automount:   path{"prometheusOperator", "automountServiceAccountToken"}},
+			automount:   path{"prometheusOperator", "automountServiceAccountToken"},
+			images:      []path{{"prometheusOperator", "image"}}},
 		{name: "admission webhook jobs",
 			pod: path{"prometheusOperator", "admissionWebhooks", "patch", "securityContext"},
 			containers: []path{{"prometheusOperator", "admissionWebhooks", "createSecretJob", "securityContext"},
 				{"prometheusOperator", "admissionWebhooks", "patchWebhookJob", "securityContext"}},
 			resources:   []path{{"prometheusOperator", "admissionWebhooks", "patch", "resources"}},
-			annotations: path{"prometheusOperator", "admissionWebhooks", "patch", "podAnnotations"}},
+			annotations: path{"prometheusOperator", "admissionWebhooks", "patch", "podAnnotations"},
+			images:      []path{{"prometheusOperator", "admissionWebhooks", "patch", "image"}}},
 		{name: "kube-state-metrics",
 			pod:         path{"kube-state-metrics", "securityContext"},
 			containers:  []path{{"kube-state-metrics", "containerSecurityContext"}},
 			resources:   []path{{"kube-state-metrics", "resources"}},
 			annotations: path{"kube-state-metrics", "podAnnotations"},
-			automount:   path{"kube-state-metrics", "automountServiceAccountToken"}},
+			automount:   path{"kube-state-metrics", "automountServiceAccountToken"},
+			images:      []path{{"kube-state-metrics", "image"}}},
 		{name: "prometheus",
 			pod:         path{"prometheus", "prometheusSpec", "securityContext"},
 			resources:   []path{{"prometheus", "prometheusSpec", "resources"}},
@@ -67,7 +73,8 @@ func TestChartWorkloadsAreHardened(t *testing.T) {
 			pod:        path{"prometheus-node-exporter", "securityContext"},
 			containers: []path{{"prometheus-node-exporter", "containerSecurityContext"}},
 			resources:  []path{{"prometheus-node-exporter", "resources"}},
-			automount:  path{"prometheus-node-exporter", "serviceAccount", "automountServiceAccountToken"}},
+			automount:  path{"prometheus-node-exporter", "serviceAccount", "automountServiceAccountToken"},
+			images:     []path{{"prometheus-node-exporter", "image"}}},
 	}
 	for _, c := range components {
 		t.Run(c.name, func(t *testing.T) {
@@ -75,9 +82,15 @@ func TestChartWorkloadsAreHardened(t *testing.T) {
 			if psc["runAsNonRoot"] != true || get(psc, "seccompProfile", "type") != "RuntimeDefault" {
 				t.Errorf("pod securityContext %v lacks runAsNonRoot/seccomp RuntimeDefault", psc)
 			}
+			// Policy rule pod-high-uid-gid: no id of the node's own accounts.
 			for _, k := range []string{"runAsUser", "runAsGroup", "fsGroup"} {
-				if id, _ := psc[k].(float64); id < 1 {
-					t.Errorf("pod securityContext.%s = %v, want a non-root id", k, psc[k])
+				if id, _ := psc[k].(float64); id < 10000 {
+					t.Errorf("pod securityContext.%s = %v, want an id of 10000 or more", k, psc[k])
+				}
+			}
+			for _, p := range c.images {
+				if pp := get(values, append(p, "pullPolicy")...); pp != "IfNotPresent" {
+					t.Errorf("%s.pullPolicy = %v, want IfNotPresent set explicitly", keyPath(p), pp)
 				}
 			}
 			for _, p := range c.containers {
@@ -104,6 +117,14 @@ func TestChartWorkloadsAreHardened(t *testing.T) {
 	if get(values, "kube-state-metrics", "securityContext", "enabled") != true {
 		t.Error("kube-state-metrics.securityContext.enabled is not true, so the chart would render no pod securityContext")
 	}
+	// Grafana's chart probes /api/health for readiness and liveness; liveness must differ.
+	if get(values, "grafana", "livenessProbe", "httpGet", "path") != "/healthz" {
+		t.Errorf("grafana.livenessProbe = %v, want GET /healthz (readiness keeps /api/health)", get(values, "grafana", "livenessProbe"))
+	}
+	// A TSDB in an emptyDir stays below Prometheus' ephemeral-storage limit.
+	if get(values, "prometheus", "prometheusSpec", "retentionSize") != prometheusRetentionSize {
+		t.Errorf("prometheusSpec.retentionSize = %v, want %s with no storageClass", get(values, "prometheus", "prometheusSpec", "retentionSize"), prometheusRetentionSize)
+	}
 	// Grafana's init-chown-data runs as root; with persistence off nothing needs it.
 	if get(values, "grafana", "initChownData", "enabled") != false {
 		t.Error("grafana.initChownData is not disabled")
@@ -124,7 +145,7 @@ func TestChartWorkloadsAreHardened(t *testing.T) {
 
 func checkChartResources(t *testing.T, name string, r map[string]any) {
 	t.Helper()
-	for _, res := range []string{"cpu", "memory"} {
+	for _, res := range []string{"cpu", "memory", "ephemeral-storage"} {
 		req, _ := get(r, "requests", res).(string)
 		lim, _ := get(r, "limits", res).(string)
 		rq, err1 := resource.ParseQuantity(req)

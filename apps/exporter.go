@@ -26,11 +26,15 @@ func (p *builder) ensureExporter() error {
 	if err != nil {
 		return err
 	}
-	probe := func(delay int) *corev1.ProbeArgs {
-		return &corev1.ProbeArgs{
-			HttpGet:             &corev1.HTTPGetActionArgs{Path: pulumi.String("/"), Port: pulumi.String("metrics")},
-			InitialDelaySeconds: pulumi.Int(delay), PeriodSeconds: pulumi.Int(20), TimeoutSeconds: pulumi.Int(5),
-		}
+	// Readiness: the landing page answers once the exporter serves. Liveness: the port listens.
+	// Neither touches the database, so a database outage shows as pg_up 0, not as restarts.
+	readiness := &corev1.ProbeArgs{
+		HttpGet:             &corev1.HTTPGetActionArgs{Path: pulumi.String("/"), Port: pulumi.String("metrics")},
+		InitialDelaySeconds: pulumi.Int(5), PeriodSeconds: pulumi.Int(20), TimeoutSeconds: pulumi.Int(5),
+	}
+	liveness := &corev1.ProbeArgs{
+		TcpSocket:           &corev1.TCPSocketActionArgs{Port: pulumi.String("metrics")},
+		InitialDelaySeconds: pulumi.Int(30), PeriodSeconds: pulumi.Int(20), TimeoutSeconds: pulumi.Int(5),
 	}
 	if _, err := appsv1.NewDeployment(p.ctx, ns+"-"+exporterName, &appsv1.DeploymentArgs{
 		Metadata: p.meta(exporterName, ns, "monitoring", true),
@@ -66,8 +70,8 @@ func (p *builder) ensureExporter() error {
 						}},
 						SecurityContext: containerSecurity(exporterUID, exporterUID),
 						Resources:       resources(a.Exporter.Resources),
-						ReadinessProbe:  probe(5),
-						LivenessProbe:   probe(30),
+						ReadinessProbe:  readiness,
+						LivenessProbe:   liveness,
 					}},
 				},
 			},

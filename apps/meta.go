@@ -36,13 +36,15 @@ const (
 	apiUID         = 10001
 	prometheusUID  = 65534
 	exporterUID    = 65534
-	exporterPort   = 9187
-	postgresPort   = 5432
-	prometheusPort = 9090
+	// DefaultPostgresID is PostgreSQL's default uid and gid (PostgresArgs.UID).
+	DefaultPostgresID = 10999
+	exporterPort      = 9187
+	postgresPort      = 5432
+	prometheusPort    = 9090
 )
 
 // jobResources are the role job's requests and limits; it runs one psql for a second.
-var jobResources = Resources{"50m", "32Mi", "200m", "64Mi"}
+var jobResources = Resources{"50m", "32Mi", "200m", "64Mi", "16Mi", "64Mi"}
 
 func labels(name, component string) pulumi.StringMap {
 	return pulumi.StringMap{
@@ -101,8 +103,10 @@ func containerSecurity(uid, gid int64) *corev1.SecurityContextArgs {
 
 func resources(r Resources) *corev1.ResourceRequirementsArgs {
 	return &corev1.ResourceRequirementsArgs{
-		Requests: pulumi.StringMap{"cpu": pulumi.String(r.RequestsCPU), "memory": pulumi.String(r.RequestsMemory)},
-		Limits:   pulumi.StringMap{"cpu": pulumi.String(r.LimitsCPU), "memory": pulumi.String(r.LimitsMemory)},
+		Requests: pulumi.StringMap{"cpu": pulumi.String(r.RequestsCPU), "memory": pulumi.String(r.RequestsMemory),
+			"ephemeral-storage": pulumi.String(r.RequestsEphemeralStorage)},
+		Limits: pulumi.StringMap{"cpu": pulumi.String(r.LimitsCPU), "memory": pulumi.String(r.LimitsMemory),
+			"ephemeral-storage": pulumi.String(r.LimitsEphemeralStorage)},
 	}
 }
 

@@ -37,6 +37,8 @@ func (a PlatformArgs) withDefaults() PlatformArgs {
 		def(&r.RequestsMemory, v.RequestsMemory)
 		def(&r.LimitsCPU, v.LimitsCPU)
 		def(&r.LimitsMemory, v.LimitsMemory)
+		def(&r.RequestsEphemeralStorage, v.RequestsEphemeralStorage)
+		def(&r.LimitsEphemeralStorage, v.LimitsEphemeralStorage)
 	}
 	def(&a.Namespaces.API, "healthcare")
 	def(&a.Namespaces.Database, "database")
@@ -49,14 +51,15 @@ func (a PlatformArgs) withDefaults() PlatformArgs {
 	defInt(&a.API.Port, 8080)
 	def(&a.API.DatabaseName, "healthcare")
 	def(&a.API.DatabaseUser, "healthcare")
-	defRes(&a.API.Resources, Resources{"100m", "128Mi", "500m", "256Mi"})
+	// Ephemeral limits cover each pod's emptyDir sizeLimits plus logs.
+	defRes(&a.API.Resources, Resources{"100m", "128Mi", "500m", "256Mi", "64Mi", "256Mi"})
 
 	def(&a.Postgres.PullPolicy, "IfNotPresent")
 	if a.Postgres.UID == 0 {
-		a.Postgres.UID = 999
+		a.Postgres.UID = DefaultPostgresID
 	}
 	if a.Postgres.GID == 0 {
-		a.Postgres.GID = 999
+		a.Postgres.GID = DefaultPostgresID
 	}
 	def(&a.Postgres.StorageClass, "infralab-local")
 	def(&a.Postgres.StorageSize, "10Gi")
@@ -65,11 +68,11 @@ func (a PlatformArgs) withDefaults() PlatformArgs {
 		def(&l.Path, defaultLocalPath)
 		a.Postgres.Local = &l
 	}
-	defRes(&a.Postgres.Resources, Resources{"250m", "256Mi", "1", "1Gi"})
+	defRes(&a.Postgres.Resources, Resources{"250m", "256Mi", "1", "1Gi", "128Mi", "512Mi"})
 	defInt(&a.Postgres.MaxConnections, 100)
 
 	def(&a.Exporter.PullPolicy, "IfNotPresent")
-	defRes(&a.Exporter.Resources, Resources{"50m", "32Mi", "200m", "128Mi"})
+	defRes(&a.Exporter.Resources, Resources{"50m", "32Mi", "200m", "128Mi", "16Mi", "64Mi"})
 
 	def(&a.Monitoring.Mode, MonitoringChart)
 	def(&a.Monitoring.ChartVersion, DefaultChartVersion)
@@ -80,7 +83,8 @@ func (a PlatformArgs) withDefaults() PlatformArgs {
 	}
 	defInt(&a.Monitoring.KubeAPIPort, 6443)
 	def(&a.Monitoring.PrometheusPullPolicy, "IfNotPresent")
-	defRes(&a.Monitoring.PrometheusResources, Resources{"200m", "256Mi", "1", "1Gi"})
+	// The standalone Prometheus keeps its TSDB in an emptyDir of 2Gi, which counts toward the limit.
+	defRes(&a.Monitoring.PrometheusResources, Resources{"200m", "256Mi", "1", "1Gi", "256Mi", "3Gi"})
 	if a.Monitoring.ConnectionsAlertRatio == 0 {
 		a.Monitoring.ConnectionsAlertRatio = 0.8
 	}
@@ -394,6 +398,7 @@ func checkResources(e *errList, field string, r Resources) {
 	pairs := []struct{ name, req, lim string }{
 		{"CPU", r.RequestsCPU, r.LimitsCPU},
 		{"Memory", r.RequestsMemory, r.LimitsMemory},
+		{"EphemeralStorage", r.RequestsEphemeralStorage, r.LimitsEphemeralStorage},
 	}
 	for _, p := range pairs {
 		req, err1 := resource.ParseQuantity(p.req)

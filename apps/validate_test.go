@@ -46,7 +46,7 @@ func TestBadArgsFailBeforeAnyResource(t *testing.T) {
 		}, []string{`monitoring.mode: "prometheus" is not one of chart, standalone, off`,
 			"api.allowIngressFrom[0]: empty source would allow every pod", "secrets.postgresPassword: required"}},
 		"requests above limits and duplicate namespaces": {func(a *PlatformArgs) {
-			a.API.Resources = Resources{"2", "128Mi", "1", "256Mi"}
+			a.API.Resources = Resources{"2", "128Mi", "1", "256Mi", "64Mi", "256Mi"}
 			a.Namespaces.Database = "healthcare"
 		}, []string{"api.resources.requestsCPU: 2 exceeds the limit 1", `namespaces.database: "healthcare" is already used by namespaces.api`}},
 		"standalone without image": {func(a *PlatformArgs) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/infralab/infralab/internal/images"
 )
 
 func TestPostgresStatefulSet(t *testing.T) {
@@ -18,8 +20,9 @@ func TestPostgresStatefulSet(t *testing.T) {
 	if c["image"] != "postgres:15.8-bookworm" {
 		t.Errorf("image = %v", c["image"])
 	}
-	if get(spec, "securityContext", "fsGroup") != float64(999) || get(c, "securityContext", "runAsUser") != float64(999) {
-		t.Errorf("postgres must run as 999 with fsGroup 999: %v", spec["securityContext"])
+	id := float64(DefaultPostgresID)
+	if get(spec, "securityContext", "fsGroup") != id || get(c, "securityContext", "runAsUser") != id || get(c, "securityContext", "runAsGroup") != id {
+		t.Errorf("postgres must run as %d:%d with fsGroup %d (the ids internal/images gives its postgres user): %v", DefaultPostgresID, DefaultPostgresID, DefaultPostgresID, spec["securityContext"])
 	}
 	mounts := map[string]string{}
 	for _, m := range asList(c["volumeMounts"]) {
@@ -34,10 +37,12 @@ func TestPostgresStatefulSet(t *testing.T) {
 			t.Errorf("pod volume %v is not an emptyDir", get(v, "name"))
 		}
 	}
-	for _, probe := range []string{"readinessProbe", "livenessProbe"} {
-		if cmd := get(c, probe, "exec", "command", 0); cmd != "pg_isready" {
-			t.Errorf("%s runs %v, want pg_isready", probe, cmd)
-		}
+	if cmd := get(c, "readinessProbe", "exec", "command", 0); cmd != "pg_isready" {
+		t.Errorf("readinessProbe runs %v, want pg_isready", cmd)
+	}
+	// pg_isready fails during recovery; liveness must not restart a recovering database.
+	if port := get(c, "livenessProbe", "tcpSocket", "port"); port != "postgres" || get(c, "livenessProbe", "exec") != nil {
+		t.Errorf("livenessProbe = %v, want tcpSocket on the postgres port", c["livenessProbe"])
 	}
 	env := map[string]any{}
 	for _, e := range asList(c["env"]) {
@@ -203,5 +208,12 @@ func TestCredentialsDigestIsKeyed(t *testing.T) {
 	}
 	if s, _ := got.(string); len(s) != 64 {
 		t.Fatalf("annotation = %v, want a 64-hex-digit HMAC", got)
+	}
+}
+
+// The postgres image's files belong to its user; the pods must run as that user.
+func TestPostgresIDsMatchTheImage(t *testing.T) {
+	if DefaultPostgresID != images.PostgresID {
+		t.Fatalf("apps runs PostgreSQL as %d, internal/images makes its files %d's", DefaultPostgresID, images.PostgresID)
 	}
 }

@@ -211,13 +211,13 @@ func TestPostgresImage(t *testing.T) {
 	}
 	f := load(t, r)
 	c := f.cfg.Config
-	if c.User != "999:999" {
-		t.Errorf("user %q, want 999:999 (non-root, numeric for runAsNonRoot)", c.User)
+	if c.User != "10999:10999" {
+		t.Errorf("user %q, want 10999:10999 (non-root, numeric for runAsNonRoot, at least 10000)", c.User)
 	}
 	if strings.Join(c.Entrypoint, " ") != "/usr/local/bin/postgres-entrypoint" {
 		t.Errorf("entrypoint %q", c.Entrypoint)
 	}
-	if !strings.Contains(string(f.files["/etc/passwd"]), "postgres:x:999:999:") {
+	if !strings.Contains(string(f.files["/etc/passwd"]), "postgres:x:10999:10999:") {
 		t.Errorf("/etc/passwd lacks the postgres user (initdb looks it up):\n%s", f.files["/etc/passwd"])
 	}
 	for _, p := range []string{"/usr/lib/postgresql/15/bin/postgres", "/usr/lib/postgresql/15/bin/initdb",
@@ -227,8 +227,8 @@ func TestPostgresImage(t *testing.T) {
 			t.Errorf("%s missing from the image", p)
 		}
 	}
-	if h := f.hdrs["/var/lib/postgresql/data"]; h == nil || h.Uid != 999 {
-		t.Errorf("/var/lib/postgresql/data must exist owned by 999: %+v", h)
+	if h := f.hdrs["/var/lib/postgresql/data"]; h == nil || h.Uid != 10999 || h.Gid != 10999 {
+		t.Errorf("/var/lib/postgresql/data must exist owned by 10999:10999: %+v", h)
 	}
 	checkELFDependencies(t, f)
 }

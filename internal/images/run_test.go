@@ -44,7 +44,7 @@ func TestImagesRunReadOnlyAsNonRoot(t *testing.T) {
 	apiRoot := extract(t, build(t, "healthcare-api"), filepath.Join(tmp, "api"))
 	pgPort, apiPort := freePort(t), freePort(t)
 
-	pg := startReadOnly(t, pgRoot, "999:999", "/var/lib/postgresql/data:999:999 /var/run/postgresql:999:999 /tmp:999:999",
+	pg := startReadOnly(t, pgRoot, "10999:10999", "/var/lib/postgresql/data:10999:10999 /var/run/postgresql:10999:10999 /tmp:10999:10999",
 		[]string{"PATH=/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin", "PGDATA=/var/lib/postgresql/data/pgdata",
 			"POSTGRES_USER=healthcare", "POSTGRES_DB=healthcare", "POSTGRES_PASSWORD_FILE=/run/secrets/password"},
 		"/usr/local/bin/postgres-entrypoint", "-c", "listen_addresses=127.0.0.1", "-p", fmt.Sprint(pgPort))

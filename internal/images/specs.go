@@ -32,9 +32,15 @@ type spec struct {
 	config    v1.Config
 }
 
+// PostgresID is the uid and gid of the postgres image's user, which owns its data and socket
+// directories. The apps layer's pods run PostgreSQL with the same ids (apps.DefaultPostgresID; an
+// apps test compares them), and they are 10000 or more, as the policy pack's pod-high-uid-gid
+// requires (Debian's postgresql package would pick a system id below 1000).
+const PostgresID = 10999
+
 var (
 	pauseUser    = account{name: "pause", uid: 65535, gid: 65535, home: "/"}
-	postgresUser = account{name: "postgres", uid: 999, gid: 999, home: "/var/lib/postgresql"}
+	postgresUser = account{name: "postgres", uid: PostgresID, gid: PostgresID, home: "/var/lib/postgresql"}
 	nobodyUser   = account{name: "nobody", uid: 65534, gid: 65534, home: "/nonexistent"}
 	apiUser      = account{name: "app", uid: 10001, gid: 10001, home: "/app"}
 )

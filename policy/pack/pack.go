@@ -1,9 +1,10 @@
 // Package pack wires infralab's rules into a policyx policy pack.
 //
 // Every rule becomes one policy with its own enforcement level. The exceptions live in the
-// config of the policy named "exceptions"; policyx hands each policy only its own config and
-// gives stack policies none at all, so that policy (first in the list, and so run first for
-// every resource) records the parsed exceptions for all the others to read.
+// config of the policy named "exceptions", the other settings (Pod Security level and version,
+// image pinning) in the config of the policy named "settings"; policyx hands each policy only its
+// own config and gives stack policies none at all, so those two policies (first in the list, and
+// so run first for every resource) record what they parsed for all the others to read.
 package pack
 
 import (
@@ -26,6 +27,8 @@ var Version = semver.MustParse("0.1.0")
 const (
 	// ExceptionsPolicy is the policy whose config holds the exceptions.
 	ExceptionsPolicy = "exceptions"
+	// SettingsPolicy is the policy whose config holds rules.Settings.
+	SettingsPolicy = "settings"
 	// UnknownsPolicy lists, as advisory, the fields a preview could not check.
 	UnknownsPolicy = "preview-unknown-values"
 	// StackUnknownsPolicy does the same for the stack rules.
@@ -35,8 +38,9 @@ const (
 
 // shared is the state the policies of one pack share.
 type shared struct {
-	mu sync.Mutex
-	ex rules.Exceptions
+	mu       sync.Mutex
+	ex       rules.Exceptions
+	settings rules.Settings
 }
 
 func (s *shared) set(ex rules.Exceptions) {
@@ -49,6 +53,18 @@ func (s *shared) get() rules.Exceptions {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ex
+}
+
+func (s *shared) setSettings(v rules.Settings) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settings = v
+}
+
+func (s *shared) getSettings() rules.Settings {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.settings
 }
 
 func level(l rules.Level) policyx.EnforcementLevel {
@@ -81,6 +97,24 @@ var exceptionsSchema = &policyx.ConfigSchema{Properties: map[string]map[string]a
 	},
 }}
 
+var settingsSchema = &policyx.ConfigSchema{Properties: map[string]map[string]any{
+	rules.SettingsPodSecurityKey: {
+		"type":        "object",
+		"description": "The Pod Security level (baseline or restricted, default restricted) and version (v1.<minor> or latest, default " + rules.DefaultPodSecurityVersion + ") the pod rules evaluate.",
+		"properties": map[string]any{
+			"level":   map[string]any{"type": "string", "enum": []any{"privileged", "baseline", "restricted"}},
+			"version": map[string]any{"type": "string", "pattern": "^(latest|v1\\.(0|[1-9][0-9]*))$"},
+		},
+		"additionalProperties": false,
+	},
+	rules.SettingsImagesKey: {
+		"type":                 "object",
+		"description":          "requireDigest: every image a node pulls (imagePullPolicy Always or IfNotPresent) is pinned by digest.",
+		"properties":           map[string]any{"requireDigest": map[string]any{"type": "boolean"}},
+		"additionalProperties": false,
+	},
+}}
+
 // Policies builds every policy of the pack.
 func Policies() []policyx.Policy {
 	st := &shared{}
@@ -103,6 +137,21 @@ func Policies() []policyx.Policy {
 				return nil
 			},
 		}),
+		policyx.NewResourceValidationPolicy(SettingsPolicy, policyx.ResourceValidationPolicyArgs{
+			Description:      "The pack settings in the policy pack config (Pod Security level and version, image pinning) are valid.",
+			EnforcementLevel: policyx.EnforcementLevelMandatory,
+			ConfigSchema:     settingsSchema,
+			ValidateResource: func(_ context.Context, args policyx.ResourceValidationArgs) error {
+				settings, problems := rules.ParseSettings(args.Config)
+				st.setSettings(settings)
+				if args.Resource.Type == stackType {
+					for _, p := range problems {
+						args.Manager.ReportViolation(p, "")
+					}
+				}
+				return nil
+			},
+		}),
 	}
 	for _, rule := range resourceRules {
 		policies = append(policies, policyx.NewResourceValidationPolicy(rule.Name, policyx.ResourceValidationPolicyArgs{
@@ -110,7 +159,7 @@ func Policies() []policyx.Policy {
 			EnforcementLevel: level(rule.Level),
 			ValidateResource: func(_ context.Context, args policyx.ResourceValidationArgs) error {
 				r := Resource(args.Resource)
-				for _, f := range st.get().Filter(r, rule.Check(r)) {
+				for _, f := range st.get().Filter(r, rule.Check(r, st.getSettings())) {
 					if !f.Unknown {
 						args.Manager.ReportViolation(f.Message(), "")
 					}
@@ -125,7 +174,7 @@ func Policies() []policyx.Policy {
 		ValidateResource: func(_ context.Context, args policyx.ResourceValidationArgs) error {
 			r := Resource(args.Resource)
 			for _, rule := range resourceRules {
-				for _, f := range st.get().Filter(r, rule.Check(r)) {
+				for _, f := range st.get().Filter(r, rule.Check(r, st.getSettings())) {
 					if f.Unknown {
 						args.Manager.ReportViolation(f.Rule+": "+f.Message(), "")
 					}

@@ -12,6 +12,11 @@ type Report struct {
 // mock run (pulumi.WithMocks) check what it declares against the pack: convert the recorded
 // inputs with resource.FromResourcePropertyMap.
 func EvaluateStack(rs []Resource, ex Exceptions) Report {
+	return EvaluateStackWith(rs, ex, Settings{})
+}
+
+// EvaluateStackWith is EvaluateStack with the pack settings of a stack's pack config.
+func EvaluateStackWith(rs []Resource, ex Exceptions, s Settings) Report {
 	var rep Report
 	add := func(level Level, fs []Finding) {
 		for _, f := range fs {
@@ -29,7 +34,7 @@ func EvaluateStack(rs []Resource, ex Exceptions) Report {
 	for _, r := range rs {
 		byURN[r.URN] = r
 		for _, rule := range ResourceRules() {
-			add(rule.Level, ex.Filter(r, rule.Check(r)))
+			add(rule.Level, ex.Filter(r, rule.Check(r, s)))
 		}
 	}
 	for _, rule := range StackRules() {

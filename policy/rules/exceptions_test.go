@@ -60,7 +60,7 @@ func TestExceptionsFilter(t *testing.T) {
 	r := res(tDeployment, wrap(tDeployment, spec)) // Pulumi name "app", namespace "apps"
 	var left []string
 	for _, rule := range ResourceRules() {
-		for _, f := range ex.Filter(r, rule.Check(r)) {
+		for _, f := range ex.Filter(r, rule.Check(r, Settings{})) {
 			left = append(left, f.Rule)
 		}
 	}
@@ -79,7 +79,7 @@ func TestExceptionsFilter(t *testing.T) {
 		t.Error("URN exception not applied")
 	}
 	mon := namespace("mon", "monitoring")
-	if got := ex.Filter(mon, checkNamespacePodSecurity(mon)); len(got) != 0 {
+	if got := ex.Filter(mon, checkNamespacePodSecurity(mon, Settings{})); len(got) != 0 {
 		t.Errorf("namespace exception for a Namespace resource not applied: %v", got)
 	}
 }

@@ -71,7 +71,10 @@ type ResourceRule struct {
 	Level       Level
 	// Unknowns documents what the rule does with values that are unknown during preview.
 	Unknowns string
-	Check    func(r Resource) []Finding
+	// PodSecurity marks a rule decided by the upstream Pod Security checks; the others are the
+	// pack's own.
+	PodSecurity bool
+	Check       func(r Resource, s Settings) []Finding
 }
 
 // StackRule checks the set of all resources a stack declares.

@@ -14,16 +14,17 @@ const (
 
 func goodContainer(name string) map[string]any {
 	return map[string]any{
-		"name":  name,
-		"image": "ghcr.io/infralab/api:1.2.3",
+		"name":            name,
+		"image":           "ghcr.io/infralab/api:1.2.3",
+		"imagePullPolicy": "IfNotPresent",
 		"securityContext": map[string]any{
 			"allowPrivilegeEscalation": false,
 			"readOnlyRootFilesystem":   true,
 			"capabilities":             map[string]any{"drop": []any{"ALL"}},
 		},
 		"resources": map[string]any{
-			"requests": map[string]any{"cpu": "100m", "memory": "128Mi"},
-			"limits":   map[string]any{"cpu": "500m", "memory": "256Mi"},
+			"requests": map[string]any{"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
+			"limits":   map[string]any{"cpu": "500m", "memory": "256Mi", "ephemeral-storage": "256Mi"},
 		},
 	}
 }
@@ -119,6 +120,7 @@ type ruleCase struct {
 	// want lists one substring per expected violation message, in any order.
 	want     []string
 	unknowns int
+	settings Settings
 }
 
 func runRuleTable(t *testing.T, rule string, cases []ruleCase) {
@@ -132,7 +134,7 @@ func runRuleTable(t *testing.T, rule string, cases []ruleCase) {
 			}
 			var violations []string
 			unknowns := 0
-			for _, f := range r.Check(res(typ, tc.props)) {
+			for _, f := range r.Check(res(typ, tc.props), tc.settings) {
 				if f.Rule != rule {
 					t.Errorf("finding has rule %q, want %q", f.Rule, rule)
 				}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"k8s.io/pod-security-admission/api"
 )
 
 const (
@@ -27,7 +29,7 @@ func NamespaceName(r Resource) string {
 	return r.Name
 }
 
-func checkNamespacePodSecurity(r Resource) []Finding {
+func checkNamespacePodSecurity(r Resource, s Settings) []Finding {
 	if r.Type != namespaceType {
 		return nil
 	}
@@ -35,12 +37,13 @@ func checkNamespacePodSecurity(r Resource) []Finding {
 	meta := root(r.Props, "").get("metadata")
 	n := meta.at("labels", enforceLabel)
 	v, set, known := readString(f, "", n)
-	if !known || v == "restricted" {
+	want := s.PodSecurity.levelVersion().Level
+	if lvl := api.Level(v); !known || set && lvl.Valid() && api.CompareLevels(lvl, want) >= 0 {
 		return f.out
 	}
 	what := "the namespace does not set the label " + enforceLabel
 	if set {
-		what = fmt.Sprintf("the namespace enforces Pod Security %q, not restricted", v)
+		what = fmt.Sprintf("the namespace enforces Pod Security %q, not %s", v, want)
 	}
 	ns := NamespaceName(r)
 	// The annotation only shapes the message: the program is what this pack polices, so a
@@ -51,17 +54,17 @@ func checkNamespacePodSecurity(r Resource) []Finding {
 	case annotated && quotable:
 		what += fmt.Sprintf("; its annotation %s gives the reason %q, but only the policy pack config grants exceptions",
 			PSAExceptionReasonAnnotation, reason)
-		fix = fmt.Sprintf("add %s to exceptions.allow in the policy pack config, or label it %s: restricted",
-			exceptionEntry(f.rule, ns, reason), enforceLabel)
+		fix = fmt.Sprintf("add %s to exceptions.allow in the policy pack config, or label it %s: %s",
+			exceptionEntry(f.rule, ns, reason), enforceLabel, want)
 	case annotated:
 		what += fmt.Sprintf("; its annotation %s may give a reason (%s, so not quoted), but only the policy pack config grants exceptions",
 			PSAExceptionReasonAnnotation, reason)
-		fix = fmt.Sprintf("add an exception for namespace %q with rules [%q] and that annotation's reason to exceptions.allow in the policy pack config, or label it %s: restricted",
-			ns, f.rule, enforceLabel)
+		fix = fmt.Sprintf("add an exception for namespace %q with rules [%q] and that annotation's reason to exceptions.allow in the policy pack config, or label it %s: %s",
+			ns, f.rule, enforceLabel, want)
 	default:
 		what += fmt.Sprintf(", and no reason is recorded in the annotation %s", PSAExceptionReasonAnnotation)
-		fix = fmt.Sprintf("label it %s: restricted; if it must be relaxed, set the annotation %s to why and add an exception for namespace %q with that reason in the policy pack config",
-			enforceLabel, PSAExceptionReasonAnnotation, ns)
+		fix = fmt.Sprintf("label it %s: %s; if it must be relaxed, set the annotation %s to why and add an exception for namespace %q with that reason in the policy pack config",
+			enforceLabel, want, PSAExceptionReasonAnnotation, ns)
 	}
 	f.bad("", n.path, what, fix)
 	return f.out

@@ -69,7 +69,7 @@ func TestNamespacePodSecurityExceptionAnnotation(t *testing.T) {
 				t.Fatal(ex.Problems)
 			}
 			r := res(tNS, tc.props)
-			got := ex.Filter(r, rule.Check(r))
+			got := ex.Filter(r, rule.Check(r, Settings{}))
 			if len(tc.want) == 0 {
 				if len(got) != 0 {
 					t.Fatalf("want a pass, got %v", got)
@@ -96,7 +96,7 @@ func TestNamespacePodSecurityExceptionAnnotation(t *testing.T) {
 func TestNamespacePodSecurityEntryPastes(t *testing.T) {
 	r := res(tNS, map[string]any{"metadata": map[string]any{"name": "legacy", "labels": map[string]any{enforceLabel: "baseline"},
 		"annotations": map[string]any{PSAExceptionReasonAnnotation: "vendor chart runs as root; tracked in #7"}}})
-	fs := checkNamespacePodSecurity(r)
+	fs := checkNamespacePodSecurity(r, Settings{})
 	if len(fs) != 1 {
 		t.Fatalf("findings = %+v", fs)
 	}

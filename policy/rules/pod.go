@@ -82,8 +82,13 @@ func (p pod) containers(unknownFn func(field string)) []container {
 
 // podRule adapts a check over one pod template into a ResourceRule check. A pod spec that is
 // unknown as a whole is reported as unknown.
-func podRule(name string, check func(f *finder, p pod)) func(Resource) []Finding {
-	return func(r Resource) []Finding {
+func podRule(name string, check func(f *finder, p pod)) func(Resource, Settings) []Finding {
+	return podRuleWith(name, func(f *finder, p pod, _ Settings) { check(f, p) })
+}
+
+// podRuleWith is podRule for a check that reads the pack settings.
+func podRuleWith(name string, check func(f *finder, p pod, s Settings)) func(Resource, Settings) []Finding {
+	return func(r Resource, s Settings) []Finding {
 		p, ok := podOf(r)
 		if !ok {
 			return nil
@@ -96,7 +101,7 @@ func podRule(name string, check func(f *finder, p pod)) func(Resource) []Finding
 		if p.spec.missing {
 			return nil
 		}
-		check(f, p)
+		check(f, p, s)
 		return f.out
 	}
 }
@@ -110,4 +115,22 @@ func eachContainer(f *finder, p pod, check func(c container)) {
 		}
 		check(c)
 	}
+}
+
+// isWindows reports whether the pod declares spec.os.name: windows. Kubernetes forbids the
+// Linux-only security fields (readOnlyRootFilesystem, runAsUser, runAsGroup, ...) on such pods.
+func (p pod) isWindows() bool {
+	s, _ := p.spec.at("os", "name").str()
+	return s == "windows"
+}
+
+// hostUsersFalse reports whether the pod runs in a user namespace (hostUsers: false).
+func (p pod) hostUsersFalse() bool {
+	b, ok := p.spec.get("hostUsers").boolean()
+	return ok && !b
+}
+
+// anySettings adapts a check that reads no settings.
+func anySettings(check func(Resource) []Finding) func(Resource, Settings) []Finding {
+	return func(r Resource, _ Settings) []Finding { return check(r) }
 }

@@ -16,7 +16,7 @@ func TestGoodPodPassesEveryRule(t *testing.T) {
 		delete(eph, "resources")
 		spec["ephemeralContainers"] = []any{eph}
 		for _, rule := range ResourceRules() {
-			if fs := rule.Check(res(kind, wrap(kind, spec))); len(fs) != 0 {
+			if fs := rule.Check(res(kind, wrap(kind, spec)), Settings{}); len(fs) != 0 {
 				t.Errorf("%s %s: %s", kind, rule.Name, fs[0].Message())
 			}
 		}
@@ -28,7 +28,7 @@ func TestEveryPodKindIsChecked(t *testing.T) {
 		t.Fatalf("PodKinds() = %v", PodKinds())
 	}
 	for _, kind := range allPodKinds {
-		fs := ruleNamed(t, "pod-privileged").Check(res(kind, wrap(kind, set(goodPodSpec(), "containers.0.securityContext.privileged", true))))
+		fs := ruleNamed(t, "pod-privileged").Check(res(kind, wrap(kind, set(goodPodSpec(), "containers.0.securityContext.privileged", true))), Settings{})
 		if len(fs) != 1 || fs[0].Container != `container "app"` {
 			t.Errorf("%s: got %v", kind, fs)
 		}
@@ -70,8 +70,15 @@ func TestRunAsUserGroup(t *testing.T) {
 		podCase("non-zero ids", tPod, nil, 0),
 		podCase("pod runAsUser 0", tPod, []string{"spec.securityContext.runAsUser: runAsUser is 0 (root) at pod level"}, 0,
 			kv{"securityContext.runAsUser", 0}),
-		podCase("container runAsGroup 0", tDeployment, []string{`container "app", field spec.template.spec.containers[0].securityContext.runAsGroup`}, 0,
+		podCase("container runAsUser 0", tDeployment, []string{`container "app", field spec.template.spec.containers[0].securityContext.runAsUser: runAsUser is 0 (root)`}, 0,
+			kv{"containers.0.securityContext.runAsUser", 0}),
+		podCase("runAsGroup 0 is pod-high-uid-gid's, not Pod Security's", tPod, nil, 0,
 			kv{"containers.0.securityContext.runAsGroup", 0}),
+		podCase("user namespace: runAsUser 0 allowed from v1.35", tPod, nil, 0,
+			kv{"hostUsers", false}, kv{"securityContext.runAsUser", 0}),
+		{name: "user namespace at v1.34: runAsUser 0 still forbidden", typ: tPod, want: []string{"at pod level"},
+			props: wrap(tPod, set(set(goodPodSpec(), "hostUsers", false), "securityContext.runAsUser", 0)), settings: settingsAt(t, "restricted", "v1.34")},
+		podCase("hostUsers unknown", tPod, nil, 1, kv{"hostUsers", Unknown()}, kv{"securityContext.runAsUser", 0}),
 		podCase("init and ephemeral runAsUser 0", tPod, []string{`initContainer "migrate"`, `ephemeralContainer "debug"`}, 0,
 			kv{"initContainers.0.securityContext.runAsUser", 0},
 			kv{"ephemeralContainers", []any{map[string]any{"name": "debug", "securityContext": map[string]any{"runAsUser": 0}}}}),
@@ -169,7 +176,8 @@ func TestHostAccess(t *testing.T) {
 
 func TestVolumeTypes(t *testing.T) {
 	allowed := []any{}
-	for _, ty := range restrictedVolumeTypes {
+	// What Pod Security v1.35 restricted allows; image volumes are the newest (KEP-4639).
+	for _, ty := range []string{"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image", "persistentVolumeClaim", "projected", "secret"} {
 		allowed = append(allowed, map[string]any{"name": ty, ty: map[string]any{}})
 	}
 	runRuleTable(t, "pod-volume-types", []ruleCase{

@@ -79,7 +79,7 @@ func checkEnvCredentials(r Resource) []Finding {
 				}
 			}
 		})
-	})(r)
+	})(r, Settings{})
 }
 
 func checkConfigMap(r Resource) []Finding {

@@ -132,7 +132,7 @@ func TestCloudInit(t *testing.T) {
 	}
 	runRuleTable(t, "cloud-init-no-password", cases)
 	// The message must never echo the user data: it may hold the password.
-	f := ruleNamed(t, "cloud-init-no-password").Check(res(file, map[string]any{"sourceRaw": map[string]any{"data": "#cloud-config\npassword: hunter2\n"}}))
+	f := ruleNamed(t, "cloud-init-no-password").Check(res(file, map[string]any{"sourceRaw": map[string]any{"data": "#cloud-config\npassword: hunter2\n"}}), Settings{})
 	if len(f) != 1 || strings.Contains(f[0].Message(), "hunter2") {
 		t.Errorf("message leaks the password: %v", f)
 	}

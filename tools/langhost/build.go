@@ -6,7 +6,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"hash"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +21,9 @@ import (
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 )
 
-// builder compiles Go programs into one stable output per program folder, so `go build` can tell
-// the binary is up to date and skip the link; GOCACHE keeps compiled packages between runs anyway.
+// builder compiles Go programs into one stable output per program folder, and skips `go build`
+// altogether while the program's inputs hash to the key of the last build (sourceKey);
+// GOCACHE keeps compiled packages between runs anyway.
 type builder struct {
 	root string
 }
@@ -71,16 +76,34 @@ func (b *builder) program(ctx context.Context, info *pulumirpc.ProgramInfo, dir 
 	defer unlock()
 
 	bin := filepath.Join(out, "program")
-	fmt.Fprintf(os.Stderr, "building Go program %s (%s) ...\n", abs, pkg)
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
-	cmd.Dir = abs
-	var output bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &output, &output
-	if err := cmd.Run(); err != nil {
-		return "", nil, fmt.Errorf("go build of %s failed (%v):\n%s", abs, err, strings.TrimSpace(output.String()))
+	// Even with everything in GOCACHE, `go build` spends about half a second loading every
+	// package to find the binary up to date. A key over the build's inputs skips it when nothing
+	// changed (sourceKey says what it covers); an empty key means "cannot tell", so build.
+	key, err := sourceKey(ctx, abs, pkg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "not using the build cache for %s: %v\n", abs, err)
 	}
-	fmt.Fprintf(os.Stderr, "built Go program in %.1fs\n", time.Since(start).Seconds())
+	keyFile := bin + ".key"
+	if old, rerr := os.ReadFile(keyFile); key != "" && rerr == nil && string(old) == key && fileExists(bin) {
+		fmt.Fprintf(os.Stderr, "Go program %s (%s) unchanged since its last build (checked in %.2fs)\n", abs, pkg, time.Since(start).Seconds())
+	} else {
+		_ = os.Remove(keyFile) // a failed build must not leave a key that names the old binary
+		fmt.Fprintf(os.Stderr, "building Go program %s (%s) ...\n", abs, pkg)
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
+		cmd.Dir = abs
+		var output bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &output, &output
+		if err := cmd.Run(); err != nil {
+			return "", nil, fmt.Errorf("go build of %s failed (%v):\n%s", abs, err, strings.TrimSpace(output.String()))
+		}
+		if key != "" {
+			if err := os.WriteFile(keyFile, []byte(key), 0o644); err != nil {
+				return "", nil, fmt.Errorf("build cache key: %w", err)
+			}
+		}
+		fmt.Fprintf(os.Stderr, "built Go program in %.1fs\n", time.Since(start).Seconds())
+	}
 
 	run := filepath.Join(out, "run-"+randomSuffix())
 	if err := os.Link(bin, run); err != nil {
@@ -105,4 +128,125 @@ func randomSuffix() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular()
+}
+
+// keyEnv are the `go env` settings a build depends on besides the sources.
+var keyEnv = []string{"GOVERSION", "GOOS", "GOARCH", "GOAMD64", "GOARM64", "GOFLAGS", "CGO_ENABLED", "GOEXPERIMENT",
+	"GOTOOLCHAIN", "GOWORK", "GOMOD", "GOMODCACHE", "CC", "CXX", "CGO_CFLAGS", "CGO_CPPFLAGS", "CGO_CXXFLAGS", "CGO_LDFLAGS"}
+
+// sourceKey hashes what `go build` of pkg in dir reads: the go toolchain and settings (go env),
+// every file of the main module (skipping .git, dot folders at its root such as .tools, and nested
+// modules) and of every module a local replace directive points at. Dependencies from the module
+// cache are fixed by go.sum, which is one of those files. With a go.work in effect it returns ""
+// and an error: the workspace's modules would be inputs too.
+func sourceKey(ctx context.Context, dir, pkg string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "pkg %s\n", pkg)
+	envOut, err := goOutput(ctx, dir, append([]string{"env", "-json"}, keyEnv...)...)
+	if err != nil {
+		return "", err
+	}
+	var env map[string]string
+	if err := json.Unmarshal(envOut, &env); err != nil {
+		return "", fmt.Errorf("go env: %w", err)
+	}
+	if w := env["GOWORK"]; w != "" && w != "off" {
+		return "", fmt.Errorf("a go.work applies (%s)", w)
+	}
+	gomod := env["GOMOD"]
+	if gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("%s is not in a Go module", dir)
+	}
+	h.Write(envOut)
+	root := filepath.Dir(gomod)
+	if err := hashTree(h, root); err != nil {
+		return "", err
+	}
+	modOut, err := goOutput(ctx, root, "mod", "edit", "-json")
+	if err != nil {
+		return "", err
+	}
+	var mod struct {
+		Replace []struct {
+			New struct{ Path, Version string }
+		}
+	}
+	if err := json.Unmarshal(modOut, &mod); err != nil {
+		return "", fmt.Errorf("go mod edit -json: %w", err)
+	}
+	for _, r := range mod.Replace {
+		if r.New.Version != "" {
+			continue // a module version, fixed by go.sum
+		}
+		local := r.New.Path
+		if !filepath.IsAbs(local) {
+			local = filepath.Join(root, local)
+		}
+		fmt.Fprintf(h, "replace %s\n", r.New.Path)
+		if err := hashTree(h, local); err != nil {
+			return "", err
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func goOutput(ctx context.Context, dir string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// hashTree writes every file under root, in walk order (sorted), as path, mode and content.
+func hashTree(h hash.Hash, root string) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		if d.IsDir() {
+			switch {
+			case rel == ".":
+			case d.Name() == ".git", !strings.Contains(rel, string(filepath.Separator)) && strings.HasPrefix(d.Name(), "."):
+				return filepath.SkipDir // tool caches and state, never package sources
+			case fileExists(filepath.Join(path, "go.mod")):
+				return filepath.SkipDir // another module: not part of this build unless replaced in
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %o %d\n", filepath.ToSlash(rel), info.Mode(), info.Size())
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "-> %s\n", target)
+		case info.Mode().IsRegular():
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			_, err = io.Copy(h, f)
+			_ = f.Close()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -5,7 +5,7 @@
 #   ROOT        extracted image root
 #   TMPFS       "dir:uid:gid ..." writable tmpfs volumes inside the image
 #   SECRET_SRC  host file copied to /run/secrets/password (a tmpfs), like a mounted Secret
-# Arguments: what `env -i` runs, e.g. VAR=value /usr/sbin/chroot --userspec=999:999 "$ROOT" cmd
+# Arguments: what `env -i` runs, e.g. VAR=value /usr/sbin/chroot --userspec=10999:10999 "$ROOT" cmd
 set -eu
 
 mount --bind "$ROOT" "$ROOT"
