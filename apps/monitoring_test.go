@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-var wantAlerts = []string{"ContainerOOMKilled", "NodeDown", "PersistentVolumeAlmostFull", "PodCrashLooping", "PostgresDown", "TooManyDBConnections"}
+var wantAlerts = []string{"APIHighErrorRate", "ContainerOOMKilled", "NodeDown", "PersistentVolumeAlmostFull", "PodCrashLooping", "PostgresDown", "TargetDown", "TooManyDBConnections"}
 
 func byKey(res []recorded) map[string]recorded {
 	m := map[string]recorded{}
@@ -354,11 +354,18 @@ tests:
             exp_annotations:
               summary: healthcare/healthcare-api-7d9f is crash-looping
               description: 'Container api keeps restarting; check ` + "`kubectl logs --previous`" + `.'
-      # The restart is compared with 10 minutes earlier, so the alert fires from 10m (the first
-      # evaluation with a sample 10 minutes back) until the restart leaves that window at 15m.
+      # The restart counts while it is inside the 10-minute window: the alert fires from the
+      # restart on (5m) until it leaves the window (15m), also for a container younger than that.
       - eval_time: 4m
         alertname: ContainerOOMKilled
         exp_alerts: []
+      - eval_time: 6m
+        alertname: ContainerOOMKilled
+        exp_alerts:
+          - exp_labels: {severity: warning, namespace: database, pod: postgres-0, container: postgres}
+            exp_annotations:
+              summary: database/postgres-0 was OOMKilled
+              description: Container postgres exceeded its memory limit in the last 10 minutes; raise the limit or fix the leak.
       - eval_time: 12m
         alertname: ContainerOOMKilled
         exp_alerts:
