@@ -24,7 +24,7 @@ func (a PlatformArgs) validateStandaloneComponents(e *errList) {
 	}
 	switch {
 	case m.NodeExporter && m.NodeExporterImage == "":
-		e.add("monitoring.nodeExporterImage", "required with nodeExporter in standalone mode: a pinned node-exporter image (e.g. infralab.local/node-exporter:1.5.0-1+b6)")
+		e.add("monitoring.nodeExporterImage", "required with nodeExporter in standalone mode: a pinned node-exporter image (e.g. infralab.local/node-exporter:1.5.0-deb12)")
 	case m.NodeExporter:
 		checkImage(e, "monitoring.nodeExporterImage", m.NodeExporterImage)
 		if len(m.NodeAddresses) == 0 {
