@@ -44,7 +44,7 @@ func (p *builder) ensureKubeStateMetrics() error {
 	if err != nil {
 		return err
 	}
-	name := "infralab:" + ns + ":" + ksmName
+	name := "infralab-" + ns + "-" + ksmName
 	var rules rbacv1.PolicyRuleArray
 	var flags []string
 	for _, r := range ksmResources {

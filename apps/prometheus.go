@@ -222,7 +222,7 @@ func (p *builder) ensureStandalonePrometheus() error {
 // endpoints, which the kubelet authorizes as nodes/metrics (get) through a SubjectAccessReview.
 // Nothing else: no nodes/proxy (that would be exec on every node), no list of any object.
 func (p *builder) ensurePrometheusKubeletAccess(ns string) error {
-	name := "infralab:" + ns + ":prometheus-kubelet"
+	name := "infralab-" + ns + "-prometheus-kubelet"
 	role, err := rbacv1.NewClusterRole(p.ctx, name, &rbacv1.ClusterRoleArgs{
 		Metadata: p.meta(name, "", "monitoring", false),
 		Rules: rbacv1.PolicyRuleArray{rbacv1.PolicyRuleArgs{

@@ -50,10 +50,10 @@ func TestStandaloneRunsTheChartsComponents(t *testing.T) {
 	}
 	find(t, res, "kubernetes:core/v1:Secret", "monitoring", alertmanagerSecret)
 	find(t, res, "kubernetes:apps/v1:Deployment", "monitoring", alertmanagerName)
-	for _, name := range []string{"infralab:monitoring:kube-state-metrics", "infralab:monitoring:prometheus-kubelet"} {
+	for _, name := range []string{"infralab-monitoring-kube-state-metrics", "infralab-monitoring-prometheus-kubelet"} {
 		find(t, res, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "", name)
 	}
-	role := find(t, res, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "", "infralab:monitoring:prometheus-kubelet")
+	role := find(t, res, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "", "infralab-monitoring-prometheus-kubelet")
 	if got := asMap(asList(role.get("rules"))[0]); strings.Join(toStrings(got["resources"]), ",") != "nodes/metrics" || strings.Join(toStrings(got["verbs"]), ",") != "get" {
 		t.Errorf("Prometheus's kubelet access is %v, want get nodes/metrics only", got)
 	}
