@@ -27,9 +27,11 @@ func (p *builder) ensureNodeExporter() error {
 	hostPath := func(name, path string) corev1.VolumeArgs {
 		return corev1.VolumeArgs{Name: pulumi.String(name), HostPath: &corev1.HostPathVolumeSourceArgs{Path: pulumi.String(path), Type: pulumi.String("Directory")}}
 	}
+	// No mount propagation (HostToContainer): it needs the host's mounts to be shared or slave,
+	// and runc refuses a private /proc ("is not a shared or slave mount"), as on the embedded node.
+	// The bind is recursive, so the host's mounts at pod start are all visible.
 	hostMount := func(name, path string) corev1.VolumeMountArgs {
-		return corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path), ReadOnly: pulumi.Bool(true),
-			MountPropagation: pulumi.String("HostToContainer")}
+		return corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path), ReadOnly: pulumi.Bool(true)}
 	}
 	_, err = appsv1.NewDaemonSet(p.ctx, ns+"-"+nodeExporterName, &appsv1.DaemonSetArgs{
 		Metadata: p.meta(nodeExporterName, ns, "monitoring", true),
