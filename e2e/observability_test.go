@@ -535,31 +535,43 @@ func (s *nodeStack) observability(t *testing.T, api string) {
 		empty := s.fillVolume(t)
 		stopConns := s.holdConnections(t, 78)
 		stopErrors := s.apiErrors(t, api)
+		// Every fault is undone whatever happens below, so the subtests after this one see a
+		// healthy stack.
+		undone := false
+		undo := func() {
+			if undone {
+				return
+			}
+			undone = true
+			stopErrors()
+			stopConns()
+			empty()
+			if err := s.client.CoreV1().Pods(alertsNS).Delete(ctx, "hog", metav1.DeleteOptions{}); err != nil {
+				t.Error(err)
+			}
+			// Roll the bad version back.
+			patch := `{"spec":{"template":{"spec":{"containers":[{"name":"flaky","command":["python3","-c","import time\ntime.sleep(3600)"]}]}}}}`
+			if _, err := s.client.AppsV1().Deployments(alertsNS).Patch(ctx, "flaky", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+				t.Error(err)
+			}
+		}
+		defer undo()
 		names := []string{"PodCrashLooping", "ContainerOOMKilled", "PersistentVolumeAlmostFull", "TooManyDBConnections", "APIHighErrorRate"}
 		s.waitAlerts(t, prom, s.webhook, names, "firing", 5*time.Minute)
 		proven = append(proven, names...)
 
 		t.Run("every dashboard query returns a series", func(t *testing.T) { s.checkDashboards(t, prom) })
-
-		stopErrors()
-		stopConns()
-		empty()
-		if err := s.client.CoreV1().Pods(alertsNS).Delete(ctx, "hog", metav1.DeleteOptions{}); err != nil {
-			t.Error(err)
-		}
-		// Roll the bad version back.
-		patch := `{"spec":{"template":{"spec":{"containers":[{"name":"flaky","command":["python3","-c","import time\ntime.sleep(3600)"]}]}}}}`
-		if _, err := s.client.AppsV1().Deployments(alertsNS).Patch(ctx, "flaky", types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		undo()
 	})
 
 	t.Run("PostgreSQL down and its targets down fire and reach the webhook", func(t *testing.T) {
 		s.scale(t, "statefulset", "database", "postgres", 0)
-		names := []string{"PostgresDown", "TargetDown"}
-		s.waitAlerts(t, prom, s.webhook, names, "firing", 4*time.Minute)
-		proven = append(proven, names...)
-		s.scale(t, "statefulset", "database", "postgres", 1)
+		func() {
+			defer s.scale(t, "statefulset", "database", "postgres", 1)
+			names := []string{"PostgresDown", "TargetDown"}
+			s.waitAlerts(t, prom, s.webhook, names, "firing", 4*time.Minute)
+			proven = append(proven, names...)
+		}()
 		eventually(t, 3*time.Minute, "postgres and both api replicas Ready again", func() error {
 			dep, err := s.client.AppsV1().Deployments("healthcare").Get(ctx, "healthcare-api", metav1.GetOptions{})
 			if err != nil || dep.Status.ReadyReplicas != 2 {
