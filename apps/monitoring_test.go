@@ -2,6 +2,7 @@ package apps
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -195,6 +196,11 @@ func TestStandalonePrometheus(t *testing.T) {
 			StaticConfigs []struct {
 				Targets []string `json:"targets"`
 			} `json:"static_configs"`
+			DNSSDConfigs []struct {
+				Names []string `json:"names"`
+				Type  string   `json:"type"`
+				Port  int      `json:"port"`
+			} `json:"dns_sd_configs"`
 		} `json:"scrape_configs"`
 	}
 	if err := yaml.Unmarshal([]byte(cm.str("data", "prometheus.yml")), &cfg); err != nil {
@@ -202,10 +208,17 @@ func TestStandalonePrometheus(t *testing.T) {
 	}
 	targets := map[string]string{}
 	for _, s := range cfg.ScrapeConfigs {
+		if len(s.DNSSDConfigs) > 0 {
+			d := s.DNSSDConfigs[0]
+			targets[s.Job] = fmt.Sprintf("%s %s:%d", d.Type, d.Names[0], d.Port)
+			continue
+		}
 		targets[s.Job] = s.StaticConfigs[0].Targets[0]
 	}
+	// Each api replica on its own: through the ClusterIP Service, scrapes would alternate
+	// between replicas and their counters read as resets.
 	want := map[string]string{
-		"healthcare-api":    "healthcare-api.healthcare.svc:8080",
+		"healthcare-api":    "A healthcare-api-metrics.healthcare.svc.cluster.local:8080",
 		"postgres-exporter": "postgres-exporter.database.svc:9187",
 		"prometheus":        "localhost:9090",
 	}

@@ -31,8 +31,21 @@ func (a PlatformArgs) prometheusConfig() (string, error) {
 			}},
 		}
 	}
+	// Every api replica on its own (the headless Service's A records), labelled like the others.
+	apiJob := map[string]any{
+		"job_name":     apiName,
+		"metrics_path": "/metrics",
+		"dns_sd_configs": []any{map[string]any{
+			"names": []string{fmt.Sprintf("%s.%s.svc.cluster.local", apiMetricsService, ns.API)},
+			"type":  "A", "port": a.API.Port, "refresh_interval": "30s",
+		}},
+		"relabel_configs": []any{
+			map[string]any{"target_label": "namespace", "replacement": ns.API},
+			map[string]any{"target_label": "service", "replacement": apiName},
+		},
+	}
 	scrapes := []any{
-		job(apiName, fmt.Sprintf("%s.%s.svc:%d", apiName, ns.API, a.API.Port), ns.API),
+		apiJob,
 		job(exporterName, fmt.Sprintf("%s.%s.svc:%d", exporterName, ns.Database, exporterPort), ns.Database),
 		job(prometheusName, fmt.Sprintf("localhost:%d", prometheusPort), ns.Monitoring),
 	}
