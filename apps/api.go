@@ -10,7 +10,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-const apiSecret = "healthcare-api-db"
+const (
+	apiSecret         = "healthcare-api-db"
+	apiMetricsService = "healthcare-api-metrics"
+)
 
 // ensureAPI declares the healthcare-api: its database Secret, ServiceAccount, Deployment,
 // Service and disruption budget. The environment below is the api's contract (docs/apps.md).
@@ -105,6 +108,25 @@ func (p *builder) ensureAPI() error {
 		},
 	}, p.opts(ns)...); err != nil {
 		return err
+	}
+	// Prometheus scrapes every replica through this headless Service's DNS records (standalone
+	// mode): through the ClusterIP Service each scrape would reach a random replica, and counters
+	// alternating between two processes read as endless resets, so rate() (the error-rate alert)
+	// is nonsense. Unready replicas stay listed: their 503s are exactly what must be seen.
+	if a.Monitoring.Mode == MonitoringStandalone {
+		if _, err := corev1.NewService(p.ctx, ns+"-"+apiMetricsService, &corev1.ServiceArgs{
+			Metadata: p.meta(apiMetricsService, ns, "api", true),
+			Spec: &corev1.ServiceSpecArgs{
+				ClusterIP:                pulumi.String("None"),
+				PublishNotReadyAddresses: pulumi.Bool(true),
+				Selector:                 selector(apiName),
+				Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
+					Name: pulumi.String("http"), Port: pulumi.Int(port), TargetPort: pulumi.String("http"), Protocol: pulumi.String("TCP"),
+				}},
+			},
+		}, p.opts(ns)...); err != nil {
+			return err
+		}
 	}
 	// One pod may be evicted at a time; with a single replica that means a short outage during a
 	// drain, which beats a drain that never finishes.

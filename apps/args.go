@@ -42,7 +42,7 @@ type Namespaces struct {
 	API          string // default "healthcare"
 	Database     string // default "database"
 	Monitoring   string // default "monitoring"; created unless monitoring is off
-	NodeExporter string // default "monitoring-node"; created only in chart mode with NodeExporter on
+	NodeExporter string // default "monitoring-node"; created only when node-exporter runs
 }
 
 // Resources are a container's requests and limits as Kubernetes quantities. Ephemeral storage
@@ -128,11 +128,12 @@ type MonitoringArgs struct {
 	Retention    string // default 15d (also standalone)
 	StorageClass string // Prometheus PVC class; empty = no persistence (emptyDir)
 	StorageSize  string // default 20Gi when StorageClass is set
-	// NodeExporter installs node-exporter in Namespaces.NodeExporter. It needs host access, so
-	// PSAExceptions must name that namespace with level privileged and a reason.
+	// NodeExporter installs node-exporter in Namespaces.NodeExporter (the chart's in chart mode,
+	// ours with NodeExporterImage in standalone mode). It needs host access, so PSAExceptions
+	// must name that namespace with level privileged and a reason.
 	NodeExporter bool
 	// KubeAPICIDRs are the API server addresses; the operator, kube-state-metrics and Prometheus
-	// need egress there. Required in chart mode.
+	// need egress there. Required in chart mode and for standalone kube-state-metrics.
 	KubeAPICIDRs []string
 	KubeAPIPort  int // default 6443
 	// NodeCIDRs are the nodes' addresses, scraped on 10250 (kubelet) and 9100 (node-exporter).
@@ -143,6 +144,28 @@ type MonitoringArgs struct {
 	PrometheusImage      string // required in standalone mode; pinned tag or digest
 	PrometheusPullPolicy string // default IfNotPresent
 	PrometheusResources  Resources
+
+	// Standalone mode, what kube-prometheus-stack brings in chart mode. Each runs when its image
+	// is set: NodeExporter (with NodeExporterImage) in Namespaces.NodeExporter, kube-state-metrics
+	// and Alertmanager in the monitoring namespace.
+	NodeExporterImage     string // pinned tag or digest; needs NodeExporter and NodeAddresses
+	KubeStateMetricsImage string // pinned tag or digest; needs KubeAPICIDRs (it watches the API)
+	AlertmanagerImage     string // pinned tag or digest; needs AlertWebhookURL
+	// PullPolicy of the three images above. Default IfNotPresent.
+	ComponentPullPolicy string
+	// NodeAddresses are the nodes' IPs: Prometheus scrapes each kubelet (/metrics and cAdvisor's
+	// /metrics/cadvisor) on 10250 with its ServiceAccount token, and node-exporter on 9100.
+	// Empty: no kubelet or node-exporter targets.
+	NodeAddresses []string
+	// AlertWebhookURL is Alertmanager's one receiver, a webhook (http or https; the host must be
+	// an IP address, which the NetworkPolicy opens).
+	AlertWebhookURL string
+	// ScrapeInterval of the standalone Prometheus, also its rule evaluation interval. Default 30s.
+	ScrapeInterval string
+	// AlertFor replaces the `for:` duration of the named alerts (both modes), e.g. to prove them
+	// in a test in minutes. Shipped durations are documented in docs/apps.md; the override is
+	// visible in the stack config.
+	AlertFor map[string]string
 
 	// ConnectionsAlertRatio fires TooManyDBConnections above this share of max_connections. Default 0.8.
 	ConnectionsAlertRatio float64

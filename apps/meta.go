@@ -41,6 +41,16 @@ const (
 	exporterPort      = 9187
 	postgresPort      = 5432
 	prometheusPort    = 9090
+
+	ksmName          = "kube-state-metrics"
+	ksmPort          = 8080
+	ksmTelemetryPort = 8081
+	nodeExporterName = "node-exporter"
+	nodeExporterPort = 9100
+	alertmanagerName = "alertmanager"
+	alertmanagerPort = 9093
+	// nobodyUID runs the monitoring components (nobody in their Debian-built images).
+	nobodyUID = 65534
 )
 
 // jobResources are the role job's requests and limits; it runs one psql for a second.

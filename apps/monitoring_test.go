@@ -2,6 +2,7 @@ package apps
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-var wantAlerts = []string{"ContainerOOMKilled", "NodeDown", "PersistentVolumeAlmostFull", "PodCrashLooping", "PostgresDown", "TooManyDBConnections"}
+var wantAlerts = []string{"APIHighErrorRate", "ContainerOOMKilled", "NodeDown", "PersistentVolumeAlmostFull", "PodCrashLooping", "PostgresDown", "TargetDown", "TooManyDBConnections"}
 
 func byKey(res []recorded) map[string]recorded {
 	m := map[string]recorded{}
@@ -195,6 +196,11 @@ func TestStandalonePrometheus(t *testing.T) {
 			StaticConfigs []struct {
 				Targets []string `json:"targets"`
 			} `json:"static_configs"`
+			DNSSDConfigs []struct {
+				Names []string `json:"names"`
+				Type  string   `json:"type"`
+				Port  int      `json:"port"`
+			} `json:"dns_sd_configs"`
 		} `json:"scrape_configs"`
 	}
 	if err := yaml.Unmarshal([]byte(cm.str("data", "prometheus.yml")), &cfg); err != nil {
@@ -202,10 +208,17 @@ func TestStandalonePrometheus(t *testing.T) {
 	}
 	targets := map[string]string{}
 	for _, s := range cfg.ScrapeConfigs {
+		if len(s.DNSSDConfigs) > 0 {
+			d := s.DNSSDConfigs[0]
+			targets[s.Job] = fmt.Sprintf("%s %s:%d", d.Type, d.Names[0], d.Port)
+			continue
+		}
 		targets[s.Job] = s.StaticConfigs[0].Targets[0]
 	}
+	// Each api replica on its own: through the ClusterIP Service, scrapes would alternate
+	// between replicas and their counters read as resets.
 	want := map[string]string{
-		"healthcare-api":    "healthcare-api.healthcare.svc:8080",
+		"healthcare-api":    "A healthcare-api-metrics.healthcare.svc.cluster.local:8080",
 		"postgres-exporter": "postgres-exporter.database.svc:9187",
 		"prometheus":        "localhost:9090",
 	}
@@ -354,11 +367,18 @@ tests:
             exp_annotations:
               summary: healthcare/healthcare-api-7d9f is crash-looping
               description: 'Container api keeps restarting; check ` + "`kubectl logs --previous`" + `.'
-      # The restart is compared with 10 minutes earlier, so the alert fires from 10m (the first
-      # evaluation with a sample 10 minutes back) until the restart leaves that window at 15m.
+      # The restart counts while it is inside the 10-minute window: the alert fires from the
+      # restart on (5m) until it leaves the window (15m), also for a container younger than that.
       - eval_time: 4m
         alertname: ContainerOOMKilled
         exp_alerts: []
+      - eval_time: 6m
+        alertname: ContainerOOMKilled
+        exp_alerts:
+          - exp_labels: {severity: warning, namespace: database, pod: postgres-0, container: postgres}
+            exp_annotations:
+              summary: database/postgres-0 was OOMKilled
+              description: Container postgres exceeded its memory limit in the last 10 minutes; raise the limit or fix the leak.
       - eval_time: 12m
         alertname: ContainerOOMKilled
         exp_alerts:

@@ -2,6 +2,7 @@ package apps
 
 import (
 	"sort"
+	"strings"
 
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
@@ -103,6 +104,9 @@ func (a PlatformArgs) networkPolicies() []policy {
 				{Peers: []peer{{Namespace: ns.Database, Pods: app(exporterName)}}, Ports: []port{{"TCP", exporterPort}}},
 			}},
 	)
+	if a.Monitoring.Mode == MonitoringStandalone {
+		return append(out, a.standaloneComponentPolicies(prom)...)
+	}
 	if a.Monitoring.Mode != MonitoringChart {
 		return out
 	}
@@ -212,4 +216,61 @@ func sortedLabelKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// standaloneComponentPolicies open what the standalone Prometheus's companions need, each only
+// when it runs: Prometheus scrapes kube-state-metrics and the nodes (kubelet 10250,
+// node-exporter 9100) and sends alerts to Alertmanager; kube-state-metrics watches the API
+// server; Alertmanager calls its webhook. node-exporter uses the host's network, where
+// NetworkPolicies do not apply; its namespace still gets default-deny for any other pod.
+func (a PlatformArgs) standaloneComponentPolicies(prom peer) []policy {
+	ns := a.Namespaces.Monitoring
+	m := a.Monitoring
+	var out []policy
+	var egress []rule
+	if a.kubeStateMetricsOn() {
+		egress = append(egress, rule{Peers: []peer{{Pods: app(ksmName)}}, Ports: []port{{"TCP", ksmPort}}})
+		var api []peer
+		for _, c := range m.KubeAPICIDRs {
+			api = append(api, peer{CIDR: c})
+		}
+		out = append(out,
+			policy{Namespace: ns, Name: "kube-state-metrics-ingress-prometheus", Pods: app(ksmName),
+				Ingress: []rule{{Peers: []peer{prom}, Ports: []port{{"TCP", ksmPort}}}}},
+			policy{Namespace: ns, Name: "kube-state-metrics-egress-kube-api", Pods: app(ksmName),
+				Egress: []rule{{Peers: api, Ports: []port{{"TCP", m.KubeAPIPort}}}}},
+		)
+	}
+	if len(m.NodeAddresses) > 0 {
+		var nodes []peer
+		for _, addr := range m.NodeAddresses {
+			nodes = append(nodes, peer{CIDR: hostCIDR(addr)})
+		}
+		ports := []port{{"TCP", 10250}}
+		if a.nodeExporterOn() {
+			ports = append(ports, port{"TCP", nodeExporterPort})
+		}
+		egress = append(egress, rule{Peers: nodes, Ports: ports})
+	}
+	if a.alertmanagerOn() {
+		egress = append(egress, rule{Peers: []peer{{Pods: app(alertmanagerName)}}, Ports: []port{{"TCP", alertmanagerPort}}})
+		out = append(out, policy{Namespace: ns, Name: "alertmanager-ingress-prometheus", Pods: app(alertmanagerName),
+			Ingress: []rule{{Peers: []peer{prom}, Ports: []port{{"TCP", alertmanagerPort}}}}})
+		if ip, p, err := webhookPeer(m.AlertWebhookURL); err == nil { // validated before
+			out = append(out, policy{Namespace: ns, Name: "alertmanager-egress-webhook", Pods: app(alertmanagerName),
+				Egress: []rule{{Peers: []peer{{CIDR: hostCIDR(ip.String())}}, Ports: []port{{"TCP", p}}}}})
+		}
+	}
+	if len(egress) > 0 {
+		out = append(out, policy{Namespace: ns, Name: "prometheus-egress-components", Pods: app(prometheusName), Egress: egress})
+	}
+	return out
+}
+
+// hostCIDR is the one-address block of an IPv4 or IPv6 address.
+func hostCIDR(addr string) string {
+	if strings.Contains(addr, ":") {
+		return addr + "/128"
+	}
+	return addr + "/32"
 }

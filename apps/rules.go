@@ -33,9 +33,21 @@ func alert(name, expr, forDur, severity, summary, description string) alertRule 
 	}
 }
 
-// alertRules are the platform's alerts. Node, pod and PVC alerts use kube-state-metrics and
-// kubelet metrics, which only the chart collects; in standalone mode they stay silent.
+// alertRules are the platform's alerts, with monitoring.alertFor applied. Node, pod and PVC
+// alerts use kube-state-metrics and kubelet metrics: the chart collects them, and the standalone
+// Prometheus does once kube-state-metrics and nodeAddresses are set (the local stack sets both).
 func (a PlatformArgs) alertRules() []alertRule {
+	rules := a.shippedAlertRules()
+	for i := range rules {
+		if d, ok := a.Monitoring.AlertFor[rules[i].Alert]; ok {
+			rules[i].For = d
+		}
+	}
+	return rules
+}
+
+// shippedAlertRules are the alerts with the durations docs/apps.md documents.
+func (a PlatformArgs) shippedAlertRules() []alertRule {
 	return []alertRule{
 		alert("NodeDown",
 			`kube_node_status_condition{condition="Ready",status="true"} == 0`,
@@ -46,7 +58,10 @@ func (a PlatformArgs) alertRules() []alertRule {
 			"10m", "warning", "{{ $labels.namespace }}/{{ $labels.pod }} is crash-looping",
 			"Container {{ $labels.container }} keeps restarting; check `kubectl logs --previous`."),
 		alert("ContainerOOMKilled",
-			`(kube_pod_container_status_restarts_total - kube_pod_container_status_restarts_total offset 10m >= 1)`+
+			// increase() over the window, not "now minus 10 minutes ago": the latter needs a sample
+			// from 10 minutes back, so a container younger than that (a new rollout, a fresh
+			// Prometheus) was never reported.
+			`(increase(kube_pod_container_status_restarts_total[10m]) >= 1)`+
 				` and ignoring(reason) min_over_time(kube_pod_container_status_last_terminated_reason{reason="OOMKilled"}[10m]) == 1`,
 			"", "warning", "{{ $labels.namespace }}/{{ $labels.pod }} was OOMKilled",
 			"Container {{ $labels.container }} exceeded its memory limit in the last 10 minutes; raise the limit or fix the leak."),
@@ -62,6 +77,14 @@ func (a PlatformArgs) alertRules() []alertRule {
 			fmt.Sprintf(`sum by (instance) (pg_stat_activity_count) / on (instance) max by (instance) (pg_settings_max_connections) > %g`, a.Monitoring.ConnectionsAlertRatio),
 			"5m", "warning", "PostgreSQL connections above "+fmt.Sprintf("%g%%", a.Monitoring.ConnectionsAlertRatio*100)+" of max_connections",
 			"{{ $value | humanizePercentage }} of max_connections are in use; check api.poolSize x replicas (the seed's real limit was connection pooling)."),
+		alert("APIHighErrorRate",
+			`sum(rate(healthcare_api_http_requests_total{status=~"5.."}[5m])) / sum(rate(healthcare_api_http_requests_total[5m])) > 0.05`,
+			"5m", "critical", "healthcare-api answers more than 5% of requests with 5xx",
+			"{{ $value | humanizePercentage }} of the api's requests failed in the last 5 minutes; check PostgresDown and the api's logs."),
+		alert("TargetDown",
+			`up == 0`,
+			"5m", "warning", "Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }}",
+			"The target has been down for 5 minutes: its metrics (and the alerts built on them) are missing."),
 	}
 }
 

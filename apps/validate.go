@@ -85,6 +85,8 @@ func (a PlatformArgs) withDefaults() PlatformArgs {
 	def(&a.Monitoring.PrometheusPullPolicy, "IfNotPresent")
 	// The standalone Prometheus keeps its TSDB in an emptyDir of 2Gi, which counts toward the limit.
 	defRes(&a.Monitoring.PrometheusResources, Resources{"200m", "256Mi", "1", "1Gi", "256Mi", "3Gi"})
+	def(&a.Monitoring.ComponentPullPolicy, "IfNotPresent")
+	def(&a.Monitoring.ScrapeInterval, "30s")
 	if a.Monitoring.ConnectionsAlertRatio == 0 {
 		a.Monitoring.ConnectionsAlertRatio = 0.8
 	}
@@ -232,11 +234,6 @@ func (a PlatformArgs) validate() error {
 		if a.Secrets.GrafanaAdminPassword == nil {
 			e.add("secrets.grafanaAdminPassword", "required in chart mode; set it with `pulumi config set --secret`")
 		}
-		if m.NodeExporter {
-			if ex, ok := a.PSAExceptions[a.Namespaces.NodeExporter]; !ok || ex.Level != "privileged" {
-				e.add("psaExceptions."+a.Namespaces.NodeExporter, "node-exporter uses hostNetwork, hostPID and hostPath: add an exception with level privileged and a reason, or set monitoring.nodeExporter to false")
-			}
-		}
 	case MonitoringStandalone:
 		checkImage(&e, "monitoring.prometheusImage", m.PrometheusImage)
 		checkPull(&e, "monitoring.prometheusPullPolicy", m.PrometheusPullPolicy)
@@ -250,10 +247,17 @@ func (a PlatformArgs) validate() error {
 		if m.StorageSize != "" {
 			checkQuantity(&e, "monitoring.storageSize", m.StorageSize)
 		}
+		a.validateStandaloneComponents(&e)
 	case MonitoringOff:
 	default:
 		e.add("monitoring.mode", "%q is not one of chart, standalone, off", m.Mode)
 	}
+	if a.nodeExporterOn() {
+		if ex, ok := a.PSAExceptions[a.Namespaces.NodeExporter]; !ok || ex.Level != "privileged" {
+			e.add("psaExceptions."+a.Namespaces.NodeExporter, "node-exporter uses hostNetwork, hostPID and hostPath: add an exception with level privileged and a reason, or set monitoring.nodeExporter to false")
+		}
+	}
+	a.validateAlertFor(&e)
 	if m.ConnectionsAlertRatio <= 0 || m.ConnectionsAlertRatio >= 1 {
 		e.add("monitoring.connectionsAlertRatio", "must be between 0 and 1, got %g", m.ConnectionsAlertRatio)
 	}
@@ -295,7 +299,8 @@ func (a PlatformArgs) validate() error {
 }
 
 func (a PlatformArgs) nodeExporterOn() bool {
-	return a.Monitoring.Mode == MonitoringChart && a.Monitoring.NodeExporter
+	m := a.Monitoring
+	return m.NodeExporter && (m.Mode == MonitoringChart || m.Mode == MonitoringStandalone)
 }
 
 // checkQuotas makes sure the workloads, including a rolling update's surge pod, fit their quotas;

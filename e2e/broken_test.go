@@ -41,7 +41,7 @@ func checkBrokenVariant(t *testing.T, ls *localStack) {
 	cli.setConfig(t, "kubeconfig", ls.cp.KubeconfigPath())
 	cli.setConfig(t, "variant", "broken")
 	auditFrom := auditLines(t, ls)
-	out, took, err := cli.run(t, cli.stackArgs("up", "--policy-pack", ls.pack, "--yes")...)
+	out, took, err := cli.run(t, cli.stackArgs("up", "--policy-pack", ls.pack, "--policy-pack-config", ls.packConfig, "--yes")...)
 	if err == nil {
 		t.Fatal("pulumi up of the broken program succeeded")
 	}
@@ -70,7 +70,7 @@ func checkBrokenVariant(t *testing.T, ls *localStack) {
 	t.Logf("audit log: %d writes, %d dry-run requests for namespace %s", len(writes), dryRuns, brokenNamespace)
 
 	cli.setConfig(t, "variant", "clean")
-	if _, _, err := cli.run(t, cli.stackArgs("up", "--policy-pack", ls.pack, "--yes", "--skip-preview")...); err != nil {
+	if _, _, err := cli.run(t, cli.stackArgs("up", "--policy-pack", ls.pack, "--policy-pack-config", ls.packConfig, "--yes", "--skip-preview")...); err != nil {
 		t.Fatalf("the clean variant of the fixture failed: %v", err)
 	}
 	if _, err := ls.client.AppsV1().Deployments(brokenNamespace).Get(ctx, brokenApp, metav1.GetOptions{}); err != nil {

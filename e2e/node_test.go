@@ -44,6 +44,10 @@ type nodeStack struct {
 	cli     *pulumiCLI
 	kubectl string
 	refs    map[string]string // image name -> ref
+	// webhook receives Alertmanager's notifications; superuserPassword is the stack's
+	// postgresPassword, for the faults that need SQL.
+	webhook           *webhook
+	superuserPassword string
 }
 
 func newNodeStack(t *testing.T) *nodeStack {
@@ -109,20 +113,34 @@ func newNodeStack(t *testing.T) *nodeStack {
 	ns.cli = ws.project(t, root, "local", filepath.Join(root, "stacks", "Pulumi.local.yaml"))
 	ns.cli.setConfig(t, "kubeconfig", cp.KubeconfigPath())
 	for _, key := range localSecretKeys {
-		ns.cli.setSecret(t, key, "e2e-"+randomHex(t)+randomHex(t))
+		v := "e2e-" + randomHex(t) + randomHex(t)
+		if key == "postgresPassword" {
+			ns.superuserPassword = v
+		}
+		ns.cli.setSecret(t, key, v)
 	}
+	ns.webhook = startWebhook(t)
 	// As hack/demo.sh does with a node: wait for readiness, the exact images just built, and a
 	// volume folder of the test's own.
 	for k, v := range map[string]string{
-		"apps.skipAwait":                     "false",
-		"apps.api.image":                     refs["healthcare-api"],
-		"apps.postgres.image":                refs["postgres"],
-		"apps.postgres.exporterImage":        refs["postgres-exporter"],
-		"apps.monitoring.prometheusImage":    refs["prometheus"],
+		"apps.skipAwait":                        "false",
+		"apps.api.image":                        refs["healthcare-api"],
+		"apps.postgres.image":                   refs["postgres"],
+		"apps.postgres.exporterImage":           refs["postgres-exporter"],
+		"apps.monitoring.prometheusImage":       refs["prometheus"],
+		"apps.monitoring.kubeStateMetricsImage": refs["kube-state-metrics"],
+		"apps.monitoring.nodeExporterImage":     refs["node-exporter"],
+		"apps.monitoring.alertmanagerImage":     refs["alertmanager"],
+		"apps.monitoring.alertWebhookURL":       ns.webhook.url,
+		// Faster scrapes and evaluations bound each fault's wait (docs/apps.md: scrapeInterval).
+		"apps.monitoring.scrapeInterval":     "10s",
 		"apps.postgres.localVolume.path":     t.TempDir(),
 		"apps.postgres.localVolume.nodeName": n.Name(),
 	} {
 		ns.cli.must(t, ns.cli.stackArgs("config", "set", "--path", k, v)...)
+	}
+	for alert, d := range alertFor {
+		ns.cli.must(t, ns.cli.stackArgs("config", "set", "--path", "apps.monitoring.alertFor."+alert, d)...)
 	}
 	return ns
 }
@@ -347,7 +365,12 @@ func TestNodeRunsTheLocalStack(t *testing.T) {
 		})
 	})
 
+	t.Run("observability: dashboards have data, every alert fires for a real fault, resolves, and reaches the webhook", func(t *testing.T) {
+		s.observability(t, api)
+	})
+
 	_ = s.client.CoreV1().Namespaces().Delete(ctx, "e2e-probe", metav1.DeleteOptions{})
+	_ = s.client.CoreV1().Namespaces().Delete(ctx, alertsNS, metav1.DeleteOptions{})
 
 	t.Run("a second up changes nothing", func(t *testing.T) {
 		out, _, err := s.cli.run(t, s.cli.stackArgs("up", "--yes", "--skip-preview", "--expect-no-changes")...)

@@ -80,7 +80,7 @@ func checkOutageRecovery(t *testing.T, ls *localStack, want []stateResource) {
 	} else {
 		t.Logf("recovery up: %.1fs", took.Seconds())
 	}
-	if _, _, err := ls.cli.run(t, ls.cli.stackArgs("preview", "--policy-pack", ls.pack, "--expect-no-changes")...); err != nil {
+	if _, _, err := ls.cli.run(t, ls.cli.stackArgs("preview", "--policy-pack", ls.pack, "--policy-pack-config", ls.packConfig, "--expect-no-changes")...); err != nil {
 		t.Errorf("a preview after the recovery shows changes: %v", err)
 	}
 	final, _ := ls.cli.export(t)

@@ -37,16 +37,46 @@ func (a access) String() string {
 }
 
 // serviceAccountNeeds is what each ServiceAccount of the apps layer may do through the Kubernetes
-// API. Every workload gets its Secrets from the kubelet (env and volumes), Prometheus scrapes
-// static targets, and no Pod mounts a token, so each list is empty: beyond what every
-// authenticated user has (asking about its own access), nothing. A ServiceAccount in the cluster
-// that is not listed here fails the test, so a new one must say what it needs.
+// API. Every workload gets its Secrets from the kubelet (env and volumes) and most mount no
+// token, so their lists are empty: beyond what every authenticated user has (asking about its
+// own access), nothing. Two read the API: Prometheus may get nodes/metrics (the kubelets'
+// /metrics and /metrics/cadvisor) and kube-state-metrics may list and watch what it reports on.
+// A ServiceAccount in the cluster that is not listed here fails the test, so a new one must say
+// what it needs.
 var serviceAccountNeeds = map[string][]access{
-	"healthcare/healthcare-api":  nil,
-	"database/postgres":          nil,
-	"database/postgres-exporter": nil,
-	"database/postgres-roles":    nil,
-	"monitoring/prometheus":      nil,
+	"healthcare/healthcare-api":     nil,
+	"database/postgres":             nil,
+	"database/postgres-exporter":    nil,
+	"database/postgres-roles":       nil,
+	"monitoring/prometheus":         {{verb: "get", resource: "nodes", subresource: "metrics"}},
+	"monitoring/kube-state-metrics": kubeStateMetricsNeeds(),
+	"monitoring/alertmanager":       nil,
+	"monitoring-node/node-exporter": nil,
+}
+
+// expectedBindings are the only bindings to the stack's accounts: ClusterRoleBinding name ->
+// ServiceAccount (apps/prometheus.go, apps/kubestate.go).
+var expectedBindings = map[string]string{
+	"infralab-monitoring-prometheus-kubelet": "monitoring/prometheus",
+	"infralab-monitoring-kube-state-metrics": "monitoring/kube-state-metrics",
+}
+
+// kubeStateMetricsNeeds: list and watch, cluster-wide, exactly the resources of its --resources
+// flag; so also "list pods" in every namespace, which mustNot otherwise forbids.
+func kubeStateMetricsNeeds() []access {
+	var out []access
+	for _, r := range []struct{ group, resource string }{
+		{"", "nodes"}, {"", "pods"}, {"", "namespaces"}, {"", "persistentvolumeclaims"}, {"", "persistentvolumes"},
+		{"apps", "deployments"}, {"apps", "statefulsets"}, {"apps", "daemonsets"}, {"apps", "replicasets"}, {"batch", "jobs"},
+	} {
+		for _, verb := range []string{"list", "watch"} {
+			out = append(out, access{verb: verb, group: r.group, resource: r.resource})
+		}
+	}
+	for _, ns := range append([]string{"default", "kube-system"}, localNamespaces...) {
+		out = append(out, access{verb: "list", resource: "pods", namespace: ns})
+	}
+	return out
 }
 
 // everyoneMay is granted to every authenticated user by the default system:basic-user role; it
@@ -220,6 +250,9 @@ func checkNoBindings(t *testing.T, client *kubernetes.Clientset, accounts []stri
 			continue // the API server's own defaults, e.g. service account issuer discovery
 		}
 		for _, s := range b.Subjects {
+			if s.Kind == "ServiceAccount" && expectedBindings[b.Name] == s.Namespace+"/"+s.Name && b.RoleRef.Name == b.Name {
+				continue // what that account needs, checked by the matrix
+			}
 			if matches(s.Kind, s.Name, s.Namespace) {
 				t.Errorf("ClusterRoleBinding %s grants %s to %s %s", b.Name, b.RoleRef.Name, s.Kind, fmt.Sprint(s.Namespace, "/", s.Name))
 			}

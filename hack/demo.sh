@@ -113,6 +113,10 @@ node_config() {
   pulumi config set "${cfg[@]}" --path apps.postgres.image "$(image_ref postgres)"
   pulumi config set "${cfg[@]}" --path apps.postgres.exporterImage "$(image_ref postgres-exporter)"
   pulumi config set "${cfg[@]}" --path apps.monitoring.prometheusImage "$(image_ref prometheus)"
+  local img
+  for img in kube-state-metrics node-exporter alertmanager; do
+    pulumi config set "${cfg[@]}" --path "apps.monitoring.$(echo "$img" | sed -E 's/-(.)/\U\1/g')Image" "$(image_ref "$img")"
+  done
   pulumi config set "${cfg[@]}" --path apps.postgres.localVolume.path "$work/volumes/postgres"
 }
 
@@ -152,7 +156,9 @@ up() {
   ensure_stack_config
   log "pulumi up -s $stack --policy-pack policy (builds the program and the policy pack, then applies)"
   local out="$work/last-up.txt" rc=0
-  pulumi up -s "$stack" --config-file "$config_file" --policy-pack policy --yes --skip-preview \
+  # The stack's policy exceptions (node-exporter's namespace), each with its reason.
+  pulumi up -s "$stack" --config-file "$config_file" --policy-pack policy \
+    --policy-pack-config "stacks/policy.$stack.json" --yes --skip-preview \
     --non-interactive 2>&1 | tee "$out" || rc=$?
   summary "$out" "$rc"
   return "$rc"
@@ -220,7 +226,33 @@ node_summary() {
       [ "$i" != 1 ] || echo "                (waiting up to 60 s for Prometheus to scrape every target)"
     done
     echo "Prometheus:     targets $targets"
+    key_figures "http://$ip:$port"
   fi
+}
+
+# prom_figure URL LABEL PROMQL [FORMAT] prints one figure, or "no data".
+prom_figure() {
+  curl -s -m 5 -G "$1/api/v1/query" --data-urlencode "query=$3" | python3 -c '
+import json, sys
+label, fmt = sys.argv[1], sys.argv[2]
+try:
+    r = json.load(sys.stdin)["data"]["result"]
+    print("                %-26s %s" % (label, (fmt % float(r[0]["value"][1])) if r else "no data"))
+except Exception as e:
+    print("                %-26s unknown (%s)" % (label, e))' "$2" "${4:-%g}" 2>/dev/null || echo "                $2 unreachable"
+}
+
+# key_figures prints what the dashboards would show first, read from Prometheus at $1 (Grafana
+# does not run here): the same queries as apps/dashboards and the alerts.
+key_figures() {
+  echo "Key figures:    read from Prometheus"
+  prom_figure "$1" "nodes Ready" 'sum(kube_node_status_condition{condition="Ready",status="true"})' '%.0f'
+  prom_figure "$1" "pods not running" 'sum(kube_pod_status_phase{phase!~"Running|Succeeded"})' '%.0f'
+  prom_figure "$1" "database up" 'max(pg_up)' '%.0f'
+  prom_figure "$1" "database connections" 'sum(pg_stat_activity_count)' '%.0f'
+  prom_figure "$1" "max_connections" 'max(pg_settings_max_connections)' '%.0f'
+  prom_figure "$1" "api requests/s (5m)" 'sum(rate(healthcare_api_http_requests_total[5m]))' '%.2f'
+  prom_figure "$1" "alerts firing" 'count(ALERTS{alertstate="firing"}) or vector(0)' '%.0f'
 }
 
 # prom_targets prints job=health for every target Prometheus at $1 scrapes.
@@ -239,7 +271,8 @@ preview() {
   ensure_control_plane
   ensure_stack_config
   log "pulumi preview -s $stack --policy-pack policy --diff"
-  pulumi preview -s "$stack" --config-file "$config_file" --policy-pack policy --diff --non-interactive
+  pulumi preview -s "$stack" --config-file "$config_file" --policy-pack policy \
+    --policy-pack-config "stacks/policy.$stack.json" --diff --non-interactive
 }
 
 stop() {

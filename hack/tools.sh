@@ -183,13 +183,19 @@ build_go_main() {
 }
 
 # build_node builds what the embedded node needs besides the kube binaries: CoreDNS for cluster
-# DNS and kube-router, of which the node runs only the iptables NetworkPolicy controller.
+# DNS, kube-router, of which the node runs only the iptables NetworkPolicy controller, and
+# kube-state-metrics, which internal/images packs into the local stack's image.
 build_node() {
   build_go_main coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns
   local kr=github.com/cloudnativelabs/kube-router/v2
   build_go_main kube-router "$kr" "$KUBE_ROUTER_VERSION" "$kr/cmd/kube-router" \
     "-X $kr/pkg/version.Version=v$KUBE_ROUTER_VERSION"
-  log "$("$bin/coredns" -version | head -n1); kube-router $("$bin/kube-router" --version 2>&1 | head -n1)"
+  # Its `version` command prints prometheus/common's version variables (pkg/options/options.go:
+  # version.Print("kube-state-metrics")); stamp them or it prints no version.
+  local ksm=k8s.io/kube-state-metrics/v2 pv=github.com/prometheus/common/version
+  build_go_main kube-state-metrics "$ksm" "$KUBE_STATE_METRICS_VERSION" "$ksm" \
+    "-X $pv.Version=v$KUBE_STATE_METRICS_VERSION -X $pv.Revision=v$KUBE_STATE_METRICS_VERSION -X $pv.Branch=release"
+  log "$("$bin/coredns" -version | head -n1); kube-router $("$bin/kube-router" --version 2>&1 | head -n1); $("$bin/kube-state-metrics" version 2>&1 | head -n1)"
 }
 
 # The language host is our own code, so its cache key is a hash of its sources and the module pins.

@@ -228,10 +228,29 @@ type Monitoring struct {
 	PrometheusImage string `json:"prometheusImage,omitempty"`
 	// PullPolicy of the standalone Prometheus image.
 	PullPolicy string `json:"pullPolicy,omitempty"`
-	// NodeExporter installs the chart's node-exporter (chart mode only) for the nodes dashboard.
-	// It needs hostNetwork, hostPID and hostPath, so apps.podSecurityExceptions must relax its
-	// namespace to privileged with a reason, and the policy pack config must list the same.
+	// NodeExporter installs node-exporter for the nodes dashboard: the chart's in chart mode, ours
+	// (nodeExporterImage) in standalone mode. It needs hostNetwork, hostPID and hostPath, so
+	// apps.podSecurityExceptions must relax its namespace to privileged with a reason, and the
+	// policy pack config must list the same.
 	NodeExporter bool `json:"nodeExporter,omitempty"`
+
+	// Standalone mode: what the chart brings, each when its image is set (pullPolicy applies).
+	NodeExporterImage     string `json:"nodeExporterImage,omitempty"`
+	KubeStateMetricsImage string `json:"kubeStateMetricsImage,omitempty"`
+	AlertmanagerImage     string `json:"alertmanagerImage,omitempty"`
+	// NodeAddresses are the nodes' IPs: Prometheus scrapes each kubelet and cAdvisor on 10250
+	// (with its ServiceAccount token, nodes/metrics) and node-exporter on 9100.
+	NodeAddresses []string `json:"nodeAddresses,omitempty"`
+	// KubeAPICIDRs and KubeAPIPort are where kube-state-metrics reaches the API server (its
+	// egress NetworkPolicy), after the kubernetes Service's DNAT.
+	KubeAPICIDRs []string `json:"kubeAPICIDRs,omitempty"`
+	KubeAPIPort  int      `json:"kubeAPIPort,omitempty"`
+	// AlertWebhookURL is Alertmanager's receiver; its host must be an IP address.
+	AlertWebhookURL string `json:"alertWebhookURL,omitempty"`
+	// ScrapeInterval of the standalone Prometheus (also its evaluation interval); default 30s.
+	ScrapeInterval string `json:"scrapeInterval,omitempty"`
+	// AlertFor replaces the `for:` duration of the named alerts, e.g. {PodCrashLooping: 1m}.
+	AlertFor map[string]string `json:"alertFor,omitempty"`
 }
 
 // PodSecurityException relaxes Pod Security enforcement for one namespace.

@@ -2,6 +2,8 @@ package stacks
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -93,8 +95,15 @@ func validateNodeExporter(a *Apps, c *errs) {
 	}
 	switch a.Monitoring.Mode {
 	case "chart":
-	case "standalone", "off":
-		c.add("apps.monitoring.nodeExporter", fmt.Sprintf("needs monitoring mode chart, not %q", a.Monitoring.Mode), "node-exporter comes with kube-prometheus-stack; set apps.monitoring.mode: chart or remove nodeExporter")
+	case "standalone":
+		if a.Monitoring.NodeExporterImage == "" {
+			c.add("apps.monitoring.nodeExporterImage", "is required with nodeExporter in standalone mode", "name the node-exporter image, e.g. infralab.local/node-exporter:1.5.0-deb12 (make demo sets the one it built)")
+		}
+		if len(a.Monitoring.NodeAddresses) == 0 {
+			c.add("apps.monitoring.nodeAddresses", "is required with nodeExporter in standalone mode", "list the nodes' IPs, e.g. [10.244.0.1] for the embedded node")
+		}
+	case "off":
+		c.add("apps.monitoring.nodeExporter", fmt.Sprintf("needs monitoring mode chart or standalone, not %q", a.Monitoring.Mode), "set apps.monitoring.mode, or remove nodeExporter")
 		return
 	default:
 		return // the mode itself is reported
@@ -120,6 +129,7 @@ func validateMonitoring(cfg *Config, c *errs) {
 	case "standalone":
 		image(m.PrometheusImage, "apps.monitoring.prometheusImage", c)
 		pullPolicy(m.PullPolicy, "apps.monitoring.pullPolicy", c)
+		validateStandaloneComponents(m, c)
 	case "off":
 		return
 	default:
@@ -186,4 +196,46 @@ func isWorker(cfg *Config, name string) bool {
 		}
 	}
 	return false
+}
+
+// validateStandaloneComponents checks the standalone Prometheus's companions; each dependency
+// is named by its path (the apps layer repeats these checks for its own callers).
+func validateStandaloneComponents(m *Monitoring, c *errs) {
+	for _, img := range []struct{ ref, path string }{
+		{m.NodeExporterImage, "apps.monitoring.nodeExporterImage"},
+		{m.KubeStateMetricsImage, "apps.monitoring.kubeStateMetricsImage"},
+		{m.AlertmanagerImage, "apps.monitoring.alertmanagerImage"},
+	} {
+		if img.ref != "" {
+			image(img.ref, img.path, c)
+		}
+	}
+	for i, addr := range m.NodeAddresses {
+		if net.ParseIP(addr) == nil {
+			c.add(fmt.Sprintf("apps.monitoring.nodeAddresses[%d]", i), fmt.Sprintf("%q is not an IP address", addr), "list the nodes' IPs, e.g. 10.244.0.1")
+		}
+	}
+	if m.KubeStateMetricsImage != "" && len(m.KubeAPICIDRs) == 0 {
+		c.add("apps.monitoring.kubeAPICIDRs", "is required with kubeStateMetricsImage", "kube-state-metrics watches the API server: name its address, e.g. [10.244.0.1/32] for the embedded node's API proxy")
+	}
+	for i, cidr := range m.KubeAPICIDRs {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			c.add(fmt.Sprintf("apps.monitoring.kubeAPICIDRs[%d]", i), fmt.Sprintf("%q is not a CIDR", cidr), "e.g. 10.244.0.1/32")
+		}
+	}
+	if m.KubeAPIPort != 0 && (m.KubeAPIPort < 1 || m.KubeAPIPort > 65535) {
+		c.add("apps.monitoring.kubeAPIPort", fmt.Sprintf("%d is not a port", m.KubeAPIPort), "e.g. 6443")
+	}
+	switch {
+	case m.AlertmanagerImage != "" && m.AlertWebhookURL == "":
+		c.add("apps.monitoring.alertWebhookURL", "is required with alertmanagerImage", "name Alertmanager's webhook receiver, e.g. http://10.244.0.1:9095/alerts")
+	case m.AlertWebhookURL != "" && m.AlertmanagerImage == "":
+		c.add("apps.monitoring.alertWebhookURL", "is set without alertmanagerImage, so nothing would deliver to it", "set apps.monitoring.alertmanagerImage, or remove alertWebhookURL")
+	case m.AlertWebhookURL != "":
+		u, err := url.Parse(m.AlertWebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || net.ParseIP(u.Hostname()) == nil {
+			c.add("apps.monitoring.alertWebhookURL", fmt.Sprintf("%q is not an http(s) URL with an IP address host", m.AlertWebhookURL),
+				"e.g. http://10.244.0.1:9095/alerts: Alertmanager's egress NetworkPolicy opens that address")
+		}
+	}
 }

@@ -30,7 +30,7 @@ func TestList(t *testing.T) {
 	if err := run(context.Background(), []string{"list"}, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Fields(out.String()); strings.Join(got, " ") != "pause postgres postgres-exporter prometheus coredns healthcare-api" {
+	if got := strings.Fields(out.String()); strings.Join(got, " ") != "pause postgres postgres-exporter prometheus coredns node-exporter kube-state-metrics alertmanager healthcare-api" {
 		t.Fatalf("list = %q", got)
 	}
 }

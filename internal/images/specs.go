@@ -110,6 +110,38 @@ func specs() []spec {
 			},
 		},
 		{
+			name: "node-exporter", description: "node_exporter from Debian's prometheus-node-exporter",
+			user: nobodyUser, tagPackage: "prometheus-node-exporter",
+			collect: collectNodeExporter,
+			config: v1.Config{
+				Entrypoint:   []string{"/usr/bin/prometheus-node-exporter"},
+				ExposedPorts: ports("9100/tcp"),
+			},
+		},
+		{
+			name: "kube-state-metrics", description: "kube-state-metrics built by `make tools` (hack/tools.sh node), static",
+			user: nobodyUser, versionOf: kubeStateMetricsVersion,
+			collect: collectKubeStateMetrics,
+			config: v1.Config{
+				Entrypoint:   []string{"/kube-state-metrics"},
+				ExposedPorts: ports("8080/tcp", "8081/tcp"),
+			},
+		},
+		{
+			name: "alertmanager", description: "Alertmanager from Debian's prometheus-alertmanager", user: nobodyUser,
+			tagPackage: "prometheus-alertmanager",
+			collect:    collectAlertmanager,
+			config: v1.Config{
+				Entrypoint: []string{"/usr/bin/prometheus-alertmanager"},
+				Cmd: []string{
+					"--config.file=/etc/alertmanager/alertmanager.yml",
+					"--storage.path=/alertmanager",
+					"--cluster.listen-address=",
+				},
+				ExposedPorts: ports("9093/tcp"),
+			},
+		},
+		{
 			name: "healthcare-api", description: "our healthcare-api on Debian's python3 and FastAPI",
 			user: apiUser, version: HealthcareAPIVersion,
 			collect: collectHealthcareAPI,

@@ -83,6 +83,10 @@ func (s *starter) startKubelet(ctx context.Context) error {
 		"--root-dir=" + n.path("kubelet"),
 		"--hostname-override=" + n.opts.NodeName,
 		"--node-ip=" + NodeIP,
+		// cAdvisor (inside the kubelet) labels container metrics with their pod, namespace and
+		// container by asking containerd, at /run/containerd/containerd.sock unless told; ours has
+		// its own socket. Deprecated but still registered (cmd/kubelet/app/options/globalflags_linux.go).
+		"--containerd=" + n.ContainerdSocket(),
 		"--v=1",
 	})
 	if err != nil {
