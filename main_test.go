@@ -382,6 +382,15 @@ func TestReplacedVMRerunsEveryPhaseOfItsNode(t *testing.T) {
 					}
 				}
 			}
+			if replaced == "k8s-cp-1" {
+				// A rebuilt control plane is a new cluster: every worker joins it again.
+				for _, w := range []string{"k8s-worker-1", "k8s-worker-2"} {
+					name := "cluster-" + clusterlayer.PhaseJoinWorker + "-" + w
+					if before[name].triggers == after[name].triggers {
+						t.Errorf("%s would not run again for the rebuilt control plane", name)
+					}
+				}
+			}
 			if replaced == "k8s-worker-1" {
 				// A fresh worker needs a fresh token (the old one may have expired), and the token
 				// may be deleted only after that worker is Ready again.

@@ -228,6 +228,10 @@ func (b *bootstrap) ensureWorkersJoined() error {
 	if err != nil {
 		return err
 	}
+	var cpInstance pulumi.Array
+	if id := b.args.ControlPlane.InstanceID; id != nil {
+		cpInstance = pulumi.Array{id}
+	}
 	for _, w := range b.args.Workers {
 		joinConf := b.joinSecret.ApplyT(func(out string) (string, error) {
 			s, err := parseJoinSecret(PhaseJoinWorker, out)
@@ -250,6 +254,9 @@ func (b *bootstrap) ensureWorkersJoined() error {
 			},
 			stdin:     joinConf,
 			dependsOn: []pulumi.Resource{b.token, b.prepared[w.Name]},
+			// A rebuilt control plane is a new cluster (new CA): every worker joins it again
+			// (join-worker.sh resets a node joined to another cluster).
+			extraTriggers: cpInstance,
 		})
 		if err != nil {
 			return err

@@ -3,7 +3,9 @@
 # token, so it is written 0600 and removed afterwards), then the marker join-done. A joined node
 # is never reset: a stopped kubelet is restarted, and a changed kubelet configuration (its hash
 # differs from the marker kubelet-config.sha256) is fetched from the cluster's kubelet-config
-# ConfigMap, which kubeadm-init has uploaded before this phase runs.
+# ConfigMap, which kubeadm-init has uploaded before this phase runs. The one exception: a node
+# joined to another cluster (its CA differs from the one the JoinConfiguration pins, because the
+# control plane was rebuilt) is reset and joined to this one; it cannot be a member of both.
 set -euo pipefail
 require NODE_NAME KUBERNETES_VERSION STATE_DIR KUBELET_CONFIG_SHA256 JOIN_TOKEN_RESOURCE JOIN_TOKEN_TTL
 umask 077
@@ -27,8 +29,29 @@ if [[ ! -f "${marker}" && -f /etc/kubernetes/kubelet.conf ]]; then
 	touch "${marker}"
 fi
 
+config=$(mktemp "${STATE_DIR}/join.XXXXXX")
+trap 'rm -f "${config}"' EXIT
+cat >"${config}"
+
+# ca_hash prints kubeadm's hash of a CA certificate (sha256 of its public key's DER), the value
+# the JoinConfiguration's caCertHashes pins (join-token.sh computes it the same way).
+ca_hash() {
+	openssl x509 -pubkey -noout -in "$1" | openssl pkey -pubin -outform der | sha256sum | cut -d' ' -f1
+}
+
+# Joined, but to another cluster: the control plane was rebuilt (a replaced VM gets a new CA), so
+# this node's kubelet talks to a cluster that is gone. Reset it and join the current one.
+if [[ -f "${marker}" && -f /etc/kubernetes/pki/ca.crt ]]; then
+	want=$(sed -n 's/^[[:space:]]*-[[:space:]]*"\{0,1\}sha256:\([0-9a-f]\{64\}\)"\{0,1\}[[:space:]]*$/\1/p' "${config}" | head -n 1)
+	have=$(ca_hash /etc/kubernetes/pki/ca.crt) || die "cannot read the CA certificate /etc/kubernetes/pki/ca.crt on ${NODE_NAME}"
+	if [[ -n "${want}" && "${have}" != "${want}" ]]; then
+		log "${NODE_NAME}: joined to another cluster (CA sha256:${have:0:12}..., this cluster's is sha256:${want:0:12}...): the control plane was rebuilt; resetting and joining this one"
+		timeout 300 kubeadm reset --force >>"${log_file}" 2>&1 || die "kubeadm reset failed; see ${log_file} on ${NODE_NAME}"
+		rm -f "${marker}" "${kubelet_marker}"
+	fi
+fi
+
 if [[ -f "${marker}" ]]; then
-	cat >/dev/null # the JoinConfiguration is not needed
 	[[ -f /etc/kubernetes/kubelet.conf ]] ||
 		die "${NODE_NAME} joined earlier (${marker}) but has no /etc/kubernetes/kubelet.conf, so it was reset by hand. It is not joined again automatically: remove ${marker} on ${NODE_NAME} and run pulumi up to join it again, or replace its VM"
 	stuck="The node joined earlier, so it is not reset automatically: fix the kubelet and run pulumi up again, or replace the VM to rebuild the node"
@@ -51,9 +74,6 @@ if [[ -f "${marker}" ]]; then
 	exit 0
 fi
 
-config=$(mktemp "${STATE_DIR}/join.XXXXXX")
-trap 'rm -f "${config}"' EXIT
-cat >"${config}"
 [[ -s "${config}" ]] || die "no JoinConfiguration on stdin"
 
 # No marker and no kubelet.conf: whatever kubeadm left here is from a join that did not finish.
