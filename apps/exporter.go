@@ -26,10 +26,12 @@ func (p *builder) ensureExporter() error {
 	if err != nil {
 		return err
 	}
-	probe := func(delay int) *corev1.ProbeArgs {
+	// Readiness every 2 s with no delay: the Deployment's await (and so `pulumi up`) ends within
+	// ~2 s of the exporter serving, not after a 5 s delay plus a 20 s period.
+	probe := func(delay, period int) *corev1.ProbeArgs {
 		return &corev1.ProbeArgs{
 			HttpGet:             &corev1.HTTPGetActionArgs{Path: pulumi.String("/"), Port: pulumi.String("metrics")},
-			InitialDelaySeconds: pulumi.Int(delay), PeriodSeconds: pulumi.Int(20), TimeoutSeconds: pulumi.Int(5),
+			InitialDelaySeconds: pulumi.Int(delay), PeriodSeconds: pulumi.Int(period), TimeoutSeconds: pulumi.Int(5),
 		}
 	}
 	if _, err := appsv1.NewDeployment(p.ctx, ns+"-"+exporterName, &appsv1.DeploymentArgs{
@@ -66,8 +68,8 @@ func (p *builder) ensureExporter() error {
 						}},
 						SecurityContext: containerSecurity(exporterUID, exporterUID),
 						Resources:       resources(a.Exporter.Resources),
-						ReadinessProbe:  probe(5),
-						LivenessProbe:   probe(30),
+						ReadinessProbe:  probe(0, 2),
+						LivenessProbe:   probe(30, 20),
 					}},
 				},
 			},

@@ -96,11 +96,17 @@ func (p *builder) ensurePostgres() error {
 						}},
 						SecurityContext: containerSecurity(uid, gid),
 						Resources:       resources(a.Postgres.Resources),
+						// A 1 s startup probe (up to 10 min for initdb) reports the pod ready within a
+						// second of the server accepting connections; the kubelet runs the readiness
+						// probe right after it succeeds. Liveness starts only then, so it needs no delay.
+						StartupProbe: &corev1.ProbeArgs{
+							Exec: pgIsReady, PeriodSeconds: pulumi.Int(1), TimeoutSeconds: pulumi.Int(5), FailureThreshold: pulumi.Int(600),
+						},
 						ReadinessProbe: &corev1.ProbeArgs{
-							Exec: pgIsReady, InitialDelaySeconds: pulumi.Int(5), PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(5),
+							Exec: pgIsReady, PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(5),
 						},
 						LivenessProbe: &corev1.ProbeArgs{
-							Exec: pgIsReady, InitialDelaySeconds: pulumi.Int(30), PeriodSeconds: pulumi.Int(20), TimeoutSeconds: pulumi.Int(5), FailureThreshold: pulumi.Int(6),
+							Exec: pgIsReady, PeriodSeconds: pulumi.Int(20), TimeoutSeconds: pulumi.Int(5), FailureThreshold: pulumi.Int(6),
 						},
 						VolumeMounts: corev1.VolumeMountArray{
 							mount("data", pgDataMount, false),
