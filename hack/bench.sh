@@ -75,7 +75,9 @@ measure() {
 # CPU profile: while a measured command runs, sample every process's CPU ticks (utime+stime of
 # /proc/PID/stat) every 0.2 s, so processes that exit in between (CLI, plugins, program) count
 # too; afterwards sum them per component by executable. Processes already running at the first
-# sample (kube-apiserver, etcd) count only what they used during the command.
+# sample (kube-apiserver, etcd) count only what they used during the command. Only this run's
+# processes count (cwd this clone, or a command line naming this run's folder): the machine's
+# other builds and control planes do not.
 profile_start() {
   prof_dir="$work/logs/profile-${#rows[@]}"
   mkdir -p "$prof_dir"
@@ -86,7 +88,7 @@ profile_start() {
       { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '{ print $1, $14 + $15 }'
       for d in /proc/[0-9]*; do
         [ -e "$prof_dir/exe.${d#/proc/}" ] ||
-          echo "$(readlink "$d/exe" 2>/dev/null) $(readlink "$d/cwd" 2>/dev/null)" >"$prof_dir/exe.${d#/proc/}"
+          echo "$(readlink "$d/exe" 2>/dev/null) $(readlink "$d/cwd" 2>/dev/null) $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -c "$work")" >"$prof_dir/exe.${d#/proc/}"
       done
       sleep 0.2
     done >"$prof_dir/samples"
@@ -100,13 +102,14 @@ profile_stop() {
   wait "$prof_pid" || true
   local line
   line=$(for f in "$prof_dir"/exe.*; do printf '%s %s\n' "${f##*.}" "$(cat "$f")"; done |
-    awk -v hz="$(getconf CLK_TCK)" '
-      FNR == NR { exe[$1] = $2; cwd[$1] = $3; next }
+    awk -v hz="$(getconf CLK_TCK)" -v repo="$repo" '
+      FNR == NR { exe[$1] = $2; cwd[$1] = $3; ours[$1] = ($4 > 0 || $3 == repo || $3 == repo "/policy"); next }
       $1 == "TICK" { tick++; next }
       { pid = $1; if (!(pid in last)) { base[pid] = (tick == 1) ? $2 : 0 } last[pid] = $2 }
       END {
         for (pid in last) {
           e = exe[pid]
+          if (!ours[pid]) continue
           if (e ~ /pulumi-resource-kubernetes/) k = "provider"
           else if (e ~ /pulumi-language-go/) k = "language host"
           else if (e ~ /\/pulumi$/) k = "CLI"
