@@ -39,6 +39,9 @@ func run(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := declareBenchCopies(ctx, cfg, secrets, kube); err != nil {
+		return err
+	}
 	exportOutputs(ctx, cfg, kube, platform)
 	return nil
 }

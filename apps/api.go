@@ -30,10 +30,12 @@ func (p *builder) ensureAPI() error {
 	if err != nil {
 		return err
 	}
-	httpProbe := func(path string, delay, failures int) *corev1.ProbeArgs {
+	// Startup is probed every second so readiness is reported within a second of being true;
+	// readiness every 2 s, because /readyz fails until the roles Job has made the api's role.
+	httpProbe := func(path string, period, failures int) *corev1.ProbeArgs {
 		return &corev1.ProbeArgs{
-			HttpGet:             &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("http")},
-			InitialDelaySeconds: pulumi.Int(delay), PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(3),
+			HttpGet:       &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("http")},
+			PeriodSeconds: pulumi.Int(period), TimeoutSeconds: pulumi.Int(3),
 			FailureThreshold: pulumi.Int(failures),
 		}
 	}
@@ -85,9 +87,9 @@ func (p *builder) ensureAPI() error {
 						}},
 						SecurityContext: containerSecurity(apiUID, apiUID),
 						Resources:       resources(a.API.Resources),
-						StartupProbe:    httpProbe("/healthz", 2, 30),
-						ReadinessProbe:  httpProbe("/readyz", 0, 3),
-						LivenessProbe:   httpProbe("/healthz", 0, 3),
+						StartupProbe:    httpProbe("/healthz", 1, 300),
+						ReadinessProbe:  httpProbe("/readyz", 2, 3),
+						LivenessProbe:   httpProbe("/healthz", 10, 3),
 						VolumeMounts:    corev1.VolumeMountArray{mount("tmp", "/tmp", false)},
 					}},
 					Volumes: corev1.VolumeArray{emptyDir("tmp", "64Mi")},

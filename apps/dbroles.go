@@ -15,6 +15,15 @@ import (
 //go:embed sql/roles.sql
 var rolesSQL string
 
+// applyRolesScript is the Job's command: it waits (bounded, with a log line) for PostgreSQL to
+// accept connections, then runs roles.sql, so the Job never fails into the controller's back-off.
+//
+//go:embed sql/apply-roles.sh
+var applyRolesScript string
+
+// rolesWaitSeconds bounds that wait; past it the pod fails and the Job retries (BackoffLimit).
+const rolesWaitSeconds = 300
+
 const rolesSecret = "postgres-roles"
 
 // ensureDatabaseRoles runs sql/roles.sql with psql from the Postgres image in a Job. The Job is
@@ -30,7 +39,7 @@ func (p *builder) ensureDatabaseRoles() error {
 	}
 	cm, err := corev1.NewConfigMap(p.ctx, ns+"-"+rolesJobName, &corev1.ConfigMapArgs{
 		Metadata: p.meta(rolesJobName, ns, "database", false),
-		Data:     pulumi.StringMap{"roles.sql": pulumi.String(rolesSQL)},
+		Data:     pulumi.StringMap{"roles.sql": pulumi.String(rolesSQL), "apply-roles.sh": pulumi.String(applyRolesScript)},
 	}, p.opts(ns)...)
 	if err != nil {
 		return err
@@ -43,14 +52,14 @@ func (p *builder) ensureDatabaseRoles() error {
 	// A digest of the passwords drives replacement; it stays a Pulumi secret in state and never
 	// reaches the cluster.
 	trigger := credentialsDigest(a.Secrets.PostgresPassword, a.Secrets.PostgresPassword, a.Secrets.APIDatabasePassword, a.Secrets.ExporterPassword)
-	scriptSum := sha256.Sum256([]byte(rolesSQL))
+	scriptSum := sha256.Sum256([]byte(rolesSQL + applyRolesScript))
 	connLimit := (a.API.Replicas+1)*a.API.PoolSize + 2
 
 	meta := p.meta(rolesJobName, ns, "database", true)
 	_, err = batchv1.NewJob(p.ctx, ns+"-"+rolesJobName, &batchv1.JobArgs{
 		Metadata: meta,
 		Spec: &batchv1.JobSpecArgs{
-			// Postgres may still be starting: retry with the Job controller's backoff.
+			// The script waits for Postgres itself; retries are for real failures only.
 			BackoffLimit:          pulumi.Int(10),
 			ActiveDeadlineSeconds: pulumi.Int(1200),
 			Template: &corev1.PodTemplateSpecArgs{
@@ -68,13 +77,15 @@ func (p *builder) ensureDatabaseRoles() error {
 						Name:            pulumi.String("psql"),
 						Image:           pulumi.String(a.Postgres.Image),
 						ImagePullPolicy: pulumi.String(a.Postgres.PullPolicy),
-						Command:         pulumi.ToStringArray([]string{"psql", "--no-psqlrc", "-f", "/sql/roles.sql"}),
+						Command:         pulumi.ToStringArray([]string{"sh", "/sql/apply-roles.sh"}),
 						Env: corev1.EnvVarArray{
 							env("PGHOST", postgresName),
 							env("PGPORT", fmt.Sprint(postgresPort)),
 							env("PGUSER", "postgres"),
 							env("PGDATABASE", "postgres"),
 							env("PGCONNECT_TIMEOUT", "5"),
+							env("PG_WAIT_SECONDS", fmt.Sprint(rolesWaitSeconds)),
+							env("ROLES_SQL", "/sql/roles.sql"),
 							env("HOME", "/tmp"),
 							secretEnv("PGPASSWORD", postgresSecret, "password"),
 							env("API_DB_USER", a.API.DatabaseUser),

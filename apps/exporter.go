@@ -26,11 +26,12 @@ func (p *builder) ensureExporter() error {
 	if err != nil {
 		return err
 	}
-	// Readiness: the landing page answers once the exporter serves. Liveness: the port listens.
-	// Neither touches the database, so a database outage shows as pg_up 0, not as restarts.
+	// Readiness: the landing page answers once the exporter serves; every 2 s with no delay, so
+	// the Deployment's await (and so `pulumi up`) ends within ~2 s of it serving. Liveness: the port
+	// listens. Neither touches the database, so a database outage shows as pg_up 0, not restarts.
 	readiness := &corev1.ProbeArgs{
 		HttpGet:             &corev1.HTTPGetActionArgs{Path: pulumi.String("/"), Port: pulumi.String("metrics")},
-		InitialDelaySeconds: pulumi.Int(5), PeriodSeconds: pulumi.Int(20), TimeoutSeconds: pulumi.Int(5),
+		InitialDelaySeconds: pulumi.Int(0), PeriodSeconds: pulumi.Int(2), TimeoutSeconds: pulumi.Int(5),
 	}
 	liveness := &corev1.ProbeArgs{
 		TcpSocket:           &corev1.TCPSocketActionArgs{Port: pulumi.String("metrics")},

@@ -96,15 +96,22 @@ func (p *builder) ensurePostgres() error {
 						}},
 						SecurityContext: containerSecurity(uid, gid),
 						Resources:       resources(a.Postgres.Resources),
+						// A 1 s startup probe (up to 10 min for initdb) reports the pod ready within a
+						// second of the server accepting connections; the kubelet runs the readiness
+						// probe right after it succeeds. Liveness starts only then, so it needs no delay.
+						StartupProbe: &corev1.ProbeArgs{
+							Exec: pgIsReady, PeriodSeconds: pulumi.Int(1), TimeoutSeconds: pulumi.Int(5), FailureThreshold: pulumi.Int(600),
+						},
 						ReadinessProbe: &corev1.ProbeArgs{
-							Exec: pgIsReady, InitialDelaySeconds: pulumi.Int(5), PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(5),
+							Exec: pgIsReady, PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(5),
 						},
 						// Liveness asks only whether the postmaster still listens: pg_isready also fails
 						// during crash recovery or while connections are refused, and a restart then
 						// would start the recovery over (policy rule pod-probes-distinct).
 						LivenessProbe: &corev1.ProbeArgs{
-							TcpSocket:           &corev1.TCPSocketActionArgs{Port: pulumi.String("postgres")},
-							InitialDelaySeconds: pulumi.Int(30), PeriodSeconds: pulumi.Int(20), TimeoutSeconds: pulumi.Int(5), FailureThreshold: pulumi.Int(6),
+							// After the startup probe, so no initial delay is needed.
+							TcpSocket:     &corev1.TCPSocketActionArgs{Port: pulumi.String("postgres")},
+							PeriodSeconds: pulumi.Int(20), TimeoutSeconds: pulumi.Int(5), FailureThreshold: pulumi.Int(6),
 						},
 						VolumeMounts: corev1.VolumeMountArray{
 							mount("data", pgDataMount, false),

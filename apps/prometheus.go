@@ -135,10 +135,11 @@ func (p *builder) ensureStandalonePrometheus() error {
 	if err != nil {
 		return err
 	}
-	probe := func(path string, delay int) *corev1.ProbeArgs {
+	// Readiness every 2 s with no delay, so the StatefulSet's await ends within ~2 s of ready.
+	probe := func(path string, delay, period int) *corev1.ProbeArgs {
 		return &corev1.ProbeArgs{
 			HttpGet:             &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("web")},
-			InitialDelaySeconds: pulumi.Int(delay), PeriodSeconds: pulumi.Int(15), TimeoutSeconds: pulumi.Int(5),
+			InitialDelaySeconds: pulumi.Int(delay), PeriodSeconds: pulumi.Int(period), TimeoutSeconds: pulumi.Int(5),
 		}
 	}
 	// Roll the pod when the config or rules change.
@@ -185,8 +186,8 @@ func (p *builder) ensureStandalonePrometheus() error {
 						}},
 						SecurityContext: containerSecurity(prometheusUID, prometheusUID),
 						Resources:       resources(a.Monitoring.PrometheusResources),
-						ReadinessProbe:  probe("/-/ready", 5),
-						LivenessProbe:   probe("/-/healthy", 30),
+						ReadinessProbe:  probe("/-/ready", 0, 2),
+						LivenessProbe:   probe("/-/healthy", 30, 15),
 						VolumeMounts: corev1.VolumeMountArray{
 							mount("config", "/etc/prometheus", true),
 							mount("data", "/prometheus", false),

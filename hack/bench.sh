@@ -5,11 +5,19 @@
 #      pulumi preview / up / no-op up / destroy, with and without the policy pack;
 #   2. the very same objects (rendered by the kubernetes provider's renderYamlToDirectory through
 #      the stack's infralab:renderYamlTo key) with `kubectl apply --server-side`, then again (no-op);
-#   3. the whole program's evaluation under Pulumi's mocks with 3, 30 and 300 workers
+#   3. the large case: the same stack with the apps layer declared BENCH_COPIES times (default 10,
+#      stack key infralab:benchCopies), pulumi create / no-op / preview side by side with
+#      kubectl apply --server-side / again / kubectl diff --server-side of the same rendered
+#      objects, with a CPU profile per process (where the time goes: CLI, language host, program,
+#      policy pack, provider, kube-apiserver, etcd);
+#   0. hack/demo.sh up from nothing (tools built) and again with no changes, in a demo folder of
+#      its own (INFRALAB_DEMO_DIR), with the real node when this machine can run one; then down;
+#   4. the whole program's evaluation under Pulumi's mocks with 3, 30 and 300 workers
 #      (BenchmarkLabProgram in the root package).
 #
 # Everything runs in a temp folder that is removed at the end, the control plane included.
-# Env: PULUMI_HOME (default ~/.cache/infralab/pulumi-home), BENCH_KEEP=1 keeps the temp folder.
+# Env: PULUMI_HOME (default ~/.cache/infralab/pulumi-home), BENCH_KEEP=1 keeps the temp folder,
+# BENCH_COPIES (default 10; 0 skips the large case), BENCH_DEMO=0 skips the `make demo` rows.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,12 +35,16 @@ export PULUMI_BACKEND_URL="file://$work/state"
 export PULUMI_CONFIG_PASSPHRASE_FILE="$work/passphrase"
 export KUBECONFIG="$work/cluster/kubeconfig"
 namespaces=(healthcare database monitoring)
+copies=${BENCH_COPIES:-10}
 rows=()
 
 log() { printf '==> bench: %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 cleanup() {
+  if [ -x "$work/demo/bin/infralab-env" ]; then
+    "$work/demo/bin/infralab-env" down --dir "$work/demo/cluster" >/dev/null 2>&1 || true
+  fi
   if [ -x "$work/bin/infralab-env" ]; then
     "$work/bin/infralab-env" down --dir "$work/cluster" >/dev/null 2>&1 || true
   fi
@@ -59,8 +71,70 @@ measure() {
   secs=$(awk -v a="$begin" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
   rss=$(sed -n 's/^maxrss_kib=//p' "$logf.time" | awk '{ printf "%d", $1 / 1024 }')
   rows+=("$name|$objects|$secs s|$rss MiB")
+  printf '%s\n' "${rows[-1]}" >"$work/logs/last-row"
 }
 
+# CPU profile: while a measured command runs, sample every process's CPU ticks (utime+stime of
+# /proc/PID/stat) every 0.2 s, so processes that exit in between (CLI, plugins, program) count
+# too; afterwards sum them per component by executable. Processes already running at the first
+# sample (kube-apiserver, etcd) count only what they used during the command. Only this run's
+# processes count (cwd this clone, or a command line naming this run's folder): the machine's
+# other builds and control planes do not.
+profile_start() {
+  prof_dir="$work/logs/profile-${#rows[@]}"
+  mkdir -p "$prof_dir"
+  rm -f "$work/profile.stop"
+  (
+    while [ ! -e "$work/profile.stop" ]; do
+      echo TICK
+      { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk '{ print $1, $14 + $15 }'
+      for d in /proc/[0-9]*; do
+        [ -e "$prof_dir/exe.${d#/proc/}" ] ||
+          echo "$(readlink "$d/exe" 2>/dev/null) $(readlink "$d/cwd" 2>/dev/null) $(tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -c "$work")" >"$prof_dir/exe.${d#/proc/}"
+      done
+      sleep 0.2
+    done >"$prof_dir/samples"
+  ) &
+  prof_pid=$!
+}
+
+# profile_stop: ends the sampler and appends "component seconds, ..." to the last row.
+profile_stop() {
+  touch "$work/profile.stop"
+  wait "$prof_pid" || true
+  local line
+  line=$(for f in "$prof_dir"/exe.*; do printf '%s %s\n' "${f##*.}" "$(cat "$f")"; done |
+    awk -v hz="$(getconf CLK_TCK)" -v repo="$repo" '
+      FNR == NR { exe[$1] = $2; cwd[$1] = $3; ours[$1] = ($4 > 0 || $3 == repo || $3 == repo "/policy"); next }
+      $1 == "TICK" { tick++; next }
+      { pid = $1; if (!(pid in last)) { base[pid] = (tick == 1) ? $2 : 0 } last[pid] = $2 }
+      END {
+        for (pid in last) {
+          e = exe[pid]
+          if (!ours[pid]) continue
+          if (e ~ /pulumi-resource-kubernetes/) k = "provider"
+          else if (e ~ /pulumi-language-go/) k = "language host"
+          else if (e ~ /\/pulumi$/) k = "CLI"
+          else if (e ~ /\/run-[^\/]*$/ && cwd[pid] ~ /\/policy$/) k = "policy pack"
+          else if (e ~ /\/run-[^\/]*$/) k = "program"
+          else if (e ~ /kube-apiserver/) k = "apiserver"
+          else if (e ~ /etcd/) k = "etcd"
+          else if (e ~ /kubectl/) k = "kubectl"
+          else if (e ~ /\/(go|compile|link)$/) k = "go"
+          else continue
+          cpu[k] += last[pid] - base[pid]
+        }
+        for (k in cpu) if (cpu[k] > 0) printf "%s %.1f, ", k, cpu[k] / hz
+      }' - "$prof_dir/samples")
+  rows[-1]="${rows[-1]}|${line%, }"
+}
+
+# profiled NAME OBJECTS CMD...: measure with the CPU profile.
+profiled() {
+  profile_start
+  measure "$@"
+  profile_stop
+}
 
 ensure_tools() {
   local t
@@ -110,12 +184,71 @@ machine() {
     "$(kubectl version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)".*/\1/p' | head -n1)" "$(go env GOVERSION)"
 }
 
+# demo_case: `make demo` from nothing and with no changes, in a folder of this run. A failure
+# (e.g. another infralab node already runs on this machine) is a row saying so, not the end.
+demo_case() {
+  export INFRALAB_DEMO_DIR="$work/demo"
+  local name
+  for name in "make demo (hack/demo.sh up), from nothing, tools built" "make demo, no changes"; do
+    if ! (measure "$name" "-" hack/demo.sh up); then
+      rows+=("$name|-|FAILED: $(grep -m1 -E 'another infralab node|FAILED|error' "$work/logs/$(printf '%02d' "${#rows[@]}").log" | cut -c1-90)|-")
+      break
+    fi
+    # measure ran in a subshell: record its row again here.
+    rows+=("$(cat "$work/logs/last-row")")
+  done
+  if (measure "make demo-down" "-" hack/demo.sh down); then rows+=("$(cat "$work/logs/last-row")"); fi
+  unset INFRALAB_DEMO_DIR
+}
+
+# large_case PACK: the apps layer $copies times (stack key benchCopies), pulumi and kubectl side
+# by side on the same, again empty, cluster, each step with its CPU profile.
+large_case() {
+  local pack=$1 n files i
+  for i in $(seq 2 "$copies"); do namespaces+=("healthcare-$i" "database-$i" "monitoring-$i"); done
+  new_stack large
+  pulumi config set "${on[@]}" benchCopies "$copies"
+  profiled "large: pulumi preview, empty stack, with policy pack" "-" pulumi preview "${on[@]}" --policy-pack "$pack"
+  profiled "large: pulumi up, empty -> all, with policy pack" "?" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview
+  n=$(count_objects)
+  rows[-1]=${rows[-1]/|\?|/|$n|}
+  profiled "large: pulumi up, no-op, with policy pack" "$n" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview --expect-no-changes
+  profiled "large: pulumi preview, no changes, with policy pack" "$n" pulumi preview "${on[@]}" --policy-pack "$pack" --expect-no-changes
+  profiled "large: pulumi up, no-op, no policy pack" "$n" pulumi up "${on[@]}" --yes --skip-preview --expect-no-changes
+  measure "large: pulumi destroy" "$n" pulumi destroy "${on[@]}" --yes --skip-preview
+  wait_namespaces_gone
+  # The file backend rewrites the whole state after every step (O(n^2) at this size, all of it
+  # in the CLI); PULUMI_SKIP_CHECKPOINTS writes it once at the end. Measured, not the default:
+  # a crash in the middle of an `up` would then lose what that `up` had created.
+  local skip="PULUMI_SKIP_CHECKPOINTS=true"
+  profiled "large: pulumi up, empty -> all, with policy pack, $skip" "$n" env "$skip" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview
+  profiled "large: pulumi up, no-op, with policy pack, $skip" "$n" env "$skip" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview --expect-no-changes
+  measure "large: pulumi destroy, $skip" "$n" env "$skip" pulumi destroy "${on[@]}" --yes --skip-preview
+  wait_namespaces_gone
+
+  new_stack large-render
+  pulumi config set "${on[@]}" benchCopies "$copies"
+  pulumi config set "${on[@]}" renderYamlTo "$work/manifests-large"
+  measure "large: render the same manifests (renderYamlTo, $skip)" "$n" env -u KUBECONFIG "$skip" pulumi up "${on[@]}" --yes --skip-preview
+  files=$(find "$work/manifests-large" -name '*.yaml' | wc -l)
+  [ "$files" -eq "$n" ] || log "warning: $files rendered manifests, but the large stack holds $n Kubernetes objects"
+  mkdir -p "$work/manifests-large/0-namespaces"
+  find "$work/manifests-large" -path "$work/manifests-large/0-namespaces" -prune -o -name '*.yaml' -print0 |
+    xargs -0 -r grep -lZ '^kind: Namespace$' | xargs -0 -r mv -t "$work/manifests-large/0-namespaces"
+  local k=(kubectl --field-manager=bench -R -f "$work/manifests-large")
+  profiled "large: kubectl apply --server-side, empty -> all" "$files" "${k[0]}" apply --server-side "${k[@]:1}"
+  profiled "large: kubectl apply --server-side, no-op" "$files" "${k[0]}" apply --server-side "${k[@]:1}"
+  # kubectl's preview: a server-side dry-run diff; exit 1 means differences, which is an error here.
+  profiled "large: kubectl diff --server-side, no changes" "$files" "${k[0]}" diff --server-side "${k[@]:1}"
+}
+
 main() {
   ensure_tools
   mkdir -p "$work/logs" "$work/bin" "$work/manifests" "$work/state"
   (umask 077 && openssl rand -base64 32 >"$work/passphrase")
   local load_at_start
   load_at_start=$(machine)
+  [ "${BENCH_DEMO:-1}" = 0 ] || demo_case
   go build -o "$work/bin/infralab-env" ./cmd/infralab-env
   measure "control plane cold start (infralab-env up; RSS: its launcher)" "-" \
     "$work/bin/infralab-env" up --dir "$work/cluster"
@@ -156,6 +289,13 @@ main() {
   measure "kubectl apply --server-side, no-op" "$files" \
     kubectl apply --server-side --field-manager=bench -R -f "$work/manifests"
 
+  if [ "$copies" != 0 ]; then
+    # The large case starts from an empty cluster again.
+    kubectl delete --wait=true --ignore-not-found -R -f "$work/manifests" >/dev/null 2>&1 || true
+    wait_namespaces_gone
+    large_case "$pack"
+  fi
+
   log "BenchmarkLabProgram under mocks (3, 30, 300 workers)"
   local gobench="$work/logs/gobench.txt"
   go test -run XXX -bench BenchmarkLabProgram -benchtime 3x -count 1 . >"$gobench" 2>&1 || {
@@ -165,7 +305,7 @@ main() {
 
   printf '\n%s\n\n' "$load_at_start"
   {
-    echo "operation|objects|wall time|max RSS (one process)"
+    echo "operation|objects|wall time|max RSS (one process)|CPU s by process (large case)"
     printf '%s\n' "${rows[@]}"
     awk '/^BenchmarkLabProgram\// {
       name = $1; sub(/^BenchmarkLabProgram\//, "", name); sub(/-[0-9]+$/, "", name)

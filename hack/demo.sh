@@ -14,7 +14,8 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
-work="$repo/.infralab"
+# INFRALAB_DEMO_DIR: another folder for all of it (hack/bench.sh measures a demo from nothing there).
+work="${INFRALAB_DEMO_DIR:-$repo/.infralab}"
 stack=local
 
 log() { printf '\n==> demo: %s\n' "$*" >&2; }

@@ -1,16 +1,33 @@
 #!/usr/bin/env bash
-# Builds the pinned toolchain that this machine cannot download, into a cache outside the clone
-# (keyed by version, so a fresh clone reuses it), and links it into .tools/bin.
+# Installs the pinned toolchain into a cache outside the clone (keyed by version, so a fresh
+# clone reuses it) and links it into .tools/bin. Each of pulumi, the kubernetes plugin and the
+# Kubernetes binaries comes from its official release when that can be downloaded and matches
+# the sha256 pinned in hack/versions.env (fetch_release), else it is built from source; either
+# way the log says which path it took and why.
 #
 # Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|etcd|langhost|node|lab-plugins]...
 # lab-plugins (not part of all: it needs internet) installs the proxmoxve and command plugins the
 # lab stack needs, at the versions in versions.env (hack/lab-prepare.sh, which the deploy path runs).
-# Environment: INFRALAB_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/infralab).
+# Environment: INFRALAB_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/infralab);
+#   INFRALAB_TOOLS_FROM=auto (default: release if pinned and reachable, else source) | release
+#   (fail instead of building) | source (never download);
+#   INFRALAB_RELEASE_BASE_URL replaces every release base URL (a mirror; the tests' loopback server).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=versions.env
 . "$repo/hack/versions.env"
+tools_from=${INFRALAB_TOOLS_FROM:-auto}
+case $tools_from in auto | release | source) ;; *)
+  echo "tools: INFRALAB_TOOLS_FROM=$tools_from: want auto, release or source" >&2
+  exit 2
+  ;;
+esac
+if [ -n "${INFRALAB_RELEASE_BASE_URL:-}" ]; then
+  PULUMI_RELEASE_BASE_URL=$INFRALAB_RELEASE_BASE_URL
+  KUBERNETES_RELEASE_BASE_URL=$INFRALAB_RELEASE_BASE_URL
+  KUBERNETES_PLUGIN_RELEASE_BASE_URL=$INFRALAB_RELEASE_BASE_URL
+fi
 
 cache=${INFRALAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/infralab}
 bin="$repo/.tools/bin"
@@ -28,10 +45,84 @@ lock() {
   flock "$lockfd"
 }
 
+# timed NAME CMD...: runs a long `go build` (CMD must accept -v after its first two words, as
+# `go build` does) and reports progress every 20 s: elapsed time, packages compiled so far and
+# the last one, instead of a silent wait.
 timed() {
-  local start=$SECONDS
-  "$@"
-  log "done in $((SECONDS - start))s"
+  local name=$1 start=$SECONDS
+  shift
+  local out
+  out=$(mktemp)
+  "$1" "$2" -v "${@:3}" 2>"$out" &
+  local pid=$! rc=0
+  while kill -0 "$pid" 2>/dev/null; do
+    for _ in $(seq 1 20); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 1
+    done
+    kill -0 "$pid" 2>/dev/null || break
+    log "$name: building, $((SECONDS - start))s elapsed, $(grep -c . "$out" || true) packages compiled (last: $(tail -n1 "$out"))"
+  done
+  wait "$pid" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    grep -v '^[a-zA-Z0-9._/-]*$' "$out" >&2 || cat "$out" >&2
+    rm -f "$out"
+    return "$rc"
+  fi
+  rm -f "$out"
+  log "$name: built in $((SECONDS - start))s"
+}
+
+die() {
+  echo "tools: $*" >&2
+  exit 1
+}
+
+# fetch_release NAME URL SHA256 OUT: the official release at URL into OUT, only if SHA256 (from
+# hack/versions.env) is set and the download matches it. Returns 1, saying why, when the release
+# path is not taken (INFRALAB_TOOLS_FROM=source, no pinned sha256, download failed): the caller
+# then builds from source. With INFRALAB_TOOLS_FROM=release those are errors instead. A download
+# whose sha256 differs is always an error: a wrong or tampered file is never used, and never
+# quietly replaced by a build either.
+fetch_release() {
+  local name=$1 url=$2 want=$3 out=$4 why
+  if [ "$tools_from" = source ]; then
+    log "$name: building from source (INFRALAB_TOOLS_FROM=source)"
+    return 1
+  fi
+  if [ -z "$want" ]; then
+    why="no sha256 pinned for $url in hack/versions.env"
+  elif ! [[ $want =~ ^[0-9a-f]{64}$ ]]; then
+    die "$name: the sha256 pinned in hack/versions.env ('$want') is not 64 lowercase hex digits"
+  elif [ "$(uname -sm)" != "Linux x86_64" ]; then
+    why="the pinned release is linux-amd64, this is $(uname -sm)"
+  else
+    local err
+    err=$(curl -fsSL --connect-timeout 5 --retry 2 --retry-delay 1 -o "$out.part" "$url" 2>&1) || why="cannot download $url (${err:-curl failed})"
+  fi
+  if [ -n "${why:-}" ]; then
+    rm -f "$out.part"
+    [ "$tools_from" != release ] || die "$name: INFRALAB_TOOLS_FROM=release, but $why"
+    log "$name: building from source: $why"
+    return 1
+  fi
+  local got
+  got=$(sha256sum "$out.part" | cut -d' ' -f1)
+  if [ "$got" != "$want" ]; then
+    rm -f "$out.part"
+    die "$name: refusing $url: its sha256 is $got, hack/versions.env pins $want (a wrong or tampered download; check upstream's checksum file before changing the pin, or INFRALAB_TOOLS_FROM=source)"
+  fi
+  mv "$out.part" "$out"
+  log "$name: using the official release $url (sha256 verified)"
+}
+
+# pulumi_on_path prints a pulumi on PATH (not ours) that reports exactly the pinned version.
+pulumi_on_path() {
+  local p
+  p=$(PATH=${PATH//$bin:/} command -v pulumi) || return 1
+  [ "$(readlink -f "$p")" != "$(readlink -f "$bin/pulumi" 2>/dev/null)" ] || return 1
+  [ "$("$p" version 2>/dev/null)" = "v$PULUMI_VERSION" ] || return 1
+  echo "$p"
 }
 
 link() { ln -sfn "$1" "$bin/$(basename "$1")"; }
@@ -52,8 +143,24 @@ ensure_go() {
 build_pulumi() {
   local dir="$cache/tools/pulumi-v$PULUMI_VERSION"
   lock "$dir"
+  local found
+  if ! built "$dir" && found=$(pulumi_on_path) && [ "$tools_from" != source ]; then
+    # A copy, not a link: our language host is found next to the real binary (build_langhost).
+    rm -rf "$dir" && mkdir -p "$dir" && cp "$found" "$dir/pulumi"
+    log "pulumi: using $found from PATH (v$PULUMI_VERSION, the pinned version)"
+    touch "$dir/.done"
+  fi
   if ! built "$dir"; then
-    log "building the pulumi CLI v$PULUMI_VERSION (cold: ~9 min, 2.3 GB RAM)"
+    rm -rf "$dir" && mkdir -p "$dir"
+    if fetch_release pulumi "$PULUMI_RELEASE_BASE_URL/pulumi-v$PULUMI_VERSION-linux-x64.tar.gz" \
+      "$PULUMI_RELEASE_SHA256_LINUX_AMD64" "$dir/release.tar.gz"; then
+      tar -xzf "$dir/release.tar.gz" -C "$dir" --strip-components=1 pulumi/pulumi
+      rm -f "$dir/release.tar.gz"
+      touch "$dir/.done"
+    fi
+  fi
+  if ! built "$dir"; then
+    log "building the pulumi CLI v$PULUMI_VERSION from source (cold: ~9 min, 2.3 GB RAM)"
     rm -rf "$dir" && mkdir -p "$dir/src"
     (
       cd "$dir/src"
@@ -64,7 +171,7 @@ build_pulumi() {
       clip=$(sed -n 's#^replace github.com/atotto/clipboard => \(.*\) \(.*\)#\1@\2#p' "$pkgmod")
       [ -z "$clip" ] || go mod edit -replace "github.com/atotto/clipboard=$clip"
       go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v$PULUMI_VERSION" >/dev/null
-      timed go build -trimpath -o "$dir/pulumi" \
+      timed "pulumi CLI" go build -trimpath -o "$dir/pulumi" \
         -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
         github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
     )
@@ -77,8 +184,19 @@ build_pulumi() {
 build_kubernetes_plugin() {
   local dir="$cache/tools/pulumi-resource-kubernetes-v$KUBERNETES_PLUGIN_VERSION"
   lock "$dir"
+  local plugin_file="$dir/pulumi-resource-kubernetes"
   if ! built "$dir"; then
-    log "building the kubernetes provider plugin v$KUBERNETES_PLUGIN_VERSION (cold: ~8 min, 5 GB RAM)"
+    rm -rf "$dir" && mkdir -p "$dir"
+    # The tarball as released; `pulumi plugin install --file` below unpacks it into PULUMI_HOME.
+    if fetch_release "kubernetes plugin" \
+      "$KUBERNETES_PLUGIN_RELEASE_BASE_URL/pulumi-resource-kubernetes-v$KUBERNETES_PLUGIN_VERSION-linux-amd64.tar.gz" \
+      "$KUBERNETES_PLUGIN_SHA256_LINUX_AMD64" "$dir/release.tar.gz"; then
+      touch "$dir/.done"
+    fi
+  fi
+  [ ! -f "$dir/release.tar.gz" ] || plugin_file="$dir/release.tar.gz"
+  if ! built "$dir"; then
+    log "building the kubernetes provider plugin v$KUBERNETES_PLUGIN_VERSION from source (cold: ~8 min, 5 GB RAM)"
     rm -rf "$dir" && mkdir -p "$dir/src"
     (
       cd "$dir/src"
@@ -93,7 +211,7 @@ build_kubernetes_plugin() {
       sed "0,/^{/s//{\n    \"version\": \"$KUBERNETES_PLUGIN_VERSION\",/" "$src/schema.json" >schema-embed.json
       cp "$src/terraform-mapping.json" terraform-mapping-embed.json
       go mod tidy >/dev/null
-      timed go build -trimpath -o "$dir/pulumi-resource-kubernetes" \
+      timed "kubernetes plugin" go build -trimpath -o "$dir/pulumi-resource-kubernetes" \
         -ldflags "-s -w -X $mod/pkg/version.Version=$KUBERNETES_PLUGIN_VERSION" .
     )
     touch "$dir/.done"
@@ -102,7 +220,7 @@ build_kubernetes_plugin() {
   if ! "$bin/pulumi" plugin ls 2>/dev/null | grep -Eq "^kubernetes +resource +$KUBERNETES_PLUGIN_VERSION"; then
     log "installing plugin kubernetes $KUBERNETES_PLUGIN_VERSION into PULUMI_HOME=$PULUMI_HOME"
     "$bin/pulumi" plugin install resource kubernetes "$KUBERNETES_PLUGIN_VERSION" \
-      --file "$dir/pulumi-resource-kubernetes" >/dev/null
+      --file "$plugin_file" >/dev/null
   fi
   log "plugin kubernetes $KUBERNETES_PLUGIN_VERSION installed"
 }
@@ -113,7 +231,19 @@ build_kube() {
   local dir="$cache/tools/kubernetes-v$KUBERNETES_VERSION"
   lock "$dir"
   if ! built "$dir"; then
-    log "building Kubernetes v$KUBERNETES_VERSION binaries: $kube_binaries (cold: ~8 min)"
+    rm -rf "$dir" && mkdir -p "$dir"
+    if fetch_release "Kubernetes v$KUBERNETES_VERSION" \
+      "$KUBERNETES_RELEASE_BASE_URL/v$KUBERNETES_VERSION/kubernetes-server-linux-amd64.tar.gz" \
+      "$KUBERNETES_SERVER_SHA256_LINUX_AMD64" "$dir/release.tar.gz"; then
+      local members=() m
+      for m in $kube_binaries; do members+=("kubernetes/server/bin/$m"); done
+      tar -xzf "$dir/release.tar.gz" -C "$dir" --strip-components=3 "${members[@]}"
+      rm -f "$dir/release.tar.gz"
+      touch "$dir/.done"
+    fi
+  fi
+  if ! built "$dir"; then
+    log "building Kubernetes v$KUBERNETES_VERSION binaries from source: $kube_binaries (cold: ~8 min)"
     rm -rf "$dir" && mkdir -p "$dir/src"
     (
       cd "$dir/src"
@@ -133,7 +263,7 @@ build_kube() {
       done
       go get "${pkgs[@]/%/@v$KUBERNETES_VERSION}" 2>&1 | grep -v '^go: \(added\|downloading\|upgraded\)' >&2 || true
       local v="k8s.io/component-base/version"
-      CGO_ENABLED=0 timed go build -trimpath -o "$dir/" -ldflags "-s -w \
+      CGO_ENABLED=0 timed "Kubernetes binaries" go build -trimpath -o "$dir/" -ldflags "-s -w \
         -X $v.gitVersion=v$KUBERNETES_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$(echo "$KUBERNETES_VERSION" | cut -d. -f2) \
         -X $v.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=v$KUBERNETES_VERSION" "${pkgs[@]}"
     )
@@ -175,7 +305,7 @@ build_go_main() {
       cd "$dir/src"
       go mod init "infralab.local/$name-build" >/dev/null 2>&1
       go get "$pkg@v$version" 2>&1 | grep -v '^go: \(added\|downloading\|upgraded\|finding\)' >&2 || true
-      CGO_ENABLED=0 timed go build -trimpath -o "$dir/$name" -ldflags "-s -w $ldflags" "$pkg"
+      CGO_ENABLED=0 timed "$name" go build -trimpath -o "$dir/$name" -ldflags "-s -w $ldflags" "$pkg"
     )
     touch "$dir/.done"
   fi
@@ -207,7 +337,7 @@ build_langhost() {
   if ! built "$dir"; then
     log "building our Go language host (tools/langhost)"
     rm -rf "$dir" && mkdir -p "$dir"
-    (cd "$repo" && timed go build -o "$dir/pulumi-language-go" ./tools/langhost)
+    (cd "$repo" && timed "language host" go build -o "$dir/pulumi-language-go" ./tools/langhost)
     touch "$dir/.done"
   fi
   link "$dir/pulumi-language-go"
@@ -236,4 +366,7 @@ main() {
   log "tools ready in $bin (cache: $cache, du: $(du -sh "$cache/tools" | cut -f1))"
 }
 
-main "$@"
+# Sourced (the tests call fetch_release), it only defines the functions.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  main "$@"
+fi

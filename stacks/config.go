@@ -28,11 +28,17 @@ type Config struct {
 	// RenderYAMLTo (local only, for `make bench`) writes the manifests to this folder with the
 	// provider's renderYamlToDirectory instead of applying them to a cluster.
 	RenderYAMLTo string
+	// BenchCopies (local only, for `make bench`'s large case) declares the apps layer this many
+	// times in all, each copy in namespaces suffixed -2, -3, ...; 0 means one, as always.
+	BenchCopies int
 
 	Apps Apps
 
 	Secrets Secrets
 }
+
+// MaxBenchCopies bounds benchCopies: each copy is a full apps layer (~45 objects).
+const MaxBenchCopies = 50
 
 // Proxmox is the Proxmox VE API and the hosts VMs are placed on.
 type Proxmox struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -46,6 +47,13 @@ func Load(src Source) (*Config, error) {
 	cfg.Mode = Mode(mode)
 	cfg.Kubeconfig, _ = src.Get("kubeconfig")
 	cfg.RenderYAMLTo, _ = src.Get("renderYamlTo")
+	if v, ok := src.Get("benchCopies"); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			c.add("benchCopies", fmt.Sprintf("%q is not a whole number", v), "set a number of copies from 1 to "+strconv.Itoa(MaxBenchCopies)+", or remove it")
+		}
+		cfg.BenchCopies = n
+	}
 
 	decode(src, "proxmox", &cfg.Proxmox, c)
 	decode(src, "network", &cfg.Network, c)

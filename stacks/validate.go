@@ -39,7 +39,13 @@ func validate(cfg *Config, c *errs) {
 		if cfg.RenderYAMLTo != "" {
 			c.add("renderYamlTo", "is only for mode local", "remove it; the lab stack always deploys to its cluster")
 		}
+		if cfg.BenchCopies != 0 {
+			c.add("benchCopies", "is only for mode local", "remove it; it exists for make bench on the local stack")
+		}
 	case ModeLocal:
+		if cfg.BenchCopies < 0 || cfg.BenchCopies > MaxBenchCopies {
+			c.add("benchCopies", fmt.Sprintf("%d is out of range", cfg.BenchCopies), fmt.Sprintf("set 1 to %d (hack/bench.sh's large case uses 10), or remove it", MaxBenchCopies))
+		}
 		if strings.TrimSpace(cfg.Kubeconfig) == "" {
 			c.add("kubeconfig", "is required for mode local", "set the path of a kubeconfig, e.g. pulumi config set kubeconfig ~/.kube/config (make demo sets .infralab/cluster/kubeconfig)")
 		}
