@@ -41,8 +41,12 @@ unit: ## tests of both modules; tests that need a built tool fail if it is missi
 	@for m in $(GO_MODULES); do echo "==> go test ($$m)"; (cd $$m && INFRALAB_REQUIRE_TOOLS=1 go test -count=1 -timeout $(TEST_TIMEOUT) ./...); done
 	@[ "$$(id -u)" = 0 ] || echo "==> note: not root, so the suites that need root (embedded node, node scripts, image runs) were skipped; sudo -E env \"PATH=$$PATH\" make test runs everything, as CI does"
 
+.PHONY: test-tools
+test-tools: tools ## tools only the tests use (containerd 2.x for the lab's containerd config check)
+	@hack/tools.sh containerd2
+
 .PHONY: test
-test: tools lint unit ## everything CI runs (.ci/run)
+test: tools test-tools lint unit ## everything CI runs (.ci/run)
 
 .PHONY: demo
 demo: tools ## embedded control plane on 127.0.0.1 + `pulumi up` of the local stack with the policy pack

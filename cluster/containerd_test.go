@@ -46,6 +46,10 @@ func containerdBinary(t *testing.T) string {
 	t.Helper()
 	bin := os.Getenv("INFRALAB_CONTAINERD")
 	if bin == "" {
+		// make test builds it (hack/tools.sh containerd2) into .tools/bin.
+		bin, _ = exec.LookPath("containerd2")
+	}
+	if bin == "" {
 		bin, _ = exec.LookPath("containerd")
 	}
 	if bin != "" {
@@ -54,7 +58,7 @@ func containerdBinary(t *testing.T) string {
 		}
 	}
 	if testenv.Required() {
-		t.Fatal("no containerd 2.x: set INFRALAB_CONTAINERD")
+		t.Fatal("no containerd 2.x: run hack/tools.sh containerd2 (make test does), or set INFRALAB_CONTAINERD")
 	}
 	t.Skip("no containerd 2.x (set INFRALAB_CONTAINERD to one)")
 	return ""

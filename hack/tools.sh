@@ -5,7 +5,8 @@
 # the sha256 pinned in hack/versions.env (fetch_release), else it is built from source; either
 # way the log says which path it took and why.
 #
-# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|etcd|langhost|node|lab-plugins]...
+# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|etcd|langhost|node|containerd2|lab-plugins]...
+# containerd2 (not part of all: only make test needs it) builds containerd 2.x for a config test.
 # lab-plugins (not part of all: it needs internet) installs the proxmoxve and command plugins the
 # lab stack needs, at the versions in versions.env (hack/lab-prepare.sh, which the deploy path runs).
 # Environment: INFRALAB_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/infralab);
@@ -328,6 +329,15 @@ build_node() {
   log "$("$bin/coredns" -version | head -n1); kube-router $("$bin/kube-router" --version 2>&1 | head -n1); $("$bin/kube-state-metrics" version 2>&1 | head -n1)"
 }
 
+# build_containerd2 builds the containerd 2.x the lab's nodes install (cluster.DefaultContainerdVersion),
+# only so that cluster/containerd_test.go can load the config prepare-node generates into the real
+# daemon. Named containerd2 so it never shadows Debian's containerd 1.6, which the embedded node runs.
+build_containerd2() {
+  build_go_main containerd2 github.com/containerd/containerd/v2 "$CONTAINERD_VERSION" \
+    github.com/containerd/containerd/v2/cmd/containerd
+  log "$("$bin/containerd2" --version)"
+}
+
 # The language host is our own code, so its cache key is a hash of its sources and the module pins.
 build_langhost() {
   local key
@@ -359,6 +369,7 @@ main() {
       etcd) ensure_etcd ;;
       langhost) build_langhost ;;
       node) build_node ;;
+      containerd2) build_containerd2 ;;
       lab-plugins) [ -x "$bin/pulumi" ] || build_pulumi; "$repo/hack/lab-prepare.sh" --plugins-only ;;
       *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, etcd, langhost, node, lab-plugins)" >&2; exit 2 ;;
     esac
