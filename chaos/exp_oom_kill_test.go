@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 // TestOOMKillExecsIntoOneReplicaOnly runs oom-kill on the real API server up to what needs a
@@ -140,10 +141,18 @@ func TestOOMKillExecsIntoOneReplicaOnly(t *testing.T) {
 	}
 
 	// Without a memory limit the writer would fill the node's memory: refuse before any change.
-	d2, _ := admin.AppsV1().Deployments(hc).Get(ctx, "healthcare-api", metav1.GetOptions{})
-	d2.Spec.Replicas = ptr(int32(2))
-	d2.Spec.Template.Spec.Containers[0].Resources = corev1.ResourceRequirements{}
-	if _, err := admin.AppsV1().Deployments(hc).Update(ctx, d2, metav1.UpdateOptions{}); err != nil {
+	// Read-modify-write retried on a conflict: the Deployment controller writes its status
+	// meanwhile, which moves the resourceVersion the update carries.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		d2, err := admin.AppsV1().Deployments(hc).Get(ctx, "healthcare-api", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		d2.Spec.Replicas = ptr(int32(2))
+		d2.Spec.Template.Spec.Containers[0].Resources = corev1.ResourceRequirements{}
+		_, err = admin.AppsV1().Deployments(hc).Update(ctx, d2, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, 60*time.Second, "2 ready replicas without a limit", readyReplicas(2))
