@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 )
 
 // corednsConfig is a default that answers nothing but health; the node mounts its own Corefile.
@@ -32,15 +33,34 @@ func corednsVersion(ctx context.Context, b *Builder) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out, err := exec.CommandContext(ctx, bin, "-version").CombinedOutput()
+	return reportedVersion(ctx, bin, corednsVersionRE, "no CoreDNS-X.Y.Z", "-version")
+}
+
+// reportedVersion runs a binary's version command and returns the X.Y.Z that re captures; what
+// names the expected form in the error.
+func reportedVersion(ctx context.Context, bin string, re *regexp.Regexp, what string, args ...string) (string, error) {
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("%s -version: %v: %s", bin, err, out)
+		return "", fmt.Errorf("%s %s: %v: %s", bin, strings.Join(args, " "), err, out)
 	}
-	m := corednsVersionRE.FindSubmatch(out)
+	m := re.FindSubmatch(out)
 	if m == nil {
-		return "", fmt.Errorf("%s -version printed no CoreDNS-X.Y.Z: %q", bin, out)
+		return "", fmt.Errorf("%s %s printed %s: %q", bin, strings.Join(args, " "), what, out)
 	}
 	return string(m[1]), nil
+}
+
+// addNobodyBinary puts a static binary at dest on the base layer of an image that runs as nobody.
+func addNobodyBinary(f *fileSet, bin, dest string) error {
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return err
+	}
+	if err := addBase(f, nobodyUser, false); err != nil {
+		return err
+	}
+	f.addData(dest, 0o755, 0, 0, data)
+	return nil
 }
 
 func collectCoreDNS(_ context.Context, b *Builder, f *fileSet) ([]string, error) {
@@ -48,14 +68,9 @@ func collectCoreDNS(_ context.Context, b *Builder, f *fileSet) ([]string, error)
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
+	if err := addNobodyBinary(f, bin, "/coredns"); err != nil {
 		return nil, err
 	}
-	if err := addBase(f, nobodyUser, false); err != nil {
-		return nil, err
-	}
-	f.addData("/coredns", 0o755, 0, 0, data)
 	f.addData("/etc/coredns/Corefile", 0o644, 0, 0, []byte(corednsConfig))
 	return nil, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 )
@@ -64,15 +63,7 @@ func kubeStateMetricsVersion(ctx context.Context, b *Builder) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out, err := exec.CommandContext(ctx, bin, "version").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("%s version: %v: %s", bin, err, out)
-	}
-	m := ksmVersionRE.FindSubmatch(out)
-	if m == nil {
-		return "", fmt.Errorf("%s version printed no version X.Y.Z: %q (build it with hack/tools.sh node)", bin, out)
-	}
-	return string(m[1]), nil
+	return reportedVersion(ctx, bin, ksmVersionRE, "no version X.Y.Z (build it with hack/tools.sh node)", "version")
 }
 
 func collectKubeStateMetrics(_ context.Context, b *Builder, f *fileSet) ([]string, error) {
@@ -80,13 +71,8 @@ func collectKubeStateMetrics(_ context.Context, b *Builder, f *fileSet) ([]strin
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(bin)
-	if err != nil {
+	if err := addNobodyBinary(f, bin, "/kube-state-metrics"); err != nil {
 		return nil, err
 	}
-	if err := addBase(f, nobodyUser, false); err != nil {
-		return nil, err
-	}
-	f.addData("/kube-state-metrics", 0o755, 0, 0, data)
 	return nil, nil
 }
