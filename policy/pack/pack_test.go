@@ -102,3 +102,41 @@ func TestPackWiring(t *testing.T) {
 	expect(UnknownsPolicy, 1, "pod-image-tag: Pod \"web\", container \"c\", field spec.containers[0].image: value is unknown")
 	expect("pod-image-tag", 0, "")
 }
+
+// The settings policy's config reaches the Pod Security rules, and a bad one is reported on the
+// stack.
+func TestPackSettings(t *testing.T) {
+	pp, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pp.Policies()[1].Name() != SettingsPolicy {
+		t.Fatal("the settings policy must run second, before the rules that read it")
+	}
+	rootPod := resource("kubernetes:core/v1:Pod", "web", map[string]any{"metadata": map[string]any{"namespace": "apps"}, "spec": map[string]any{
+		"securityContext": map[string]any{"runAsNonRoot": false, "seccompProfile": map[string]any{"type": "RuntimeDefault"}},
+		"containers":      []any{map[string]any{"name": "c", "image": "x:1"}}}})
+	for _, tc := range []struct {
+		name     string
+		settings map[string]any
+		nonRoot  int // findings of pod-run-as-non-root
+		problem  string
+	}{
+		{name: "default restricted", nonRoot: 2}, // the pod level and the container that inherits it
+		{name: "baseline", settings: map[string]any{"podSecurity": map[string]any{"level": "baseline"}}, nonRoot: 0},
+		{name: "bad level keeps restricted", settings: map[string]any{"podSecurity": map[string]any{"level": "strict"}}, nonRoot: 2,
+			problem: `settings.podSecurity: level "strict"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &harness{policies: pp.Policies(), config: map[string]map[string]any{SettingsPolicy: tc.settings}}
+			h.run(t, []policyx.AnalyzerResource{resource("pulumi:pulumi:Stack", "infralab-dev", nil), rootPod})
+			if got := len(h.found["pod-run-as-non-root"]); got != tc.nonRoot {
+				t.Errorf("pod-run-as-non-root: %d findings, want %d: %q", got, tc.nonRoot, h.found["pod-run-as-non-root"])
+			}
+			got := strings.Join(h.found[SettingsPolicy], "\n")
+			if tc.problem == "" && got != "" || tc.problem != "" && !strings.Contains(got, tc.problem) {
+				t.Errorf("settings policy reported %q, want %q", got, tc.problem)
+			}
+		})
+	}
+}
