@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,28 +35,10 @@ func TestCalicoCommandChecksThePinnedManifests(t *testing.T) {
 	assert.False(t, CalicoManifestsPinned("v3.31.99", "", ""))
 }
 
-// versionsEnv reads hack/versions.env.
-func versionsEnv(t *testing.T) map[string]string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(testenv.RepoRoot(), "hack", "versions.env"))
-	require.NoError(t, err)
-	defer f.Close()
-	out := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			out[k] = v
-		}
-	}
-	require.NoError(t, sc.Err())
-	return out
-}
-
 // One Calico pin: hack/versions.env (what a Calico built from source here uses), the Go default
 // with its manifest sha256, and the lab stack all name the same release.
 func TestCalicoPinIsTheSameEverywhere(t *testing.T) {
-	env := versionsEnv(t)
+	env := testenv.PinnedVersions(t)
 	assert.Equal(t, DefaultCalicoVersion, env["CALICO_VERSION"])
 	pin, ok := calicoPins[env["CALICO_VERSION"]]
 	require.True(t, ok, "the pinned version has pinned manifests")

@@ -97,3 +97,9 @@ func TestContainerdConfigTakesEffectInARealContainerd(t *testing.T) {
 		"the effective config is containerd's default with our two keys")
 	assert.Contains(t, string(dump), "runtime_type = 'io.containerd.runc.v2'")
 }
+
+// The containerd make test builds (hack/versions.env CONTAINERD_VERSION) is the one the nodes
+// install by default, so the config check above runs against the daemon the lab gets.
+func TestContainerdPinIsTheNodesDefault(t *testing.T) {
+	assert.Equal(t, DefaultContainerdVersion, testenv.PinnedVersions(t)["CONTAINERD_VERSION"])
+}

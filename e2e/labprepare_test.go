@@ -114,7 +114,7 @@ func pluginArchives(t *testing.T) string {
 	if err := os.Link(filepath.Join(bin, "pulumi-resource-command"), filepath.Join(bin, "pulumi-resource-proxmoxve")); err != nil {
 		t.Fatal(err)
 	}
-	v := pinnedVersions(t)
+	v := testenv.PinnedVersions(t)
 	for name, version := range map[string]string{"command": v["COMMAND_PLUGIN_VERSION"], "proxmoxve": v["PROXMOXVE_PLUGIN_VERSION"]} {
 		tgz := filepath.Join(dir, "pulumi-resource-"+name+"-v"+version+"-linux-amd64.tar.gz")
 		if out, err := exec.Command("tar", "-C", bin, "-czf", tgz, "pulumi-resource-"+name).CombinedOutput(); err != nil {
@@ -124,27 +124,12 @@ func pluginArchives(t *testing.T) string {
 	return dir
 }
 
-func pinnedVersions(t *testing.T) map[string]string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "hack", "versions.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 func TestLabPrepareInstallsThePinnedPlugins(t *testing.T) {
 	lp := newLabPrepare(t)
 	if _, err := lp.run("INFRALAB_PLUGIN_DIR=" + pluginArchives(t)); err != nil {
 		t.Fatal(err)
 	}
-	v := pinnedVersions(t)
+	v := testenv.PinnedVersions(t)
 	for _, dir := range []string{"resource-proxmoxve-v" + v["PROXMOXVE_PLUGIN_VERSION"], "resource-command-v" + v["COMMAND_PLUGIN_VERSION"]} {
 		if !isDir(filepath.Join(lp.home, "plugins", dir)) {
 			t.Errorf("PULUMI_HOME lacks plugins/%s", dir)
@@ -175,7 +160,7 @@ func TestLabPrepareOfflineFailsWithTheInstallCommand(t *testing.T) {
 	if !errors.As(err, &exit) {
 		t.Fatalf("want a failed run, got %v", err)
 	}
-	v := pinnedVersions(t)
+	v := testenv.PinnedVersions(t)
 	for _, want := range []string{
 		"could not install plugin proxmoxve " + v["PROXMOXVE_PLUGIN_VERSION"],
 		"pulumi plugin install resource proxmoxve " + v["PROXMOXVE_PLUGIN_VERSION"] + " --server github://api.github.com/muhlba91/pulumi-proxmoxve",

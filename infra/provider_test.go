@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/infralab/infralab/internal/testenv"
 )
 
 // bpg/terraform-provider-proxmox v0.95.0 (bridged by pulumi-proxmoxve v7.13.0) takes every setting
@@ -101,7 +103,5 @@ func TestProviderAsksForThePinnedPluginVersion(t *testing.T) {
 	require.NotNil(t, req, "go.mod requires no %s", proxmoxSDKModule)
 	sdk := string(req[1])
 	assert.Equal(t, sdk, m.ofType(typeProvider)[0].rpc.GetVersion())
-	env, err := os.ReadFile("../hack/versions.env")
-	require.NoError(t, err)
-	assert.Contains(t, strings.Split(string(env), "\n"), "PROXMOXVE_PLUGIN_VERSION="+sdk)
+	assert.Equal(t, sdk, testenv.PinnedVersions(t)["PROXMOXVE_PLUGIN_VERSION"])
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -13,27 +12,11 @@ import (
 	"github.com/infralab/infralab/internal/testenv"
 )
 
-// pinned reads NAME=VALUE lines of hack/versions.env.
-func pinned(t *testing.T) map[string]string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "hack", "versions.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			out[k] = v
-		}
-	}
-	return out
-}
-
 // The infralab program needs three provider plugins; the engine installs (or, offline, looks up)
 // what the language host reports, at these versions.
 func TestRequiredPackagesOfTheProgramAreItsProviderSDKs(t *testing.T) {
 	root := testenv.RepoRoot()
-	v := pinned(t)
+	v := testenv.PinnedVersions(t)
 	want := []string{
 		"command " + v["COMMAND_PLUGIN_VERSION"] + " ",
 		"kubernetes " + v["KUBERNETES_PLUGIN_VERSION"] + " ",
@@ -110,7 +93,7 @@ func TestEngineTakesTheReportedPluginsAndDownloadsNothing(t *testing.T) {
 	p := newProject(t, testProgram)
 	p.mustRun("config", "set", "--secret", "token", tokenValue)
 	out := p.mustRun("preview", "-v=7", "--logtostderr")
-	v := pinned(t)
+	v := testenv.PinnedVersions(t)
 	for _, want := range []string{"proxmoxve " + v["PROXMOXVE_PLUGIN_VERSION"], "command " + v["COMMAND_PLUGIN_VERSION"],
 		"kubernetes " + v["KUBERNETES_PLUGIN_VERSION"]} {
 		if !strings.Contains(out, "plugin "+want+" not installed") {
