@@ -147,9 +147,3 @@ func TestHostPreflightScript(t *testing.T) {
 		assert.Contains(t, string(out), "refusing value")
 	})
 }
-
-func TestHostPreflightScriptPassesShellcheck(t *testing.T) {
-	shellcheck := testenv.Tool(t, "shellcheck")
-	out, err := exec.Command(shellcheck, "--severity=style", "scripts/host-preflight.sh").CombinedOutput()
-	require.NoError(t, err, "shellcheck:\n%s", out)
-}

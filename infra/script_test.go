@@ -13,11 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestHostNATScriptPassesShellcheck(t *testing.T) {
+// Every script the infra layer sends to a Proxmox host passes shellcheck (the repo's
+// .shellcheckrc is found by walking up from each file).
+func TestHostScriptsPassShellcheck(t *testing.T) {
 	shellcheck := testenv.Tool(t, "shellcheck")
-	// shellcheck finds the repo's .shellcheckrc by walking up from the script.
-	cmd := exec.Command(shellcheck, "--severity=style", "scripts/host-nat.sh")
-	out, err := cmd.CombinedOutput()
+	scripts, err := filepath.Glob("scripts/*.sh")
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(scripts), 3, "host-nat, host-preflight, snippet-cleanup")
+	out, err := exec.Command(shellcheck, append([]string{"--severity=style"}, scripts...)...).CombinedOutput()
 	require.NoError(t, err, "shellcheck:\n%s", out)
 }
 

@@ -7,16 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/infralab/infralab/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-func TestSnippetCleanupScriptPassesShellcheck(t *testing.T) {
-	shellcheck := testenv.Tool(t, "shellcheck")
-	out, err := exec.Command(shellcheck, "--severity=style", "scripts/snippet-cleanup.sh").CombinedOutput()
-	require.NoError(t, err, "shellcheck:\n%s", out)
-}
 
 // TestSnippetCleanupScriptRuns runs the real script through the exact command line the remote
 // command sends, with the script on stdin. pvesm is a stand-in on PATH that resolves
