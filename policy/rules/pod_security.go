@@ -101,19 +101,7 @@ func (l *psaLocator) podSecurity() *corev1.PodSecurityContext {
 
 // podSecurityRule adapts a psaRule into a ResourceRule check.
 func podSecurityRule(name string, rule psaRule) func(Resource, Settings) []Finding {
-	return func(r Resource, s Settings) []Finding {
-		p, ok := podOf(r)
-		if !ok {
-			return nil
-		}
-		f := newFinder(name, r)
-		if p.spec.unknown {
-			f.unknown("", p.spec.path)
-			return f.out
-		}
-		if p.spec.missing {
-			return nil
-		}
+	return podRuleWith(name, func(f *finder, p pod, s Settings) {
 		tp := decodePod(p)
 		for _, u := range relevantUnknowns(p, tp.unknowns, rule.reads) {
 			f.unknown(p.labelAt(u), u)
@@ -123,11 +111,11 @@ func podSecurityRule(name string, rule psaRule) func(Resource, Settings) []Findi
 				f.bad("", tp.decodeField, "the pod spec does not fit the Kubernetes API types ("+tp.decodeErr.Error()+"), so Pod Security cannot be checked",
 					"give the field the type the Kubernetes API documents (the API server would reject it too)")
 			}
-			return f.out
+			return
 		}
 		v := evaluatePodSecurity(s.PodSecurity, tp.meta, tp.spec)
 		if !slices.ContainsFunc(rule.checks, v.fails) {
-			return f.out
+			return
 		}
 		l := &psaLocator{f: f, p: p, tp: tp, v: v, cs: p.containerRefs(tp),
 			placed: map[policy.CheckID]bool{}, deferred: map[policy.CheckID]bool{}, version: s.PodSecurity.String()}
@@ -142,8 +130,7 @@ func podSecurityRule(name string, rule psaRule) func(Resource, Settings) []Findi
 					"change the fields the reason names; https://kubernetes.io/docs/concepts/security/pod-security-standards/ lists what each control allows")
 			}
 		}
-		return f.out
-	}
+	})
 }
 
 // decodeRule reports a pod spec that does not decode, once for all Pod Security rules.
