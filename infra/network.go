@@ -41,15 +41,12 @@ func (r *reconciler) ensureBridge(pn ProxmoxNode) error {
 		gw := netip.MustParseAddr(nw.Gateway) // validated
 		args.Address = pulumi.String(netip.PrefixFrom(gw, r.plan.prefix.Bits()).String())
 	}
-	var opts []pulumi.ResourceOption
 	preflight, err := r.ensureHostPreflight(pn, args)
 	if err != nil {
 		return err
 	}
-	if preflight != nil {
-		opts = append(opts, pulumi.DependsOn([]pulumi.Resource{preflight}))
-	}
-	br, err := network.NewNetworkBridge(r.ctx, r.child("bridge-%s", pn.Name), args, r.pxOpts(opts...)...)
+	br, err := network.NewNetworkBridge(r.ctx, r.child("bridge-%s", pn.Name), args,
+		r.pxOpts(pulumi.DependsOn([]pulumi.Resource{preflight}))...)
 	if err != nil {
 		return err
 	}
@@ -71,14 +68,10 @@ func (r *reconciler) ensureBridge(pn ProxmoxNode) error {
 // Its triggers are the bridge's node and name, so it is replaced (and `create` checks the name
 // again) exactly when the provider creates a bridge; on any other change of the bridge's
 // settings (they are in the command line) `update` runs, which checks only for pending changes:
-// by then the bridge exists and is ours. Nothing to undo on delete. A node without a known SSH
-// address (the provider finds it through the API) gets no check; stacks require the address.
+// by then the bridge exists and is ours. Nothing to undo on delete. Every node has an SSH address
+// (validate requires one beyond the first, whose default is the endpoint's host).
 func (r *reconciler) ensureHostPreflight(pn ProxmoxNode, br *network.NetworkBridgeArgs) (pulumi.Resource, error) {
-	host := r.sshHost(pn)
-	if host == "" {
-		return nil, r.ctx.Log.Info("infra: proxmox.nodes "+pn.Name+" has no SSH address: the bridge pre-flight (docs/infra.md) is skipped there",
-			&pulumi.LogArgs{Resource: r.parent})
-	}
+	host := r.plan.hostAddress[pn.Name]
 	nw := r.plan.args.Network
 	settings := fmt.Sprintf("mtu=%d ports=%s", nw.MTU, strings.Join(pn.BridgePorts, ","))
 	if pn.Name == r.plan.args.Proxmox.Nodes[0].Name {
@@ -95,18 +88,6 @@ func (r *reconciler) ensureHostPreflight(pn ProxmoxNode, br *network.NetworkBrid
 		Stdin:      pulumi.String(hostPreflightScript),
 		Triggers:   pulumi.Array{pulumi.String(pn.Name), pulumi.String(nw.Bridge)},
 	}, pulumi.Parent(r.parent))
-}
-
-// sshHost is the SSH address of a node: its configured address, else for the first node the
-// endpoint's host; empty when unknown.
-func (r *reconciler) sshHost(pn ProxmoxNode) string {
-	if pn.Address != "" {
-		return pn.Address
-	}
-	if pn.Name == r.plan.args.Proxmox.Nodes[0].Name {
-		return r.plan.gatewaySSH
-	}
-	return ""
 }
 
 // hostConnection is the SSH login on a Proxmox host at host, the key kept secret and the node's
@@ -144,7 +125,7 @@ func (r *reconciler) ensureHostNAT() error {
 	}
 	sum := sha256.Sum256([]byte(hostNATScript))
 	cmd, err := remote.NewCommand(r.ctx, r.child("host-nat-%s", first.Name), &remote.CommandArgs{
-		Connection: r.hostConnection(first, r.plan.gatewaySSH),
+		Connection: r.hostConnection(first, r.plan.hostAddress[first.Name]),
 		// The script arrives on stdin and is installed, then run; its systemd unit re-runs it at boot.
 		Create: pulumi.String(natCommand(a.Proxmox.HostSSH.User, hostNATPath, env, "apply")),
 		Delete: pulumi.String(natCommand(a.Proxmox.HostSSH.User, hostNATPath, env, "remove")),

@@ -26,9 +26,8 @@ var (
 
 // plan is NodesArgs after validation, with everything derived once.
 type plan struct {
-	args       *NodesArgs
-	prefix     netip.Prefix
-	gatewaySSH string // SSH address of the first node, where NAT runs
+	args   *NodesArgs
+	prefix netip.Prefix
 	// hostAddress is every node's SSH address: its address, or for the first node the endpoint's host.
 	hostAddress map[string]string
 	placement   []string // Proxmox node per VM, same index as args.VMs
@@ -120,19 +119,14 @@ func validateProxmox(errs *fieldErrors, p *plan) {
 			}
 		}
 	}
-	if len(px.Nodes) > 0 {
-		p.gatewaySSH = px.Nodes[0].Address
-		if p.gatewaySSH == "" && u != nil {
-			p.gatewaySSH = u.Hostname()
-		}
-	}
 	p.hostAddress = map[string]string{}
 	for i, n := range px.Nodes {
 		switch {
 		case n.Address != "":
 			p.hostAddress[n.Name] = n.Address
-		case i == 0:
-			p.hostAddress[n.Name] = p.gatewaySSH
+		case i == 0 && u != nil:
+			p.hostAddress[n.Name] = u.Hostname()
+		case i == 0: // the endpoint's own error is reported above
 		default:
 			errs.add(fmt.Sprintf("proxmox.nodes[%d].address", i), "empty: every node but the first needs its SSH address (each VM's snippet is checked and removed over SSH on its node)")
 		}
