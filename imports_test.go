@@ -50,14 +50,18 @@ func TestImportBoundaries(t *testing.T) {
 			why: "the host key check is shared by the config loader and both layers, so it depends on none"},
 		{dir: "internal/memhog", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),
 			why: "the memfd writer is shared by chaos and the e2e suite, so it depends on neither"},
-		{dir: "internal/images", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),
+		{dir: "proof/images", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),
 			why: "the image builder runs before any cluster exists"},
 		// The embedded environment loads the lab's hardening files on purpose, so both clusters
 		// get the same EncryptionConfiguration, audit policy and admission configuration.
-		{dir: "internal/controlplane", forbid: layers, allow: []string{modulePath + "/cluster/hardening"},
+		{dir: "proof/controlplane", forbid: layers, allow: []string{modulePath + "/cluster/hardening"},
 			why: "the embedded control plane is an environment for the program, not part of it"},
-		{dir: "internal/node", forbid: append([]string{"github.com/pulumi/"}, layers...), allow: []string{modulePath + "/cluster/hardening"},
+		{dir: "proof/node", forbid: append([]string{"github.com/pulumi/"}, layers...), allow: []string{modulePath + "/cluster/hardening"},
 			why: "the embedded node is an environment for the program, not part of it"},
+	}
+	for _, layer := range []string{"infra", "cluster", "apps", "stacks", "chaos"} {
+		rules = append(rules, importRule{dir: layer, forbid: []string{modulePath + "/proof"},
+			why: "the product never depends on where it is proven (proof/)"})
 	}
 	for _, r := range rules {
 		for _, imp := range shippedImports(t, r.dir) {

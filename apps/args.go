@@ -94,7 +94,7 @@ type PostgresArgs struct {
 	PullPolicy string // default IfNotPresent
 	// UID and GID default to 10999: at or above 10000 (policy rule pod-high-uid-gid), so no
 	// account of the node owns what the database process owns. Our image
-	// (internal/images) creates its postgres user and directories with these ids; the official
+	// (proof/images) creates its postgres user and directories with these ids; the official
 	// image (user 999) runs under any id: its docker-entrypoint.sh fakes the passwd entry initdb
 	// needs with nss_wrapper (docker-library/postgres 15/bookworm/docker-entrypoint.sh,
 	// docker_init_database_dir). A database initialised by another id must be handed over

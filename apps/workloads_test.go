@@ -9,7 +9,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/infralab/infralab/internal/images"
+	"github.com/infralab/infralab/proof/images"
 )
 
 func TestPostgresStatefulSet(t *testing.T) {
@@ -22,7 +22,7 @@ func TestPostgresStatefulSet(t *testing.T) {
 	}
 	id := float64(DefaultPostgresID)
 	if get(spec, "securityContext", "fsGroup") != id || get(c, "securityContext", "runAsUser") != id || get(c, "securityContext", "runAsGroup") != id {
-		t.Errorf("postgres must run as %d:%d with fsGroup %d (the ids internal/images gives its postgres user): %v", DefaultPostgresID, DefaultPostgresID, DefaultPostgresID, spec["securityContext"])
+		t.Errorf("postgres must run as %d:%d with fsGroup %d (the ids proof/images gives its postgres user): %v", DefaultPostgresID, DefaultPostgresID, DefaultPostgresID, spec["securityContext"])
 	}
 	mounts := map[string]string{}
 	for _, m := range asList(c["volumeMounts"]) {
@@ -214,6 +214,6 @@ func TestCredentialsDigestIsKeyed(t *testing.T) {
 // The postgres image's files belong to its user; the pods must run as that user.
 func TestPostgresIDsMatchTheImage(t *testing.T) {
 	if DefaultPostgresID != images.PostgresID {
-		t.Fatalf("apps runs PostgreSQL as %d, internal/images makes its files %d's", DefaultPostgresID, images.PostgresID)
+		t.Fatalf("apps runs PostgreSQL as %d, proof/images makes its files %d's", DefaultPostgresID, images.PostgresID)
 	}
 }

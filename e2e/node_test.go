@@ -28,10 +28,10 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/infralab/infralab/internal/controlplane"
-	"github.com/infralab/infralab/internal/images"
+	"github.com/infralab/infralab/proof/controlplane"
+	"github.com/infralab/infralab/proof/images"
 	"github.com/infralab/infralab/internal/memhog"
-	"github.com/infralab/infralab/internal/node"
+	"github.com/infralab/infralab/proof/node"
 	"github.com/infralab/infralab/internal/testenv"
 )
 

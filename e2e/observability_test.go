@@ -25,7 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
-	"github.com/infralab/infralab/internal/node"
+	"github.com/infralab/infralab/proof/node"
 	"github.com/infralab/infralab/internal/testenv"
 )
 

@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/infralab/infralab/internal/controlplane"
+	"github.com/infralab/infralab/proof/controlplane"
 )
 
 // objectLookup finds the cluster object behind a state resource, whatever its kind.

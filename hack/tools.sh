@@ -315,7 +315,7 @@ build_go_main() {
 
 # build_node builds what the embedded node needs besides the kube binaries: CoreDNS for cluster
 # DNS, kube-router, of which the node runs only the iptables NetworkPolicy controller, and
-# kube-state-metrics, which internal/images packs into the local stack's image.
+# kube-state-metrics, which proof/images packs into the local stack's image.
 build_node() {
   build_go_main coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns
   local kr=github.com/cloudnativelabs/kube-router/v2

@@ -16,8 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/infralab/infralab/internal/controlplane"
-	"github.com/infralab/infralab/internal/node"
+	"github.com/infralab/infralab/proof/controlplane"
+	"github.com/infralab/infralab/proof/node"
 	"github.com/infralab/infralab/internal/proc"
 )
 

@@ -1,5 +1,5 @@
 // Command infralab-env runs the embedded Kubernetes control plane (package
-// internal/controlplane) in the background for `make demo` and for trying the `local` stack:
+// proof/controlplane) in the background for `make demo` and for trying the `local` stack:
 //
 //	infralab-env up     [--dir .infralab/cluster] [--node --images DIR/images.json]
 //	                                                start, wait until ready, print the kubeconfig path
@@ -9,7 +9,7 @@
 // `up` starts a detached supervisor (this binary's hidden `serve` command) that owns etcd,
 // kube-apiserver and kube-controller-manager and records them in DIR/state.json; `down` stops
 // that supervisor, and only the processes named in the state file if it does not answer.
-// With --node the supervisor also runs a real node (package internal/node: containerd, kubelet,
+// With --node the supervisor also runs a real node (package proof/node: containerd, kubelet,
 // kube-scheduler, kube-proxy, kube-router, CoreDNS; root only), whose side effects `down` undoes
 // even when the supervisor died.
 package main

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/infralab/infralab/internal/images"
-	"github.com/infralab/infralab/internal/node"
+	"github.com/infralab/infralab/proof/images"
+	"github.com/infralab/infralab/proof/node"
 	"github.com/infralab/infralab/internal/testenv"
 )
 

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/infralab/infralab/internal/images"
+	"github.com/infralab/infralab/proof/images"
 )
 
 func main() {

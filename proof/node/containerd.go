@@ -48,7 +48,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 		n.path("containerd", "runc"))
 }
 
-// imageEntry is one line of internal/images' images.json.
+// imageEntry is one line of proof/images' images.json.
 type imageEntry struct {
 	Name string `json:"name"`
 	Ref  string `json:"ref"`

@@ -15,7 +15,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/infralab/infralab/internal/controlplane"
+	"github.com/infralab/infralab/proof/controlplane"
 	"github.com/infralab/infralab/internal/testenv"
 
 	"github.com/infralab/infralab/internal/proc"
@@ -61,7 +61,7 @@ type Options struct {
 	// containerd, ctr and runc come from PATH (Debian).
 	BinDir       string
 	ControlPlane ControlPlane
-	// ImagesIndex is internal/images' images.json; every image in it is imported. It must hold
+	// ImagesIndex is proof/images' images.json; every image in it is imported. It must hold
 	// pause and coredns.
 	ImagesIndex string
 	NodeName    string // default DefaultNodeName; a local PersistentVolume's node affinity names it

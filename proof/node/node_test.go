@@ -12,13 +12,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/infralab/infralab/internal/controlplane"
-	"github.com/infralab/infralab/internal/images"
+	"github.com/infralab/infralab/proof/controlplane"
+	"github.com/infralab/infralab/proof/images"
 	"github.com/infralab/infralab/internal/testenv"
 )
 
 // startNode starts a real control plane and node for a test, with the images built (or taken
-// from the cache) by internal/images. It needs root; missing tools skip the test, or fail it with
+// from the cache) by proof/images. It needs root; missing tools skip the test, or fail it with
 // INFRALAB_REQUIRE_TOOLS=1. setup runs once no other node test runs, before the node starts.
 func startNode(t *testing.T, setup ...func()) (*controlplane.ControlPlane, *Node) {
 	t.Helper()

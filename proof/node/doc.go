@@ -1,8 +1,8 @@
 // Package node runs one real Kubernetes node next to the embedded control plane (package
-// internal/controlplane): containerd and runc from Debian, the kubelet, kube-scheduler and
+// proof/controlplane): containerd and runc from Debian, the kubelet, kube-scheduler and
 // kube-proxy (iptables) that `make tools` builds, the CNI bridge plugin on a bridge of our own,
 // CoreDNS as a Deployment in kube-system from a local image, and kube-router's iptables
-// NetworkPolicy controller. Images come from internal/images' docker archives; nothing is pulled.
+// NetworkPolicy controller. Images come from proof/images' docker archives; nothing is pulled.
 //
 // Everything stays on this machine: the node's address is the host side of its own bridge
 // (infralab0, 10.244.0.1/24), the pods live in network namespaces containerd creates, and every
