@@ -17,8 +17,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/infralab/infralab/proof/controlplane"
 	"github.com/infralab/infralab/internal/testenv"
+	"github.com/infralab/infralab/proof/controlplane"
 )
 
 // One real control plane (etcd, kube-apiserver, kube-controller-manager on loopback) serves every

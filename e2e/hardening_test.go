@@ -23,8 +23,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/infralab/infralab/cluster/hardening"
-	"github.com/infralab/infralab/proof/controlplane"
 	"github.com/infralab/infralab/internal/testenv"
+	"github.com/infralab/infralab/proof/controlplane"
 )
 
 // The control plane here runs with exactly the files the lab cluster's kubeadm bootstrap writes

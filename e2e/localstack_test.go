@@ -16,8 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/infralab/infralab/proof/controlplane"
 	"github.com/infralab/infralab/internal/testenv"
+	"github.com/infralab/infralab/proof/controlplane"
 )
 
 // The `local` stack end to end: the real pulumi CLI, our Go language host, the real kubernetes

@@ -28,11 +28,11 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/infralab/infralab/internal/memhog"
+	"github.com/infralab/infralab/internal/testenv"
 	"github.com/infralab/infralab/proof/controlplane"
 	"github.com/infralab/infralab/proof/images"
-	"github.com/infralab/infralab/internal/memhog"
 	"github.com/infralab/infralab/proof/node"
-	"github.com/infralab/infralab/internal/testenv"
 )
 
 // nodeStack is the local stack deployed for real: hardened control plane, a real node, and

@@ -25,8 +25,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
-	"github.com/infralab/infralab/proof/node"
 	"github.com/infralab/infralab/internal/testenv"
+	"github.com/infralab/infralab/proof/node"
 )
 
 // alertFor shortens the shipped `for:` durations through the stack's documented

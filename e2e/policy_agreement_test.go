@@ -15,9 +15,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/infralab/infralab/proof/controlplane"
 	"github.com/infralab/infralab/internal/testenv"
 	"github.com/infralab/infralab/policy/corpus"
+	"github.com/infralab/infralab/proof/controlplane"
 )
 
 // TestPolicyAgreesWithPodSecurity sends every pod spec of the policy corpus (Linux, user-namespace

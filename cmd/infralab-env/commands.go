@@ -16,9 +16,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/infralab/infralab/internal/proc"
 	"github.com/infralab/infralab/proof/controlplane"
 	"github.com/infralab/infralab/proof/node"
-	"github.com/infralab/infralab/internal/proc"
 )
 
 func defaultImagesIndex() string {

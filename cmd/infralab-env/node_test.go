@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infralab/infralab/internal/testenv"
 	"github.com/infralab/infralab/proof/images"
 	"github.com/infralab/infralab/proof/node"
-	"github.com/infralab/infralab/internal/testenv"
 )
 
 // `up --node`, then the supervisor is killed outright (no teardown of its own), and `down` must

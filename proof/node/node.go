@@ -15,8 +15,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/infralab/infralab/proof/controlplane"
 	"github.com/infralab/infralab/internal/testenv"
+	"github.com/infralab/infralab/proof/controlplane"
 
 	"github.com/infralab/infralab/internal/proc"
 )

@@ -12,9 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/infralab/infralab/internal/testenv"
 	"github.com/infralab/infralab/proof/controlplane"
 	"github.com/infralab/infralab/proof/images"
-	"github.com/infralab/infralab/internal/testenv"
 )
 
 // startNode starts a real control plane and node for a test, with the images built (or taken
