@@ -66,6 +66,12 @@ type KubeadmArgs struct {
 	// ContainerdVersion is the exact containerd 2.x every node installs (Docker's containerd.io
 	// package of that version, held); empty means DefaultContainerdVersion.
 	ContainerdVersion string
+	// ImageRepository (host[:port]/path) replaces registry.k8s.io for every image kubeadm pulls,
+	// pause included, and containerd gets a hosts.toml for its host; empty keeps registry.k8s.io
+	// (imagerepository.go). ImageRepositoryCA is the PEM CA that registry's TLS certificate is
+	// checked against (empty: the node's system roots).
+	ImageRepository   string
+	ImageRepositoryCA string
 	// PodPIDsLimit caps processes per pod (kubelet podPidsLimit), so a fork bomb stays inside its
 	// pod; zero means DefaultPodPIDsLimit. Changing it re-applies the kubelet config on every node.
 	PodPIDsLimit int
@@ -146,6 +152,9 @@ func (a *KubeadmArgs) Validate() error {
 		if msg := checkContainerdVersion(a.ContainerdVersion, a.KubernetesVersion); msg != "" {
 			add("containerdVersion", "%s", msg)
 		}
+	}
+	for _, e := range checkImageRepository(a.ImageRepository, a.ImageRepositoryCA) {
+		add(e[0], "%s", e[1])
 	}
 	if a.PodPIDsLimit != 0 && (a.PodPIDsLimit < MinPodPIDsLimit || a.PodPIDsLimit > MaxPodPIDsLimit) {
 		add("podPidsLimit", "%d is outside %d-%d (0 keeps %d)", a.PodPIDsLimit, MinPodPIDsLimit, MaxPodPIDsLimit, DefaultPodPIDsLimit)

@@ -49,12 +49,14 @@ type clusterConfig struct {
 	PodCIDR           string
 	ServiceCIDR       string
 	PodPIDsLimit      int
+	ImageRepository   string
 }
 
 func (a *KubeadmArgs) clusterConfig() clusterConfig {
 	c := clusterConfig{
 		ClusterName: a.ClusterName, KubernetesVersion: a.KubernetesVersion, ControlPlane: a.ControlPlane,
 		PodCIDR: a.PodCIDR, ServiceCIDR: a.ServiceCIDR, PodPIDsLimit: a.PodPIDsLimit,
+		ImageRepository: a.ImageRepository,
 	}
 	if c.PodPIDsLimit == 0 {
 		c.PodPIDsLimit = DefaultPodPIDsLimit
@@ -94,6 +96,7 @@ func renderKubeadmConfig(c clusterConfig) ([]byte, error) {
 		ClusterName:          c.ClusterName,
 		KubernetesVersion:    "v" + c.KubernetesVersion,
 		ControlPlaneEndpoint: c.endpoint(),
+		ImageRepository:      c.ImageRepository,
 		Networking:           networking{PodSubnet: c.PodCIDR, ServiceSubnet: c.ServiceCIDR, DNSDomain: "cluster.local"},
 		APIServer: apiServer{
 			CertSANs:  []string{c.ControlPlane.IP},

@@ -46,6 +46,7 @@ type clusterConfiguration struct {
 	ClusterName          string           `json:"clusterName"`
 	KubernetesVersion    string           `json:"kubernetesVersion"`
 	ControlPlaneEndpoint string           `json:"controlPlaneEndpoint"`
+	ImageRepository      string           `json:"imageRepository,omitempty"`
 	Networking           networking       `json:"networking"`
 	APIServer            apiServer        `json:"apiServer"`
 	ControllerManager    controlPlaneComp `json:"controllerManager"`

@@ -86,10 +86,14 @@ func (b *bootstrap) ensureReachable() error {
 
 func (b *bootstrap) ensureNodesPrepared() error {
 	for _, n := range b.args.nodes() {
+		env := map[string]string{"NODE_NAME": n.Name, "KUBERNETES_VERSION": b.args.KubernetesVersion,
+			"CONTAINERD_VERSION": b.args.containerdVersion(), "SANDBOX_IMAGE": b.args.sandboxImageRef()}
+		for k, v := range b.args.imageRepositoryEnv() {
+			env[k] = v
+		}
 		c, err := b.run(step{
 			name: b.resName(PhasePrepareNode, &n), phase: PhasePrepareNode, node: n, script: "prepare-node.sh",
-			env: map[string]string{"NODE_NAME": n.Name, "KUBERNETES_VERSION": b.args.KubernetesVersion,
-				"CONTAINERD_VERSION": b.args.containerdVersion(), "SANDBOX_IMAGE": sandboxImage},
+			libs: []string{"registry-hosts.sh"}, env: env,
 			dependsOn: []pulumi.Resource{b.reachable[n.Name]},
 		})
 		if err != nil {

@@ -145,6 +145,11 @@ version = ${v}
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
   SystemdCgroup = true
 TOML
+	# kubernetes.imageRepository: containerd looks up per-host settings (the registry's CA) in
+	# REGISTRY_CERTS_DIR (registry-hosts.sh writes them).
+	if [[ -n "${REGISTRY_CERTS_DIR:-}" ]]; then
+		printf "\n[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '%s'\n" "${REGISTRY_CERTS_DIR}"
+	fi
 }
 
 # write_if_changed PATH MODE: writes stdin to PATH atomically. Returns 0 if the content changed,

@@ -92,6 +92,10 @@ config=$(containerd_config "${SANDBOX_IMAGE}")
 rc=0
 printf '%s\n' "${config}" | write_if_changed /etc/containerd/config.toml 0644 || rc=$?
 ((rc != 2)) || die "cannot write /etc/containerd/config.toml on ${NODE_NAME}"
+if [[ -n "${IMAGE_REGISTRY_HOST:-}" ]]; then
+	log "${NODE_NAME}: containerd hosts.toml for ${IMAGE_REGISTRY_HOST} (kubernetes.imageRepository)"
+	ensure_registry_hosts
+fi
 if ((rc == 0)); then
 	systemctl restart containerd
 fi

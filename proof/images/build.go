@@ -35,6 +35,9 @@ type Builder struct {
 	Go      string    // go binary for cmd/pause; "go" when empty
 	// ToolsDir holds binaries `make tools` built (coredns); default RepoDir/.tools/bin.
 	ToolsDir string
+	// ToolsCache is hack/tools.sh's cache of builds it does not link (etcd and CoreDNS at
+	// kubeadm's versions); default ~/.cache/infralab/tools.
+	ToolsCache string
 }
 
 func (b *Builder) toolsDir() string {
@@ -183,6 +186,14 @@ func (b *Builder) Build(ctx context.Context, names []string) ([]Result, error) {
 	}
 	ss, err := selectSpecs(names)
 	if err != nil {
+		return nil, err
+	}
+	return b.buildSpecs(ctx, ss)
+}
+
+// buildSpecs builds ss into OutDir and merges them into OutDir/images.json.
+func (b *Builder) buildSpecs(ctx context.Context, ss []spec) ([]Result, error) {
+	if err := os.MkdirAll(b.OutDir, 0o755); err != nil {
 		return nil, err
 	}
 	major := debianMajor()
