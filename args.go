@@ -84,6 +84,8 @@ func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *
 		CalicoManifestSHA256: cfg.Kubernetes.CalicoManifestSHA256,
 		CalicoCRDsSHA256:     cfg.Kubernetes.CalicoCRDsSHA256,
 		ContainerdVersion:    cfg.Kubernetes.ContainerdVersion,
+		ImageRepository:      cfg.Kubernetes.ImageRepository,
+		ImageRepositoryCA:    cfg.Kubernetes.ImageRepositoryCA,
 		PodPIDsLimit:         cfg.Kubernetes.PodPIDsLimit,
 		CertRenewDays:        cfg.Kubernetes.CertRenewDays,
 		// The VMs sit behind the host's NAT: SSH reaches them through the first Proxmox host, with

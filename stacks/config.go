@@ -125,6 +125,12 @@ type Kubernetes struct {
 	// ContainerdVersion is the exact containerd release (x.y.z) every node installs from
 	// Docker's containerd.io packages; empty keeps the cluster layer's default.
 	ContainerdVersion string `json:"containerdVersion,omitempty"`
+	// ImageRepository (host[:port]/path) is where every node pulls the images kubeadm names
+	// (control plane, etcd, CoreDNS, pause) instead of registry.k8s.io: kubeadm's imageRepository
+	// plus a containerd hosts.toml for its host. ImageRepositoryCA is that registry's CA (PEM),
+	// installed on the nodes so pulls are TLS-verified against it. Both empty: registry.k8s.io.
+	ImageRepository   string `json:"imageRepository,omitempty"`
+	ImageRepositoryCA string `json:"imageRepositoryCa,omitempty"`
 	// PodPIDsLimit caps processes per pod on every kubelet; 0 keeps the cluster layer's default
 	// (4096). Lower it to watch a fork bomb hit the wall.
 	PodPIDsLimit int `json:"podPidsLimit,omitempty"`
