@@ -60,10 +60,15 @@ func freeLoopback(t *testing.T) string {
 
 func startRegistry(t *testing.T) (*Registry, string) {
 	t.Helper()
+	return startRegistryOn(t, freeLoopback(t))
+}
+
+func startRegistryOn(t *testing.T, addr string) (*Registry, string) {
+	t.Helper()
 	state := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := Start(ctx, Config{StateDir: state, Addr: freeLoopback(t), Binary: registryBinary(t)})
+	r, err := Start(ctx, Config{StateDir: state, Addr: addr, Binary: registryBinary(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
