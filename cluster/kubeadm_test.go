@@ -226,6 +226,8 @@ func TestScriptEditChangesOnlyItsPhaseTriggers(t *testing.T) {
 		"remove-node.sh": {},
 		// renew-certs.sh is installed by cert-renewal (RENEW_SCRIPT_B64 is one of its triggers).
 		"cert-renewal.sh": {PhaseCertRenewal}, "renew-certs.sh": {PhaseCertRenewal},
+		// The imageRepository helpers (hosts.toml, CA) go with prepare-node.
+		"registry-hosts.sh": {PhasePrepareNode},
 	}
 	entries, err := fs.ReadDir(Scripts(), ".")
 	require.NoError(t, err)

@@ -2,6 +2,7 @@
 # Helpers for prepare-node when the stack sets kubernetes.imageRepository (cluster/imagerepository.go).
 # Prepended after lib.sh; reads IMAGE_REGISTRY_HOST (host[:port]), REGISTRY_CERTS_DIR and, when the
 # registry has a CA of its own, IMAGE_REGISTRY_CA_B64.
+set -euo pipefail
 
 # registry_hosts_toml prints containerd's hosts.toml for IMAGE_REGISTRY_HOST: pulls and resolves
 # go to that host over https, verified against its CA when one is given (never skip_verify).
