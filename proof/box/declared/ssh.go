@@ -71,10 +71,22 @@ func (s *SSH) Printf(format string, args ...any) {
 	fmt.Fprintf(s.Out, format, args...)
 }
 
-// Run implements Runner.
+// Run implements Runner. It prints the command's duration when it ends.
 func (s *SSH) Run(ctx context.Context, c *Command) (string, error) {
-	mask := s.masker(c)
 	label := s.Label(c)
+	s.Printf("[%s] start\n", label)
+	start := time.Now()
+	out, err := s.run(ctx, c, label)
+	if err != nil {
+		s.Printf("[%s] FAILED after %s\n", label, round(time.Since(start)))
+	} else {
+		s.Printf("[%s] done in %s\n", label, round(time.Since(start)))
+	}
+	return out, err
+}
+
+func (s *SSH) run(ctx context.Context, c *Command, label string) (string, error) {
+	mask := s.masker(c)
 	client, err := s.dial(ctx, c.Connection)
 	if err != nil {
 		return "", errors.New(mask.Apply(err.Error()))

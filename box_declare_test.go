@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"golang.org/x/crypto/ssh"
+
+	clusterlayer "github.com/infralab/infralab/cluster"
+	"github.com/infralab/infralab/proof/box/declared"
+	"github.com/infralab/infralab/stacks"
+)
+
+// The box (proof/box) evaluates this very program with a box stack config under a mock engine
+// that captures what it declares and, for `make box`, runs the cluster layer's commands over real
+// SSH on the box's machines (proof/box/declared). Package main cannot be imported, so this file
+// is where the program meets that engine: a normal test of the box plan's shape, and
+// TestBoxDeclared, the entry `make box` runs (INFRALAB_BOX set).
+
+// runBoxProgram evaluates the program with the box stack config against eng.
+func runBoxProgram(t testing.TB, box *declared.Box, eng *declared.Engine) error {
+	t.Helper()
+	lab, err := stacks.ReadStackFile(filepath.Join("stacks", "Pulumi.lab.yaml"))
+	if err != nil {
+		return err
+	}
+	values, secrets, err := box.StackConfig(lab)
+	if err != nil {
+		return err
+	}
+	// Secrets of layers the box does not run for real (no Proxmox API; the apps are applied by a
+	// real `pulumi up` of the local stack), generated per run.
+	u := randomHex(16)
+	secrets[stacks.KeyProxmoxAPIToken] = "infralab@pve!box=" + u[:8] + "-" + u[8:12] + "-4" + u[13:16] + "-8" + u[17:20] + "-" + u[20:]
+	for _, k := range []string{stacks.KeyPostgresPassword, stacks.KeyAPIDBPassword, stacks.KeyExporterDBPassword, stacks.KeyGrafanaAdminPassword} {
+		secrets[k] = randomHex(16)
+	}
+	cfg := map[string]string{}
+	var secretKeys []string
+	for k, v := range values {
+		cfg[stacks.Namespace+":"+k] = v
+	}
+	for k, v := range secrets {
+		cfg[stacks.Namespace+":"+k] = v
+		secretKeys = append(secretKeys, stacks.Namespace+":"+k)
+	}
+	if eng.Phases == nil {
+		eng.Phases = clusterlayer.PhaseNames()
+	}
+	if runner, ok := eng.Runner.(*declared.SSH); ok && runner.Mask != nil {
+		for _, v := range secrets {
+			runner.Mask.Add(v)
+		}
+	}
+	b, _ := json.Marshal(cfg)
+	keys, _ := json.Marshal(secretKeys)
+	t.Setenv(pulumi.EnvConfig, string(b))
+	t.Setenv(pulumi.EnvConfigSecretKeys, string(keys))
+	return pulumi.RunErr(run, pulumi.WithMocks("infralab", "box", eng))
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x", b)
+}
+
+// testBox is a box description with generated keys, as proof/box writes it after first boot.
+func testBox(t testing.TB) *declared.Box {
+	t.Helper()
+	dir := t.TempDir()
+	key := func(name string) (file, pub string) {
+		p, priv, _ := ed25519.GenerateKey(rand.Reader)
+		block, _ := ssh.MarshalPrivateKey(priv, "")
+		file = filepath.Join(dir, name)
+		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sp, _ := ssh.NewPublicKey(p)
+		return file, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp)))
+	}
+	sshKey, _ := key("ssh")
+	jumpKey, _ := key("jump")
+	enc := filepath.Join(dir, "encryption")
+	if err := os.WriteFile(enc, []byte(base64.StdEncoding.EncodeToString(make([]byte, 32))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, jumpHost := key("jump-host")
+	b := &declared.Box{
+		Jump: declared.Machine{Name: "pve1", Address: "10.77.0.2", HostKey: jumpHost}, JumpUser: "infralab-jump",
+		NodeCIDR: "10.77.0.0/24", Gateway: "10.77.0.1", DNS: []string{"10.77.0.1"},
+		SSHPrivateKeyFile: sshKey, JumpPrivateKeyFile: jumpKey, EncryptionKeyFile: enc,
+	}
+	for i, n := range []string{"k8s-cp-1", "k8s-worker-1", "k8s-worker-2"} {
+		_, hk := key("host-" + n)
+		b.Machines = append(b.Machines, declared.Machine{Name: n, Address: fmt.Sprintf("10.77.0.%d", 10+i), HostKey: hk})
+	}
+	return b
+}
+
+// standIn plays the nodes' stdout when nothing runs, so every phase is declared (main_test.go).
+func standIn(args pulumi.MockResourceArgs) string {
+	switch {
+	case strings.HasSuffix(args.Name, "-"+clusterlayer.PhaseFetchKubeconfig):
+		return sealLikeTheNode(args, "apiVersion: v1\nkind: Config\n")
+	case strings.HasSuffix(args.Name, "-"+clusterlayer.PhaseJoinToken) && !strings.HasSuffix(args.Name, "-"+clusterlayer.PhaseDeleteJoinToken):
+		return sealLikeTheNode(args, `{"token":"abcdef.0123456789abcdef","caCertHash":"sha256:`+strings.Repeat("ab", 32)+`"}`)
+	}
+	return "ok"
+}
+
+// The box stack puts every cluster phase on the box's machines, through the box's jump host
+// with its forwarding-only login, and each VM's user-data carries the box's login key; the plan
+// written for the box holds no secret.
+func TestBoxStackDeclaresTheClusterPhasesOnTheMachines(t *testing.T) {
+	box := testBox(t)
+	eng := &declared.Engine{StandIn: standIn}
+	if err := runBoxProgram(t, box, eng); err != nil {
+		t.Fatal(err)
+	}
+	plan := eng.Plan()
+	addrs := box.Names()
+	nodesOf := map[string][]string{}
+	for _, c := range plan.Commands {
+		if !strings.HasPrefix(c.Name, "cluster-") {
+			continue
+		}
+		node := addrs[c.Connection.Host]
+		if node == "" {
+			t.Errorf("%s connects to %s, no machine of the box", c.Name, c.Connection.Host)
+		}
+		if p := c.Connection.Proxy; p == nil || p.Host != box.Jump.Address || p.User != box.JumpUser || p.HostKey != box.Jump.HostKey {
+			t.Errorf("%s does not go through the box's jump login: %+v", c.Name, p)
+		}
+		if c.Connection.User != "infralab" || c.Create == "" {
+			t.Errorf("%s: user %q, create %d bytes", c.Name, c.Connection.User, len(c.Create))
+		}
+		nodesOf[c.Phase] = append(nodesOf[c.Phase], node)
+	}
+	all := []string{"k8s-cp-1", "k8s-worker-1", "k8s-worker-2"}
+	for phase, want := range map[string][]string{
+		clusterlayer.PhaseWaitSSH: all, clusterlayer.PhasePrepareNode: all,
+		clusterlayer.PhaseKubeadmInit: {"k8s-cp-1"}, clusterlayer.PhaseFetchKubeconfig: {"k8s-cp-1"},
+		clusterlayer.PhaseJoinToken: {"k8s-cp-1"}, clusterlayer.PhaseJoinWorker: {"k8s-worker-1", "k8s-worker-2"},
+		clusterlayer.PhaseWaitNodesReady: {"k8s-cp-1"}, clusterlayer.PhaseCalico: {"k8s-cp-1"},
+	} {
+		got := slices.Sorted(slices.Values(nodesOf[phase]))
+		if !slices.Equal(got, want) {
+			t.Errorf("phase %s runs on %v, want %v", phase, got, want)
+		}
+	}
+	// The order the executor will follow is the program's: each worker joins with the token's
+	// output and after its own node is prepared.
+	for _, w := range []string{"k8s-worker-1", "k8s-worker-2"} {
+		join := plan.Command("cluster-" + clusterlayer.PhaseJoinWorker + "-" + w)
+		if join == nil {
+			t.Fatalf("no join-worker for %s", w)
+		}
+		if !slices.Contains(join.InputsFrom["stdin"], "cluster-"+clusterlayer.PhaseJoinToken) {
+			t.Errorf("%s's stdin does not come from join-token: %v", join.Name, join.InputsFrom)
+		}
+		if !slices.Contains(join.DependsOn, "cluster-"+clusterlayer.PhasePrepareNode+"-"+w) {
+			t.Errorf("%s does not wait for its node's prepare-node: %v", join.Name, join.DependsOn)
+		}
+	}
+	if len(plan.Snippets) != 3 {
+		t.Fatalf("want one user-data snippet per VM, got %d", len(plan.Snippets))
+	}
+	raw, _ := os.ReadFile(box.SSHPrivateKeyFile)
+	signer, _ := ssh.ParsePrivateKey(raw)
+	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+	for _, s := range plan.Snippets {
+		if !strings.HasPrefix(s.Content, "#cloud-config") || !strings.Contains(s.Content, pub) {
+			t.Errorf("%s (%s) is no cloud-config with the box's login key", s.Resource, s.FileName)
+		}
+	}
+	if k := plan.Providers["lab"].Kubeconfig.Value; !strings.Contains(k, "kind: Config") {
+		t.Errorf("the lab provider did not get the kubeconfig the phases produced: %q", k)
+	}
+	b, err := json.Marshal(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := os.ReadFile(box.EncryptionKeyFile)
+	for _, secret := range []string{string(raw), string(enc), "PRIVATE KEY", "abcdef.0123456789abcdef"} {
+		if strings.Contains(string(b), secret) {
+			t.Errorf("the plan JSON holds a secret (%.20s...)", secret)
+		}
+	}
+}
+
+// A box description that does not fit the lab stack is refused with every problem at once.
+func TestBoxStackConfigReportsEveryMismatch(t *testing.T) {
+	box := testBox(t)
+	box.Machines[2].Name = "k8s-w-2"
+	box.Jump.HostKey = ""
+	_, _, err := box.StackConfig(mustReadLab(t))
+	for _, want := range []string{"no machine for cluster.workers.nodes[1] (k8s-worker-2)", "machine k8s-w-2 is no node", "jump.address, jump.hostKey and jumpUser are required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+}
+
+func mustReadLab(t *testing.T) map[string]string {
+	t.Helper()
+	lab, err := stacks.ReadStackFile(filepath.Join("stacks", "Pulumi.lab.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lab
+}
+
+// TestBoxDeclared is `make box`'s entry (skipped unless INFRALAB_BOX names a box description):
+// it writes the plan (plan.json and user-data-<vm>, mode 0600) into INFRALAB_BOX_OUT, and with
+// INFRALAB_BOX_RUN=1 runs the cluster layer's declared create scripts over real SSH on the box's
+// machines, then writes the kubeconfig the program built from their outputs and phases.json, and
+// prints the per-phase table. This exercises the declared scripts and their order for real, not
+// pulumi-command's lifecycle (proof/box/declared).
+func TestBoxDeclared(t *testing.T) {
+	path := os.Getenv("INFRALAB_BOX")
+	if path == "" {
+		t.Skip("INFRALAB_BOX is not set: make box runs this")
+	}
+	box, err := declared.ReadBox(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := os.Getenv("INFRALAB_BOX_OUT")
+	if out == "" {
+		out = filepath.Dir(path)
+	}
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, data []byte) {
+		if err := os.WriteFile(filepath.Join(out, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eng := &declared.Engine{StandIn: standIn, InstanceIDs: map[string]string{}}
+	for _, m := range box.Machines {
+		if m.InstanceID != "" {
+			eng.InstanceIDs[m.Name] = m.InstanceID
+		}
+	}
+	var runner *declared.SSH
+	if os.Getenv("INFRALAB_BOX_RUN") == "1" {
+		runner = &declared.SSH{HostKeys: box.HostKeys(), Names: box.Names(), Out: os.Stdout, Mask: &declared.Masker{}}
+		eng.Runner, eng.StandIn = runner, nil
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+		defer cancel()
+		eng.Context = ctx
+	}
+	runErr := runBoxProgram(t, box, eng)
+	plan := eng.Plan()
+	b, _ := json.MarshalIndent(plan, "", "  ")
+	write("plan.json", b)
+	for _, s := range plan.Snippets {
+		write(strings.TrimPrefix(s.Resource, "infra-"), []byte(s.Content))
+	}
+	if runner != nil {
+		phases, total := declared.Times(eng.Results(), func(c *declared.Command) string {
+			node, _, _ := strings.Cut(runner.Label(c), "/")
+			return node
+		})
+		tb, _ := json.MarshalIndent(map[string]any{"phases": phases, "total": total}, "", "  ")
+		write("phases.json", tb)
+		fmt.Println()
+		declared.WriteTable(os.Stdout, phases, total)
+		if k := plan.Providers["lab"].Kubeconfig.Value; runErr == nil && k != "" {
+			write("kubeconfig", []byte(k))
+		}
+	}
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+}
