@@ -258,6 +258,9 @@ func TestBoxDeclared(t *testing.T) {
 	}
 	var runner *declared.SSH
 	if os.Getenv("INFRALAB_BOX_RUN") == "1" {
+		if err := box.CheckOnLink(); err != nil {
+			t.Fatal(err)
+		}
 		runner = &declared.SSH{HostKeys: box.HostKeys(), Names: box.Names(), Out: os.Stdout, Mask: &declared.Masker{}}
 		eng.Runner, eng.StandIn = runner, nil
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -188,4 +189,21 @@ func (b *Box) StackConfig(lab map[string]string) (map[string]string, StackSecret
 		fail("box: jump.address, jump.hostKey and jumpUser are required (the lab reaches its VMs through the Proxmox host's jump login)")
 	}
 	return values, secrets, errors.Join(errs...)
+}
+
+// CheckOnLink refuses to run when a box address is not on a directly connected network of this
+// host (`ip route get` shows a gateway): the machines are not up, and a dial would leave the host
+// through its default route instead of reaching the box's bridge.
+func (b *Box) CheckOnLink() error {
+	var errs []error
+	for _, m := range append([]Machine{b.Jump}, b.Machines...) {
+		out, err := exec.Command("ip", "route", "get", m.Address).CombinedOutput()
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s (%s): ip route get: %v: %s", m.Name, m.Address, err, strings.TrimSpace(string(out))))
+		case strings.Contains(string(out), " via "):
+			errs = append(errs, fmt.Errorf("%s (%s) is not on this host's box network (%s); is the box up (make box)?", m.Name, m.Address, strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])))
+		}
+	}
+	return errors.Join(errs...)
 }

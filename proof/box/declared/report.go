@@ -62,7 +62,7 @@ func Times(results []Result, node func(*Command) string) (phases []PhaseTimes, t
 }
 
 // WriteTable prints the per-phase table: one row per phase, one column per node, the phase's
-// wall time, and the total from the first command's start to the last one's end.
+// wall time, and the total: the first command's start to the last one's end.
 func WriteTable(w io.Writer, phases []PhaseTimes, total time.Duration) {
 	nodeSet := map[string]bool{}
 	for _, p := range phases {
@@ -94,7 +94,7 @@ func WriteTable(w io.Writer, phases []PhaseTimes, total time.Duration) {
 		row = append(row, round(p.Wall))
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
-	fmt.Fprintf(tw, "total (first start to last end)\t%s%s\n", strings.Repeat("\t", len(nodes)), round(total))
+	fmt.Fprintf(tw, "total\t%s%s\n", strings.Repeat("\t", len(nodes)), round(total))
 	_ = tw.Flush()
 }
 
