@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -102,6 +103,8 @@ func testBox(t testing.TB) *declared.Box {
 		Jump: declared.Machine{Name: "pve1", Address: "10.77.0.2", HostKey: jumpHost}, JumpUser: "infralab-jump",
 		NodeCIDR: "10.77.0.0/24", Gateway: "10.77.0.1", DNS: []string{"10.77.0.1"},
 		SSHPrivateKeyFile: sshKey, JumpPrivateKeyFile: jumpKey, EncryptionKeyFile: enc,
+		// The machines share this host's cgroup v1 kernel.
+		Kubernetes: map[string]any{"allowCgroupV1": true},
 	}
 	for i, n := range []string{"k8s-cp-1", "k8s-worker-1", "k8s-worker-2"} {
 		_, hk := key("host-" + n)
@@ -173,6 +176,18 @@ func TestBoxStackDeclaresTheClusterPhasesOnTheMachines(t *testing.T) {
 		}
 		if !slices.Contains(join.DependsOn, "cluster-"+clusterlayer.PhasePrepareNode+"-"+w) {
 			t.Errorf("%s does not wait for its node's prepare-node: %v", join.Name, join.DependsOn)
+		}
+	}
+	if init := plan.Command("cluster-" + clusterlayer.PhaseKubeadmInit); init == nil {
+		t.Errorf("no kubeadm-init")
+	} else {
+		m := regexp.MustCompile(`KUBEADM_CONFIG_B64='([^']*)'`).FindStringSubmatch(init.Create)
+		var cfg []byte
+		if m != nil {
+			cfg, _ = base64.StdEncoding.DecodeString(m[1])
+		}
+		if !strings.Contains(string(cfg), "failCgroupV1: false") {
+			t.Errorf("the box's kubernetes.allowCgroupV1 does not reach kubeadm-init's kubelet config")
 		}
 	}
 	if len(plan.Snippets) != 3 {
