@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -20,7 +21,9 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	clusterlayer "github.com/infralab/infralab/cluster"
+	"github.com/infralab/infralab/internal/testenv"
 	"github.com/infralab/infralab/proof/box/declared"
+	"github.com/infralab/infralab/proof/box/jumphost"
 	"github.com/infralab/infralab/stacks"
 )
 
@@ -305,4 +308,151 @@ func TestBoxDeclared(t *testing.T) {
 	if runErr != nil {
 		t.Fatal(runErr)
 	}
+}
+
+// updateRunner runs a command's declared update instead of its create: for wait-ssh that is the
+// connection check pulumi-command runs on a changed connection (cluster/command.go
+// connectionCheck), harmless on this host.
+type updateRunner struct{ *declared.SSH }
+
+func (u updateRunner) Run(ctx context.Context, c *declared.Command) (string, error) {
+	cc := *c
+	cc.Create = c.Update
+	return u.SSH.Run(ctx, &cc)
+}
+
+// The box stack's declared connections work for real: the lab program's own wait-ssh connection
+// for k8s-cp-1 (user infralab, the box key, through the jump host with the forwarding-only login
+// and its pinned key) reaches an OpenSSH machine in a namespace on a bridge this test creates,
+// and runs the declared connection check there (sudo -n true).
+func TestBoxStackConnectionsReachTheMachineThroughTheJumpHost(t *testing.T) {
+	testenv.RequireRoot(t)
+	sshd := testenv.Tool(t, "sshd")
+	testenv.Tool(t, "ip")
+	testenv.Tool(t, "sudo")
+	n := 20 + os.Getpid()%200
+	net3 := fmt.Sprintf("10.216.%d", n)
+	bridge := fmt.Sprintf("ilxbb%d", n)
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v %s", args, err, out)
+		}
+	}
+	ip("link", "add", bridge, "type", "bridge")
+	t.Cleanup(func() { _ = exec.Command("ip", "link", "del", bridge).Run() })
+	ip("addr", "add", net3+".1/24", "dev", bridge)
+	ip("link", "set", bridge, "up")
+
+	box := testBox(t)
+	box.NodeCIDR, box.Gateway, box.DNS = net3+".0/24", net3+".1", []string{net3 + ".1"}
+	for i := range box.Machines {
+		box.Machines[i].Address = fmt.Sprintf("%s.%d", net3, 10+i)
+	}
+	cp := &box.Machines[0]
+
+	// The jump host, with the jump login's real key.
+	jumpPriv, _ := os.ReadFile(box.JumpPrivateKeyFile)
+	jumpSigner, _ := ssh.ParsePrivateKey(jumpPriv)
+	dir, err := os.MkdirTemp("", "box-connection-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	jcfg := jumphost.Config{Name: fmt.Sprintf("ilx-bj-%d", n), Bridge: bridge, Address: net3 + ".2/24", User: box.JumpUser,
+		AuthorizedKey: string(ssh.MarshalAuthorizedKey(jumpSigner.PublicKey())), PermitOpen: []string{cp.Address + ":22"}, Dir: filepath.Join(dir, "jump")}
+	j, err := jumphost.Start(jcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = jumphost.Stop(jcfg) })
+	box.Jump.Address, box.Jump.HostKey = net3+".2", j.HostKey
+
+	// k8s-cp-1: an OpenSSH machine whose login infralab (uid 0 here, so sudo -n works without a
+	// sudoers file) accepts the box key, as cloud-init sets it up.
+	cp.HostKey = startMachineSSHD(t, sshd, fmt.Sprintf("ilx-bm-%d", n), bridge, cp.Address+"/24", filepath.Join(dir, "cp"), box.SSHPrivateKeyFile)
+
+	out := &strings.Builder{}
+	runner := &declared.SSH{HostKeys: box.HostKeys(), Names: box.Names(), Out: out, Mask: &declared.Masker{}}
+	want := "cluster-" + clusterlayer.PhaseWaitSSH + "-k8s-cp-1"
+	eng := &declared.Engine{StandIn: standIn, Runner: updateRunner{runner}, Select: func(c *declared.Command) bool { return c.Name == want }}
+	if err := runBoxProgram(t, box, eng); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	res := eng.Results()
+	if len(res) != 1 || res[0].Command.Name != want || res[0].Err != nil || res[0].Command.Update != "sudo -n true" {
+		t.Fatalf("results %+v\n%s", res, out.String())
+	}
+	if !strings.Contains(out.String(), "[k8s-cp-1/wait-ssh] done in") {
+		t.Errorf("no duration printed:\n%s", out.String())
+	}
+}
+
+// startMachineSSHD runs an sshd in a new namespace plugged into bridge, with a login infralab
+// (uid 0) for the key in keyFile, and returns its host key.
+func startMachineSSHD(t *testing.T, sshd, ns, bridge, cidr, dir, keyFile string) string {
+	t.Helper()
+	run := func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v %s", name, args, err, out)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	run("ip", "netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	hostIf := "v-" + ns
+	run("ip", "link", "add", hostIf, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	run("ip", "link", "set", hostIf, "master", bridge)
+	run("ip", "link", "set", hostIf, "up")
+	run("ip", "-n", ns, "addr", "add", cidr, "dev", "eth0")
+	run("ip", "-n", ns, "link", "set", "eth0", "up")
+	run("ip", "-n", ns, "link", "set", "lo", "up")
+	raw, _ := os.ReadFile(keyFile)
+	signer, err := ssh.ParsePrivateKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, _ := ssh.MarshalPrivateKey(priv, "")
+	passwd, _ := os.ReadFile("/etc/passwd")
+	addr, _, _ := strings.Cut(cidr, "/")
+	for name, content := range map[string]string{
+		"host_ed25519":    string(pem.EncodeToMemory(block)),
+		"authorized_keys": string(ssh.MarshalAuthorizedKey(signer.PublicKey())),
+		"passwd":          strings.TrimRight(string(passwd), "\n") + "\ninfralab:x:0:0::/root:/bin/bash\n",
+		"sshd_config": strings.Join([]string{"ListenAddress " + addr + ":22", "HostKey " + filepath.Join(dir, "host_ed25519"),
+			"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"), "AllowUsers infralab", "PermitRootLogin yes",
+			"PasswordAuthentication no", "UsePAM no", "StrictModes no", "PidFile none", "LogLevel ERROR"}, "\n") + "\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = os.Chmod(filepath.Join(dir, "host_ed25519"), 0o600)
+	_ = os.MkdirAll("/run/sshd", 0o755)
+	cmd := exec.Command("ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private", "sh", "-c",
+		`mount --bind "$1" /etc/passwd && exec "$2" -D -e -f "$3"`, "sh", filepath.Join(dir, "passwd"), sshd, filepath.Join(dir, "sshd_config"))
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for i := 0; ; i++ {
+		if exec.Command("ip", "netns", "exec", ns, "bash", "-c", "exec 3<>/dev/tcp/"+addr+"/22").Run() == nil {
+			break
+		}
+		if i > 100 {
+			t.Fatalf("machine sshd never listened: %s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	sp, _ := ssh.NewPublicKey(pub)
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp)))
 }
