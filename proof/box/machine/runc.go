@@ -210,7 +210,7 @@ func (r *Runc) Destroy(ctx context.Context, name string) error {
 	if err := unmount(r.root(name)); err != nil {
 		return fmt.Errorf("machine %s: %w", name, err)
 	}
-	removeCgroups(filepath.Join(CgroupParent, name))
+	removeCgroups(filepath.Join(CgroupParent, name), 50) // processes killed by Stop may still be exiting
 	var errs []error
 	for _, d := range []string{r.disk(name), r.bundle(name)} {
 		if err := os.RemoveAll(d); err != nil {
@@ -295,31 +295,33 @@ func tail(path string) string {
 // removeCgroups removes rel (and everything below it) from every v1 controller, depth-first;
 // runc delete removes the machine's own cgroup, not what systemd or containerd made below it if
 // a process was still exiting.
-func removeCgroups(rel string) {
+func removeCgroups(rel string, tries int) {
 	ctrls, _ := os.ReadDir("/sys/fs/cgroup")
 	for _, c := range ctrls {
-		removeTree(filepath.Join("/sys/fs/cgroup", c.Name(), rel))
+		removeTree(filepath.Join("/sys/fs/cgroup", c.Name(), rel), tries)
 	}
 }
 
-func removeTree(dir string) {
+func removeTree(dir string, tries int) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
 		if e.IsDir() {
-			removeTree(filepath.Join(dir, e.Name()))
+			removeTree(filepath.Join(dir, e.Name()), tries)
 		}
 	}
-	for i := 0; i < 50; i++ {
+	for i := 0; i < tries; i++ {
 		if err := syscall.Rmdir(dir); err == nil || errors.Is(err, syscall.ENOENT) {
 			return
 		}
-		time.Sleep(100 * time.Millisecond)
+		if i+1 < tries {
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 }
 
 // RemoveCgroupParent removes the box's parent cgroup from every controller (after the last
-// machine is destroyed).
-func RemoveCgroupParent() { removeCgroups(CgroupParent) }
+// machine is destroyed). Cgroups of machines that still run (another box on the same host) stay.
+func RemoveCgroupParent() { removeCgroups(CgroupParent, 1) }
