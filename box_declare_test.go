@@ -223,9 +223,9 @@ func TestBoxStackDeclaresTheClusterPhasesOnTheMachines(t *testing.T) {
 func TestBoxStackConfigReportsEveryMismatch(t *testing.T) {
 	box := testBox(t)
 	box.Machines[2].Name = "k8s-w-2"
-	box.Jump.HostKey = ""
+	box.Jump.Address = ""
 	_, _, err := box.StackConfig(mustReadLab(t))
-	for _, want := range []string{"no machine for cluster.workers.nodes[1] (k8s-worker-2)", "machine k8s-w-2 is no node", "jump.address, jump.hostKey and jumpUser are required"} {
+	for _, want := range []string{"no machine for cluster.workers.nodes[1] (k8s-worker-2)", "machine k8s-w-2 is no node", "jump.address and jumpUser are required"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in %v", want, err)
 		}
@@ -275,7 +275,15 @@ func TestBoxDeclared(t *testing.T) {
 		}
 	}
 	var runner *declared.SSH
-	if os.Getenv("INFRALAB_BOX_RUN") == "1" {
+	run := os.Getenv("INFRALAB_BOX_RUN") == "1"
+	if js := box.StartJump; js != nil {
+		addr, _, _ := strings.Cut(js.Address, "/")
+		box.Jump.Name, box.Jump.Address = "pve1", addr
+		if run {
+			box.Jump.HostKey = startJump(t, box)
+		}
+	}
+	if run {
 		if err := box.CheckOnLink(); err != nil {
 			t.Fatal(err)
 		}
@@ -289,8 +297,12 @@ func TestBoxDeclared(t *testing.T) {
 	plan := eng.Plan()
 	b, _ := json.MarshalIndent(plan, "", "  ")
 	write("plan.json", b)
+	// One file per VM, named as the VM: infralab-box up --user-data-dir reads them so.
+	if err := os.MkdirAll(filepath.Join(out, "user-data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range plan.Snippets {
-		write(strings.TrimPrefix(s.Resource, "infra-"), []byte(s.Content))
+		write(filepath.Join("user-data", strings.TrimPrefix(s.Resource, "infra-user-data-")), []byte(s.Content))
 	}
 	if runner != nil {
 		phases, total := declared.Times(eng.Results(), func(c *declared.Command) string {
@@ -455,4 +467,38 @@ func startMachineSSHD(t *testing.T, sshd, ns, bridge, cidr, dir, keyFile string)
 	}
 	sp, _ := ssh.NewPublicKey(pub)
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sp)))
+}
+
+// startJump starts the box's jump host for this run (stopped when it ends) and returns its host
+// key. Its directory is outside the 0700 state dir: sshd reads authorized_keys as the jump login.
+func startJump(t *testing.T, box *declared.Box) string {
+	t.Helper()
+	raw, err := os.ReadFile(box.JumpPrivateKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(raw)
+	if err != nil {
+		t.Fatalf("jumpPrivateKeyFile: %v", err)
+	}
+	var permit []string
+	for _, m := range box.Machines {
+		permit = append(permit, m.Address+":22")
+	}
+	dir, err := os.MkdirTemp("", "infralab-box-jump-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	cfg := jumphost.Config{Name: "ilbox-jump", Bridge: box.StartJump.Bridge, Address: box.StartJump.Address, User: box.JumpUser,
+		AuthorizedKey: string(ssh.MarshalAuthorizedKey(signer.PublicKey())), PermitOpen: permit, Dir: filepath.Join(dir, "jump")}
+	j, err := jumphost.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = jumphost.Stop(cfg) })
+	return j.HostKey
 }

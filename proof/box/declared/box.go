@@ -48,6 +48,16 @@ type Box struct {
 	// kubernetes.packageRepository, kubernetes.imageRepository, the box's machine knobs).
 	Kubernetes map[string]any `json:"kubernetes,omitempty"`
 	Cluster    map[string]any `json:"cluster,omitempty"`
+	// StartJump, when set, has the run start the jump host itself (proof/box/jumphost) on that
+	// bridge at that address (with prefix) for the run's duration; Jump.Address and Jump.HostKey
+	// then come from it.
+	StartJump *JumpSpec `json:"startJump,omitempty"`
+}
+
+// JumpSpec is where the run starts its jump host.
+type JumpSpec struct {
+	Bridge  string `json:"bridge"`
+	Address string `json:"address"` // e.g. 10.77.0.2/24
 }
 
 // ReadBox reads a box description file.
@@ -143,7 +153,11 @@ func (b *Box) StackConfig(lab map[string]string) (map[string]string, StackSecret
 			return
 		}
 		first, _ := nodes[0].(map[string]any)
-		first["address"], first["sshHostKey"] = b.Jump.Address, b.Jump.HostKey
+		first["address"] = b.Jump.Address
+		if b.Jump.HostKey != "" {
+			// Empty only for a plan (user-data) before the jump host exists; a run pins it.
+			first["sshHostKey"] = b.Jump.HostKey
+		}
 		m["jumpUser"] = b.JumpUser
 	})
 	edit("network", func(m map[string]any) {
@@ -185,8 +199,8 @@ func (b *Box) StackConfig(lab map[string]string) (map[string]string, StackSecret
 			m[k] = v
 		}
 	})
-	if b.Jump.Address == "" || b.Jump.HostKey == "" || b.JumpUser == "" {
-		fail("box: jump.address, jump.hostKey and jumpUser are required (the lab reaches its VMs through the Proxmox host's jump login)")
+	if b.Jump.Address == "" || b.JumpUser == "" {
+		fail("box: jump.address and jumpUser are required (the lab reaches its VMs through the Proxmox host's jump login)")
 	}
 	return values, secrets, errors.Join(errs...)
 }
