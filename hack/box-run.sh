@@ -25,8 +25,8 @@ done
 box_json() {
   jq -n --arg d "$d" --slurpfile st <(if [ -n "${1:-}" ]; then cat "$1"; else echo '{"machines":{}}'; fi) '
     ($st[0].machines // {}) as $m |
-    {machines: [["k8s-cp-1","10.77.0.10"],["k8s-worker-1","10.77.0.11"],["k8s-worker-2","10.77.0.12"]] |
-       map({name: .[0], address: .[1], hostKey: ($m[.[0]].hostKey // ""), instanceId: ($m[.[0]].instanceId // "")})},
+    {machines: ([["k8s-cp-1","10.77.0.10"],["k8s-worker-1","10.77.0.11"],["k8s-worker-2","10.77.0.12"]] |
+       map({name: .[0], address: .[1], hostKey: ($m[.[0]].hostKey // ""), instanceId: ($m[.[0]].instanceId // "")})),
      jump: {name: "pve1", address: "10.77.0.2"}, jumpUser: "infralab-jump",
      startJump: {bridge: "ilbox0", address: "10.77.0.2/24"},
      nodeCidr: "10.77.0.0/24", gateway: "10.77.0.1", dns: ["10.77.0.1"],
