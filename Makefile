@@ -67,3 +67,13 @@ cluster-down: ## stop the embedded control plane (only the processes it started)
 .PHONY: bench
 bench: tools ## pulumi up vs kubectl apply, and program evaluation at 3/30/300 workers (docs/benchmarks.md)
 	@hack/bench.sh
+
+BOX_FLAGS ?=
+.PHONY: box
+box: ## the lab's 3 VMs as real machines on this host (runc + systemd + cloud-init, bridge ilbox0 10.77.0.0/24; docs/box.md)
+	@hack/deps.sh && hack/tools.sh box
+	@go run ./cmd/infralab-box up $(BOX_FLAGS)
+
+.PHONY: box-down
+box-down: ## remove the box: machines, their disks, namespaces, bridge, iptables chain, state
+	@go run ./cmd/infralab-box down

@@ -87,6 +87,7 @@ func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *
 		ImageRepository:      cfg.Kubernetes.ImageRepository,
 		ImageRepositoryCA:    cfg.Kubernetes.ImageRepositoryCA,
 		PodPIDsLimit:         cfg.Kubernetes.PodPIDsLimit,
+		AllowCgroupV1:        cfg.Kubernetes.AllowCgroupV1,
 		CertRenewDays:        cfg.Kubernetes.CertRenewDays,
 		// The VMs sit behind the host's NAT: SSH reaches them through the first Proxmox host, with
 		// the forwarding-only jump login (or, without one, the provider's login), host key pinned.

@@ -75,6 +75,10 @@ type KubeadmArgs struct {
 	// PodPIDsLimit caps processes per pod (kubelet podPidsLimit), so a fork bomb stays inside its
 	// pod; zero means DefaultPodPIDsLimit. Changing it re-applies the kubelet config on every node.
 	PodPIDsLimit int
+	// AllowCgroupV1 lets the kubelet start on a cgroup v1 host (failCgroupV1: false), for
+	// machines that share an old host's kernel (the box, docs/box-declared.md). The lab's VMs
+	// boot Debian 12's cgroup v2 and leave it false: the kubelet's default refuses cgroup v1.
+	AllowCgroupV1 bool
 	// Bastion, when set, is the SSH jump host every command goes through: the VMs sit on a private
 	// bridge behind the Proxmox host's NAT, which the machine running `pulumi up` may not route to.
 	Bastion *Bastion

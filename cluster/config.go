@@ -43,6 +43,7 @@ const (
 
 // clusterConfig is what the kubeadm config is rendered from.
 type clusterConfig struct {
+	AllowCgroupV1     bool
 	ClusterName       string
 	KubernetesVersion string
 	ControlPlane      Node
@@ -57,6 +58,7 @@ func (a *KubeadmArgs) clusterConfig() clusterConfig {
 		ClusterName: a.ClusterName, KubernetesVersion: a.KubernetesVersion, ControlPlane: a.ControlPlane,
 		PodCIDR: a.PodCIDR, ServiceCIDR: a.ServiceCIDR, PodPIDsLimit: a.PodPIDsLimit,
 		ImageRepository: a.ImageRepository,
+		AllowCgroupV1: a.AllowCgroupV1,
 	}
 	if c.PodPIDsLimit == 0 {
 		c.PodPIDsLimit = DefaultPodPIDsLimit
@@ -128,6 +130,7 @@ func (c clusterConfig) kubelet() kubeletConfiguration {
 		StreamingConnectionIdleTimeout: "4h0m0s",
 		TLSMinVersion:                  "VersionTLS12",
 		TLSCipherSuites:                strings.Split(hardening.TLSCipherSuites(), ","),
+		FailCgroupV1:                   c.failCgroupV1(),
 	}
 }
 

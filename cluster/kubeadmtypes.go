@@ -110,6 +110,10 @@ type kubeletConfiguration struct {
 	StreamingConnectionIdleTimeout string       `json:"streamingConnectionIdleTimeout"`
 	TLSMinVersion                  string       `json:"tlsMinVersion"`
 	TLSCipherSuites                []string     `json:"tlsCipherSuites"`
+	// FailCgroupV1 is set (false) only for machines on a cgroup v1 host; unset, the kubelet's
+	// default (true since 1.35: k8s.io/kubernetes pkg/kubelet/apis/config/v1beta1/defaults.go)
+	// refuses cgroup v1.
+	FailCgroupV1 *bool `json:"failCgroupV1,omitempty"`
 }
 
 type kubeletAuthn struct {

@@ -314,7 +314,22 @@ main() {
     }' "$gobench"
   } | column -t -s '|'
   echo
+  box_rebuild_time
   echo "(logs of each step: BENCH_KEEP=1 make bench keeps $work)"
+}
+
+# box_rebuild_time prints the last box run's per-phase times (hack/box-run.sh writes them; the
+# bench does not bring up the box itself: it needs the node lock and ~10 minutes).
+box_rebuild_time() {
+  local f=${INFRALAB_BOX_STATE:-/run/infralab-box}/declared/phases.json
+  if [ ! -s "$f" ]; then
+    echo "box rebuild time: no box run on this machine yet (hack/box-run.sh writes $f)"
+    return
+  fi
+  echo "box rebuild time, the lab's declared phases on the box's machines ($f, $(date -r "$f" -u +%FT%TZ)):"
+  jq -r '(.phases[] | "\(.phase)|\(.wall / 1e9 | floor) s|\(.nodes | to_entries | map("\(.key) \(.value / 1e9 | floor) s") | join(", "))|\(.failed // [] | if length > 0 then "FAILED on " + join(", ") else "" end)"),
+         "total|\(.total / 1e9 | floor) s||"' "$f" | column -t -s '|'
+  echo
 }
 
 main "$@"

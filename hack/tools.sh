@@ -5,7 +5,8 @@
 # the sha256 pinned in hack/versions.env (fetch_release), else it is built from source; either
 # way the log says which path it took and why.
 #
-# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|etcd|langhost|node|containerd2|box-registry|lab-plugins]...
+# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|etcd|langhost|node|containerd2|box|box-registry|lab-plugins]...
+# box (not part of all: only the box needs it) builds the box machines' root filesystem.
 # containerd2 (not part of all: only make test needs it) builds containerd 2.x for a config test.
 # box-registry (not part of all) builds the box's OCI registry and the etcd and CoreDNS kubeadm pulls.
 # lab-plugins (not part of all: it needs internet) installs the proxmoxve and command plugins the
@@ -379,6 +380,35 @@ build_langhost() {
   ln -sfn "$dir/pulumi-language-go" "$cache/tools/pulumi-v$PULUMI_VERSION/pulumi-language-go"
 }
 
+# build_box_rootfs builds the box machines' Debian 12 root filesystem (proof/box/rootfs/build.sh,
+# mmdebstrap from Debian apt; cold ~4 min) into $cache/box/rootfs-<hash of its recipe and package
+# list>, the path proof/box/rootfs computes from the same files. Built in a temporary directory
+# and renamed into place, so an interrupted build leaves no half tree under the final name.
+build_box_rootfs() {
+  local src="$repo/proof/box/rootfs" key
+  key=$(cat "$src/packages.txt" "$src/build.sh" "$src/customize.sh" | sha256sum | cut -c1-16)
+  local dir="$cache/box/rootfs-$key"
+  mkdir -p "$cache/box"
+  lock "$dir"
+  if [ ! -f "$dir/.done" ]; then
+    command -v mmdebstrap >/dev/null || die "box: mmdebstrap is missing (make deps installs hack/apt-packages.txt)"
+    [ "$(id -u)" = 0 ] || die "box: building the machines' root filesystem needs root: mmdebstrap --mode=root"
+    log "box: building the machines' Debian 12 root filesystem (mmdebstrap, cold ~4 min) into $dir"
+    local tmp="$dir.tmp.$$" start=$SECONDS
+    rm -rf "$dir" "$dir".tmp.*
+    mkdir -p "$tmp"
+    "$src/build.sh" "$tmp/tree" >"$cache/box/rootfs-$key.log" 2>&1 || {
+      tail -n 30 "$cache/box/rootfs-$key.log" >&2
+      rm -rf "$tmp"
+      die "box: mmdebstrap failed (log: $cache/box/rootfs-$key.log)"
+    }
+    touch "$tmp/.done"
+    mv "$tmp" "$dir"
+    log "box: root filesystem built in $((SECONDS - start))s ($(du -sh "$dir/tree" | cut -f1))"
+  fi
+  log "box: root filesystem $dir/tree"
+}
+
 main() {
   ensure_go
   local targets=("$@")
@@ -393,9 +423,10 @@ main() {
       langhost) build_langhost ;;
       node) build_node ;;
       containerd2) build_containerd2 ;;
+      box) build_box_rootfs ;;
       box-registry) build_box_registry ;;
       lab-plugins) [ -x "$bin/pulumi" ] || build_pulumi; "$repo/hack/lab-prepare.sh" --plugins-only ;;
-      *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, etcd, langhost, node, containerd2, box-registry, lab-plugins)" >&2; exit 2 ;;
+      *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, etcd, langhost, node, containerd2, box, box-registry, lab-plugins)" >&2; exit 2 ;;
     esac
   done
   log "tools ready in $bin (cache: $cache, du: $(du -sh "$cache/tools" | cut -f1))"

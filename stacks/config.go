@@ -138,6 +138,9 @@ type Kubernetes struct {
 	// this many days (daily timer, and every `pulumi up`), and the stored kubeconfig is fetched
 	// again a day later; 0 keeps the cluster layer's default (30).
 	CertRenewDays int `json:"certRenewDays,omitempty"`
+	// AllowCgroupV1 lets the kubelet start on a cgroup v1 host (failCgroupV1: false). Only for
+	// machines that share an old host's kernel, as the box's do; the lab's VMs run cgroup v2.
+	AllowCgroupV1 bool `json:"allowCgroupV1,omitempty"`
 }
 
 // Cluster is the VMs per role.
