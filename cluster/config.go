@@ -58,7 +58,7 @@ func (a *KubeadmArgs) clusterConfig() clusterConfig {
 		ClusterName: a.ClusterName, KubernetesVersion: a.KubernetesVersion, ControlPlane: a.ControlPlane,
 		PodCIDR: a.PodCIDR, ServiceCIDR: a.ServiceCIDR, PodPIDsLimit: a.PodPIDsLimit,
 		ImageRepository: a.ImageRepository,
-		AllowCgroupV1: a.AllowCgroupV1,
+		AllowCgroupV1:   a.AllowCgroupV1,
 	}
 	if c.PodPIDsLimit == 0 {
 		c.PodPIDsLimit = DefaultPodPIDsLimit
