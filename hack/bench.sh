@@ -70,7 +70,7 @@ measure() {
   local secs rss
   secs=$(awk -v a="$begin" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
   rss=$(sed -n 's/^maxrss_kib=//p' "$logf.time" | awk '{ printf "%d", $1 / 1024 }')
-  rows+=("$name|$objects|$secs s|$rss MiB")
+  rows+=("$name|$objects|$secs s|$rss MiB|$(cut -d' ' -f1 /proc/loadavg)")
   printf '%s\n' "${rows[-1]}" >"$work/logs/last-row"
 }
 
@@ -184,20 +184,35 @@ machine() {
     "$(kubectl version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)".*/\1/p' | head -n1)" "$(go env GOVERSION)"
 }
 
-# demo_case: `make demo` from nothing and with no changes, in a folder of this run. A failure
-# (e.g. another infralab node already runs on this machine) is a row saying so, not the end.
+# demo_case: `make demo` from nothing and with no changes, in a folder of this run, each with its
+# steps (hack/demo.sh records them) as rows of their own and its `hack/demo.sh timings` (inside
+# `pulumi up`: program ready, the resources that finished last, their awaits) kept for the end.
+# The node lock (internal/testenv.ExclusiveNode's file) is held from the first up to the down, so
+# no node test of another clone starts in between. A failure (e.g. another infralab node already
+# runs on this machine) is a row saying so, not the end.
 demo_case() {
   export INFRALAB_DEMO_DIR="$work/demo"
-  local name
+  local name lock=/run/infralab-node-tests.lock
+  if [ -w "$(dirname "$lock")" ]; then
+    exec {node_lock}>>"$lock"
+    log "waiting for the node lock $lock (other clones' node tests)"
+    flock "$node_lock"
+  fi
   for name in "make demo (hack/demo.sh up), from nothing, tools built" "make demo, no changes"; do
     if ! (measure "$name" "-" hack/demo.sh up); then
-      rows+=("$name|-|FAILED: $(grep -m1 -E 'another infralab node|FAILED|error' "$work/logs/$(printf '%02d' "${#rows[@]}").log" | cut -c1-90)|-")
+      rows+=("$name|-|FAILED: $(grep -m1 -E 'another infralab node|FAILED|error' "$work/logs/$(printf '%02d' "${#rows[@]}").log" | cut -c1-90)|-|-")
       break
     fi
-    # measure ran in a subshell: record its row again here.
+    # measure ran in a subshell: record its row again here, then one row per step.
     rows+=("$(cat "$work/logs/last-row")")
+    local step a b
+    while IFS=$'\t' read -r step a b; do
+      rows+=("    step: $step|-|$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f s (at %.1f-%.1f)", b - a, a, b }')|-|-")
+    done <"$work/demo/timings.tsv"
+    { echo "== $name (uptime: $(cut -d' ' -f1-3 /proc/loadavg))"; hack/demo.sh timings; } >>"$work/logs/demo-timings.txt" 2>&1 || true
   done
   if (measure "make demo-down" "-" hack/demo.sh down); then rows+=("$(cat "$work/logs/last-row")"); fi
+  [ -z "${node_lock:-}" ] || exec {node_lock}>&-
   unset INFRALAB_DEMO_DIR
 }
 
@@ -305,7 +320,7 @@ main() {
 
   printf '\n%s\n\n' "$load_at_start"
   {
-    echo "operation|objects|wall time|max RSS (one process)|CPU s by process (large case)"
+    echo "operation|objects|wall time|max RSS (one process)|load at end|CPU s by process (large case)"
     printf '%s\n' "${rows[@]}"
     awk '/^BenchmarkLabProgram\// {
       name = $1; sub(/^BenchmarkLabProgram\//, "", name); sub(/-[0-9]+$/, "", name)
@@ -314,6 +329,7 @@ main() {
     }' "$gobench"
   } | column -t -s '|'
   echo
+  [ ! -s "$work/logs/demo-timings.txt" ] || { echo "Inside the make demo rows (hack/demo.sh timings):"; cat "$work/logs/demo-timings.txt"; echo; }
   echo "(logs of each step: BENCH_KEEP=1 make bench keeps $work)"
 }
 
