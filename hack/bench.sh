@@ -223,12 +223,12 @@ large_case() {
   for i in $(seq 2 "$copies"); do namespaces+=("healthcare-$i" "database-$i" "monitoring-$i"); done
   new_stack large
   pulumi config set "${on[@]}" benchCopies "$copies"
-  profiled "large: pulumi preview, empty stack, with policy pack" "-" pulumi preview "${on[@]}" --policy-pack "$pack"
-  profiled "large: pulumi up, empty -> all, with policy pack" "?" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview
+  profiled "large: pulumi preview, empty stack, with policy pack" "-" pulumi preview "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json
+  profiled "large: pulumi up, empty -> all, with policy pack" "?" pulumi up "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --yes --skip-preview
   n=$(count_objects)
   rows[-1]=${rows[-1]/|\?|/|$n|}
-  profiled "large: pulumi up, no-op, with policy pack" "$n" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview --expect-no-changes
-  profiled "large: pulumi preview, no changes, with policy pack" "$n" pulumi preview "${on[@]}" --policy-pack "$pack" --expect-no-changes
+  profiled "large: pulumi up, no-op, with policy pack" "$n" pulumi up "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --yes --skip-preview --expect-no-changes
+  profiled "large: pulumi preview, no changes, with policy pack" "$n" pulumi preview "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --expect-no-changes
   profiled "large: pulumi up, no-op, no policy pack" "$n" pulumi up "${on[@]}" --yes --skip-preview --expect-no-changes
   measure "large: pulumi destroy" "$n" pulumi destroy "${on[@]}" --yes --skip-preview
   wait_namespaces_gone
@@ -236,8 +236,8 @@ large_case() {
   # in the CLI); PULUMI_SKIP_CHECKPOINTS writes it once at the end. Measured, not the default:
   # a crash in the middle of an `up` would then lose what that `up` had created.
   local skip="PULUMI_SKIP_CHECKPOINTS=true"
-  profiled "large: pulumi up, empty -> all, with policy pack, $skip" "$n" env "$skip" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview
-  profiled "large: pulumi up, no-op, with policy pack, $skip" "$n" env "$skip" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview --expect-no-changes
+  profiled "large: pulumi up, empty -> all, with policy pack, $skip" "$n" env "$skip" pulumi up "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --yes --skip-preview
+  profiled "large: pulumi up, no-op, with policy pack, $skip" "$n" env "$skip" pulumi up "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --yes --skip-preview --expect-no-changes
   measure "large: pulumi destroy, $skip" "$n" env "$skip" pulumi destroy "${on[@]}" --yes --skip-preview
   wait_namespaces_gone
 
@@ -271,13 +271,13 @@ main() {
   new_stack local
   local pack="$repo/policy" n
   measure "pulumi preview, empty stack, first of this run" "-" \
-    pulumi preview "${on[@]}" --policy-pack "$pack"
-  measure "pulumi preview, empty stack (builds cached)" "-" pulumi preview "${on[@]}" --policy-pack "$pack"
-  measure "pulumi up, empty -> all, with policy pack" "?" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview
+    pulumi preview "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json
+  measure "pulumi preview, empty stack (builds cached)" "-" pulumi preview "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json
+  measure "pulumi up, empty -> all, with policy pack" "?" pulumi up "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --yes --skip-preview
   n=$(count_objects)
   rows[-1]=${rows[-1]/|\?|/|$n|}
-  measure "pulumi up, no-op, with policy pack" "$n" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview --expect-no-changes
-  measure "pulumi preview, no changes, with policy pack" "$n" pulumi preview "${on[@]}" --policy-pack "$pack" --expect-no-changes
+  measure "pulumi up, no-op, with policy pack" "$n" pulumi up "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --yes --skip-preview --expect-no-changes
+  measure "pulumi preview, no changes, with policy pack" "$n" pulumi preview "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --expect-no-changes
   measure "pulumi destroy" "$n" pulumi destroy "${on[@]}" --yes --skip-preview
   wait_namespaces_gone
   measure "pulumi up, empty -> all, no policy pack" "$n" pulumi up "${on[@]}" --yes --skip-preview
