@@ -210,6 +210,7 @@ demo_case() {
       rows+=("    step: $step|-|$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f s (at %.1f-%.1f)", b - a, a, b }')|-|-")
     done <"$work/demo/timings.tsv"
     { echo "== $name (uptime: $(cut -d' ' -f1-3 /proc/loadavg))"; hack/demo.sh timings; } >>"$work/logs/demo-timings.txt" 2>&1 || true
+    cp "$work/demo/up-events.txt" "$work/logs/demo-events-${#rows[@]}.txt" 2>/dev/null || true
   done
   if (measure "make demo-down" "-" hack/demo.sh down); then rows+=("$(cat "$work/logs/last-row")"); fi
   [ -z "${node_lock:-}" ] || exec {node_lock}>&-

@@ -233,7 +233,9 @@ up() {
     --non-interactive --event-log "$work/up-events.fifo" {event_fd}>&- 2>&1 | tee "$out" {event_fd}>&- || rc=$?
   record "pulumi up" "$begin"
   stop_event_log
-  summary "$out" "$rc"
+  up_changed=0
+  ! grep -qE '^ +[-+~]? *[0-9]+ (to )?(create|update|delete|replace)' "$out" || up_changed=1
+  step "summary: checks through the Services and Prometheus" summary "$out" "$rc"
   timings
   return "$rc"
 }
@@ -318,7 +320,7 @@ for r in res:
     ops[r[2][1]] = ops.get(r[2][1], 0) + 1
 print("    steps: " + ", ".join("%d %s" % (n, op) for op, n in sorted(ops.items())))
 print("    finished last (end, step start -> ready):")
-for end, urn, (begin, op, typ) in sorted(res, reverse=True)[:6]:
+for end, urn, (begin, op, typ) in sorted(res, reverse=True)[:8]:
     print("    %6.1f  %-7s %-40s %5.1f s  %s" % (end, op, short(urn)[:40], end - begin, typ.split(":")[-1] + (" FAILED" if done[urn][1] else "")))
 PY
 }
@@ -377,13 +379,18 @@ node_summary() {
     port=$(kubectl -n "$ns_mon" get svc "$prom_svc" -o jsonpath='{.spec.ports[0].port}')
     echo "                kubectl -n $ns_mon port-forward svc/$prom_svc 9090:$port   # then: open localhost:9090/targets"
     # A new pod's first scrape can land before kube-router has let its address through the
-    # NetworkPolicy, so wait (bounded) for a scrape that sees every target up.
-    local targets="" i
-    for i in $(seq 1 12); do
+    # NetworkPolicy, so after an `up` that changed something wait (bounded, polling every second)
+    # for a scrape that sees every target up. After an `up` that changed nothing there is nothing
+    # to wait for: the targets are shown as they are.
+    local targets="" i tries=60
+    [ "${up_changed:-1}" = 1 ] || tries=1
+    for i in $(seq 1 "$tries"); do
       targets=$(prom_targets "http://$ip:$port")
-      case "$targets" in *=down* | *=unknown* | "none yet" | unreachable | unknown*) sleep 5 ;; *) break ;; esac
-      [ "$i" != 1 ] || echo "                (waiting up to 60 s for Prometheus to scrape every target)"
+      case "$targets" in *=down* | *=unknown* | "none yet" | unreachable | unknown*) ;; *) break ;; esac
+      [ "$i" != 1 ] || [ "$tries" = 1 ] || echo "                (waiting up to ${tries} s for Prometheus to scrape every target)"
+      [ "$i" = "$tries" ] || sleep 1
     done
+    [ "$tries" = 1 ] || echo "                (after ${i} s)"
     echo "Prometheus:     targets $targets"
     key_figures "http://$ip:$port"
   fi
