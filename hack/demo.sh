@@ -133,10 +133,28 @@ ensure_images() {
   go run ./cmd/infralab-images build --out "$images_dir" >"$work/images.txt"
 }
 
+# start_images: when this run will start a node, the images (cached: a few seconds of checks)
+# are made in the background from the start, next to infralab-env's build; wait_images joins.
+start_images() {
+  images_pid=""
+  if ! node_running && node_wanted; then
+    (step "local images (cached), background" ensure_images) &
+    images_pid=$!
+  fi
+}
+
+wait_images() {
+  if [ -n "${images_pid:-}" ]; then
+    wait "$images_pid" || die "building the local images failed (output above)"
+  else
+    step "local images (cached)" ensure_images
+  fi
+}
+
 ensure_control_plane() {
   if node_running || { ! "$work/bin/infralab-env" status --dir "$work/cluster" >/dev/null 2>&1 && node_wanted; }; then
     with_node=1
-    step "local images (cached)" ensure_images
+    wait_images
     log "starting the embedded control plane on 127.0.0.1 and a real node (containerd, kubelet, kube-proxy, kube-router, CoreDNS)"
     step "env start: control plane + node" "$work/bin/infralab-env" up --dir "$work/cluster" --node --images "$images_dir/images.json"
   else
@@ -218,6 +236,7 @@ up() {
   mkdir -p "$work"
   : >"$timings"
   start_prebuild
+  start_images
   step "demo folder, infralab-env build" ensure_env
   ensure_control_plane
   step "stack config" ensure_stack_config
@@ -366,8 +385,11 @@ node_summary() {
   kubectl get pods -A -o wide --no-headers 2>/dev/null | awk '{printf "                  %-12s %-40s %-8s %s\n", $1, $2, $3, $4}'
   ns_api=$(pulumi config get -s "$stack" --config-file "$config_file" --path apps.namespaces.api)
   ns_mon=$(pulumi config get -s "$stack" --config-file "$config_file" --path apps.namespaces.monitoring)
-  api_svc=$(kubectl -n "$ns_api" get svc -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
-  prom_svc=$(kubectl -n "$ns_mon" get svc -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
+  # By name label, not the namespace's first Service: the monitoring namespace also holds
+  # alertmanager (which sorts first, and whose port answers no /api/v1/targets: the summary
+  # then waited its whole bound for "every target up") and kube-state-metrics.
+  api_svc=$(kubectl -n "$ns_api" get svc -l app.kubernetes.io/name=healthcare-api -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
+  prom_svc=$(kubectl -n "$ns_mon" get svc -l app.kubernetes.io/name=prometheus -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
   if [ -n "$api_svc" ]; then
     ip=$(kubectl -n "$ns_api" get svc "$api_svc" -o jsonpath='{.spec.clusterIP}')
     port=$(kubectl -n "$ns_api" get svc "$api_svc" -o jsonpath='{.spec.ports[0].port}')
