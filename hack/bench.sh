@@ -193,13 +193,18 @@ machine() {
 demo_case() {
   export INFRALAB_DEMO_DIR="$work/demo"
   local name lock=/run/infralab-node-tests.lock
+  # The lock is held by this shell's descriptor alone: every command below runs with it closed
+  # ({node_lock}>&-), so no child (pulumi's plugins, the node's daemons) can outlive the run
+  # holding it.
   if [ -w "$(dirname "$lock")" ]; then
     exec {node_lock}>>"$lock"
     log "waiting for the node lock $lock (other clones' node tests)"
     flock "$node_lock"
+  else
+    exec {node_lock}>/dev/null
   fi
   for name in "make demo (hack/demo.sh up), from nothing, tools built" "make demo, no changes"; do
-    if ! (measure "$name" "-" hack/demo.sh up); then
+    if ! (measure "$name" "-" hack/demo.sh up) {node_lock}>&-; then
       rows+=("$name|-|FAILED: $(grep -m1 -E 'another infralab node|FAILED|error' "$work/logs/$(printf '%02d' "${#rows[@]}").log" | cut -c1-90)|-|-")
       break
     fi
@@ -209,11 +214,11 @@ demo_case() {
     while IFS=$'\t' read -r step a b; do
       rows+=("    step: $step|-|$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f s (at %.1f-%.1f)", b - a, a, b }')|-|-")
     done <"$work/demo/timings.tsv"
-    { echo "== $name (uptime: $(cut -d' ' -f1-3 /proc/loadavg))"; hack/demo.sh timings; } >>"$work/logs/demo-timings.txt" 2>&1 || true
+    { echo "== $name (uptime: $(cut -d' ' -f1-3 /proc/loadavg))"; hack/demo.sh timings; } >>"$work/logs/demo-timings.txt" 2>&1 {node_lock}>&- || true
     cp "$work/demo/up-events.txt" "$work/logs/demo-events-${#rows[@]}.txt" 2>/dev/null || true
   done
-  if (measure "make demo-down" "-" hack/demo.sh down); then rows+=("$(cat "$work/logs/last-row")"); fi
-  [ -z "${node_lock:-}" ] || exec {node_lock}>&-
+  if (measure "make demo-down" "-" hack/demo.sh down) {node_lock}>&-; then rows+=("$(cat "$work/logs/last-row")"); fi
+  exec {node_lock}>&-
   unset INFRALAB_DEMO_DIR
 }
 
