@@ -118,7 +118,7 @@ func (p *builder) ensureAlertmanager() error {
 		return err
 	}
 	_, err = corev1.NewService(p.ctx, ns+"-"+alertmanagerName, &corev1.ServiceArgs{
-		Metadata: p.meta(alertmanagerName, ns, "monitoring", true),
+		Metadata: p.serviceMeta(alertmanagerName, ns, "monitoring"),
 		Spec: &corev1.ServiceSpecArgs{
 			Selector: selector(alertmanagerName),
 			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{

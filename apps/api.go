@@ -100,7 +100,7 @@ func (p *builder) ensureAPI() error {
 		return err
 	}
 	if _, err := corev1.NewService(p.ctx, ns+"-"+apiName, &corev1.ServiceArgs{
-		Metadata: p.meta(apiName, ns, "api", true),
+		Metadata: p.serviceMeta(apiName, ns, "api"),
 		Spec: &corev1.ServiceSpecArgs{
 			Type:     pulumi.String("ClusterIP"),
 			Selector: selector(apiName),
@@ -117,7 +117,7 @@ func (p *builder) ensureAPI() error {
 	// is nonsense. Unready replicas stay listed: their 503s are exactly what must be seen.
 	if a.Monitoring.Mode == MonitoringStandalone {
 		if _, err := corev1.NewService(p.ctx, ns+"-"+apiMetricsService, &corev1.ServiceArgs{
-			Metadata: p.meta(apiMetricsService, ns, "api", true),
+			Metadata: p.serviceMeta(apiMetricsService, ns, "api"),
 			Spec: &corev1.ServiceSpecArgs{
 				ClusterIP:                pulumi.String("None"),
 				PublishNotReadyAddresses: pulumi.Bool(true),

@@ -81,7 +81,7 @@ func (p *builder) ensureExporter() error {
 		return err
 	}
 	_, err = corev1.NewService(p.ctx, ns+"-"+exporterName, &corev1.ServiceArgs{
-		Metadata: p.meta(exporterName, ns, "monitoring", true),
+		Metadata: p.serviceMeta(exporterName, ns, "monitoring"),
 		Spec: &corev1.ServiceSpecArgs{
 			Selector: selector(exporterName),
 			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{

@@ -73,10 +73,10 @@ func (p *builder) ensureKubeStateMetrics() error {
 	}, p.opts(ns)...); err != nil {
 		return err
 	}
-	probe := func(path, port string, delay int) *corev1.ProbeArgs {
+	probe := func(path, port string, delay, period int) *corev1.ProbeArgs {
 		return &corev1.ProbeArgs{
 			HttpGet:             &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String(port)},
-			InitialDelaySeconds: pulumi.Int(delay), PeriodSeconds: pulumi.Int(15), TimeoutSeconds: pulumi.Int(5),
+			InitialDelaySeconds: pulumi.Int(delay), PeriodSeconds: pulumi.Int(period), TimeoutSeconds: pulumi.Int(5),
 		}
 	}
 	if _, err := appsv1.NewDeployment(p.ctx, ns+"-"+ksmName, &appsv1.DeploymentArgs{
@@ -113,8 +113,10 @@ func (p *builder) ensureKubeStateMetrics() error {
 						Resources:       resources(kubeStateMetricsResources),
 						// Upstream's probes: live while the API answers /livez through it, ready
 						// once its registry holds metrics.
-						LivenessProbe:  probe("/livez", "http", 10),
-						ReadinessProbe: probe("/readyz", "telemetry", 5),
+						LivenessProbe: probe("/livez", "http", 10, 15),
+						// Every 2 s from the start: with a 5 s delay and a 15 s period the pod was
+						// reported ready up to 20 s after it was (an `up` waits for that).
+						ReadinessProbe: probe("/readyz", "telemetry", 0, 2),
 					}},
 				},
 			},
@@ -123,7 +125,7 @@ func (p *builder) ensureKubeStateMetrics() error {
 		return err
 	}
 	_, err = corev1.NewService(p.ctx, ns+"-"+ksmName, &corev1.ServiceArgs{
-		Metadata: p.meta(ksmName, ns, "monitoring", true),
+		Metadata: p.serviceMeta(ksmName, ns, "monitoring"),
 		Spec: &corev1.ServiceSpecArgs{
 			Selector: selector(ksmName),
 			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{

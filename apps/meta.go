@@ -84,6 +84,19 @@ func (p *builder) meta(name, ns, component string, awaited bool) metav1.ObjectMe
 	return m
 }
 
+// serviceMeta builds a Service's ObjectMeta, always without the provider's await. That await
+// proves endpoints exist, but waits a fixed 10 s after every Endpoints change for them to settle
+// (pulumi-kubernetes provider/v4 pkg/await/service.go: `time.Sleep(10 * time.Second)` in
+// processEndpointEvent), so every Service reported ready ~10 s after its pods were. Each of this
+// layer's Services selects the pods of a workload that is awaited itself (Deployment, StatefulSet
+// or DaemonSet ready replicas; TestEveryServiceSelectsAnAwaitedWorkload), and that is when its
+// endpoints are ready.
+func (p *builder) serviceMeta(name, ns, component string) metav1.ObjectMetaArgs {
+	m := p.meta(name, ns, component, false)
+	m.Annotations = pulumi.StringMap{annotationSkipAwait: pulumi.String("true")}
+	return m
+}
+
 // podSecurity is the pod-level half of the hardened context every workload uses.
 func podSecurity(uid, gid int64) *corev1.PodSecurityContextArgs {
 	return &corev1.PodSecurityContextArgs{

@@ -41,7 +41,7 @@ func (p *builder) ensurePostgres() error {
 		return err
 	}
 	svc, err := corev1.NewService(p.ctx, ns+"-"+postgresName, &corev1.ServiceArgs{
-		Metadata: p.meta(postgresName, ns, "database", true),
+		Metadata: p.serviceMeta(postgresName, ns, "database"),
 		Spec: &corev1.ServiceSpecArgs{
 			ClusterIP: pulumi.String("None"),
 			Selector:  selector(postgresName),

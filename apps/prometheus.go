@@ -204,7 +204,7 @@ func (p *builder) ensureStandalonePrometheus() error {
 		return err
 	}
 	if _, err := corev1.NewService(p.ctx, ns+"-"+prometheusName, &corev1.ServiceArgs{
-		Metadata: p.meta(prometheusName, ns, "monitoring", true),
+		Metadata: p.serviceMeta(prometheusName, ns, "monitoring"),
 		Spec: &corev1.ServiceSpecArgs{
 			Selector: selector(prometheusName),
 			Ports: corev1.ServicePortArray{corev1.ServicePortArgs{

@@ -279,7 +279,12 @@ func TestSkipAwait(t *testing.T) {
 		n := 0
 		for _, r := range declare(t, a) {
 			has := r.get("metadata", "annotations", "pulumi.com/skipAwait") == "true"
-			if awaited[r.Type] {
+			if r.Type == "kubernetes:core/v1:Service" {
+				// Never awaited: the workload behind it is (serviceMeta).
+				if !has {
+					t.Errorf("SkipAwait=%v: %s is awaited (10 s settle after every Endpoints change)", skip, r.key())
+				}
+			} else if awaited[r.Type] {
 				n++
 				if has != skip {
 					t.Errorf("SkipAwait=%v: %s skipAwait annotation = %v", skip, r.key(), has)
@@ -288,8 +293,51 @@ func TestSkipAwait(t *testing.T) {
 				t.Errorf("%s: skipAwait on a kind the provider does not await", r.key())
 			}
 		}
-		if n < 10 {
+		if n < 5 {
 			t.Errorf("only %d awaited objects checked", n)
 		}
+	}
+}
+
+// A Service carries no await of its own (serviceMeta), so its readiness is only proven if its
+// selector picks the pods of a workload that is awaited: one in its namespace whose pod template
+// labels hold every selector label.
+func TestEveryServiceSelectsAnAwaitedWorkload(t *testing.T) {
+	a := standaloneArgs()
+	a.SkipAwait = false
+	rs := declare(t, a)
+	workloads := map[string]bool{"kubernetes:apps/v1:Deployment": true, "kubernetes:apps/v1:StatefulSet": true, "kubernetes:apps/v1:DaemonSet": true}
+	n := 0
+	for _, svc := range rs {
+		if svc.Type != "kubernetes:core/v1:Service" {
+			continue
+		}
+		n++
+		sel, _ := svc.get("spec", "selector").(map[string]any)
+		if len(sel) == 0 {
+			t.Errorf("%s selects nothing", svc.key())
+			continue
+		}
+		found := false
+		for _, w := range rs {
+			if !workloads[w.Type] || w.str("metadata", "namespace") != svc.str("metadata", "namespace") ||
+				w.get("metadata", "annotations", "pulumi.com/skipAwait") == "true" {
+				continue
+			}
+			labels, _ := w.get("spec", "template", "metadata", "labels").(map[string]any)
+			match := true
+			for k, v := range sel {
+				if labels[k] != v {
+					match = false
+				}
+			}
+			found = found || match
+		}
+		if !found {
+			t.Errorf("%s (selector %v) selects no awaited workload's pods", svc.key(), sel)
+		}
+	}
+	if n < 5 {
+		t.Errorf("only %d Services checked", n)
 	}
 }

@@ -70,7 +70,7 @@ measure() {
   local secs rss
   secs=$(awk -v a="$begin" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
   rss=$(sed -n 's/^maxrss_kib=//p' "$logf.time" | awk '{ printf "%d", $1 / 1024 }')
-  rows+=("$name|$objects|$secs s|$rss MiB")
+  rows+=("$name|$objects|$secs s|$rss MiB|$(cut -d' ' -f1 /proc/loadavg)")
   printf '%s\n' "${rows[-1]}" >"$work/logs/last-row"
 }
 
@@ -184,20 +184,41 @@ machine() {
     "$(kubectl version --client -o json | sed -n 's/.*"gitVersion": "\(.*\)".*/\1/p' | head -n1)" "$(go env GOVERSION)"
 }
 
-# demo_case: `make demo` from nothing and with no changes, in a folder of this run. A failure
-# (e.g. another infralab node already runs on this machine) is a row saying so, not the end.
+# demo_case: `make demo` from nothing and with no changes, in a folder of this run, each with its
+# steps (hack/demo.sh records them) as rows of their own and its `hack/demo.sh timings` (inside
+# `pulumi up`: program ready, the resources that finished last, their awaits) kept for the end.
+# The node lock (internal/testenv.ExclusiveNode's file) is held from the first up to the down, so
+# no node test of another clone starts in between. A failure (e.g. another infralab node already
+# runs on this machine) is a row saying so, not the end.
 demo_case() {
   export INFRALAB_DEMO_DIR="$work/demo"
-  local name
+  local name lock=/run/infralab-node-tests.lock
+  # The lock is held by this shell's descriptor alone: every command below runs with it closed
+  # ({node_lock}>&-), so no child (pulumi's plugins, the node's daemons) can outlive the run
+  # holding it.
+  if [ -w "$(dirname "$lock")" ]; then
+    exec {node_lock}>>"$lock"
+    log "waiting for the node lock $lock (other clones' node tests)"
+    flock "$node_lock"
+  else
+    exec {node_lock}>/dev/null
+  fi
   for name in "make demo (hack/demo.sh up), from nothing, tools built" "make demo, no changes"; do
-    if ! (measure "$name" "-" hack/demo.sh up); then
-      rows+=("$name|-|FAILED: $(grep -m1 -E 'another infralab node|FAILED|error' "$work/logs/$(printf '%02d' "${#rows[@]}").log" | cut -c1-90)|-")
+    if ! (measure "$name" "-" hack/demo.sh up) {node_lock}>&-; then
+      rows+=("$name|-|FAILED: $(grep -m1 -E 'another infralab node|FAILED|error' "$work/logs/$(printf '%02d' "${#rows[@]}").log" | cut -c1-90)|-|-")
       break
     fi
-    # measure ran in a subshell: record its row again here.
+    # measure ran in a subshell: record its row again here, then one row per step.
     rows+=("$(cat "$work/logs/last-row")")
+    local step a b
+    while IFS=$'\t' read -r step a b; do
+      rows+=("    step: $step|-|$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f s (at %.1f-%.1f)", b - a, a, b }')|-|-")
+    done <"$work/demo/timings.tsv"
+    { echo "== $name (uptime: $(cut -d' ' -f1-3 /proc/loadavg))"; hack/demo.sh timings; } >>"$work/logs/demo-timings.txt" 2>&1 {node_lock}>&- || true
+    cp "$work/demo/up-events.txt" "$work/logs/demo-events-${#rows[@]}.txt" 2>/dev/null || true
   done
-  if (measure "make demo-down" "-" hack/demo.sh down); then rows+=("$(cat "$work/logs/last-row")"); fi
+  if (measure "make demo-down" "-" hack/demo.sh down) {node_lock}>&-; then rows+=("$(cat "$work/logs/last-row")"); fi
+  exec {node_lock}>&-
   unset INFRALAB_DEMO_DIR
 }
 
@@ -208,12 +229,12 @@ large_case() {
   for i in $(seq 2 "$copies"); do namespaces+=("healthcare-$i" "database-$i" "monitoring-$i"); done
   new_stack large
   pulumi config set "${on[@]}" benchCopies "$copies"
-  profiled "large: pulumi preview, empty stack, with policy pack" "-" pulumi preview "${on[@]}" --policy-pack "$pack"
-  profiled "large: pulumi up, empty -> all, with policy pack" "?" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview
+  profiled "large: pulumi preview, empty stack, with policy pack" "-" pulumi preview "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json
+  profiled "large: pulumi up, empty -> all, with policy pack" "?" pulumi up "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --yes --skip-preview
   n=$(count_objects)
   rows[-1]=${rows[-1]/|\?|/|$n|}
-  profiled "large: pulumi up, no-op, with policy pack" "$n" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview --expect-no-changes
-  profiled "large: pulumi preview, no changes, with policy pack" "$n" pulumi preview "${on[@]}" --policy-pack "$pack" --expect-no-changes
+  profiled "large: pulumi up, no-op, with policy pack" "$n" pulumi up "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --yes --skip-preview --expect-no-changes
+  profiled "large: pulumi preview, no changes, with policy pack" "$n" pulumi preview "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --expect-no-changes
   profiled "large: pulumi up, no-op, no policy pack" "$n" pulumi up "${on[@]}" --yes --skip-preview --expect-no-changes
   measure "large: pulumi destroy" "$n" pulumi destroy "${on[@]}" --yes --skip-preview
   wait_namespaces_gone
@@ -221,8 +242,8 @@ large_case() {
   # in the CLI); PULUMI_SKIP_CHECKPOINTS writes it once at the end. Measured, not the default:
   # a crash in the middle of an `up` would then lose what that `up` had created.
   local skip="PULUMI_SKIP_CHECKPOINTS=true"
-  profiled "large: pulumi up, empty -> all, with policy pack, $skip" "$n" env "$skip" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview
-  profiled "large: pulumi up, no-op, with policy pack, $skip" "$n" env "$skip" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview --expect-no-changes
+  profiled "large: pulumi up, empty -> all, with policy pack, $skip" "$n" env "$skip" pulumi up "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --yes --skip-preview
+  profiled "large: pulumi up, no-op, with policy pack, $skip" "$n" env "$skip" pulumi up "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --yes --skip-preview --expect-no-changes
   measure "large: pulumi destroy, $skip" "$n" env "$skip" pulumi destroy "${on[@]}" --yes --skip-preview
   wait_namespaces_gone
 
@@ -256,13 +277,13 @@ main() {
   new_stack local
   local pack="$repo/policy" n
   measure "pulumi preview, empty stack, first of this run" "-" \
-    pulumi preview "${on[@]}" --policy-pack "$pack"
-  measure "pulumi preview, empty stack (builds cached)" "-" pulumi preview "${on[@]}" --policy-pack "$pack"
-  measure "pulumi up, empty -> all, with policy pack" "?" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview
+    pulumi preview "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json
+  measure "pulumi preview, empty stack (builds cached)" "-" pulumi preview "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json
+  measure "pulumi up, empty -> all, with policy pack" "?" pulumi up "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --yes --skip-preview
   n=$(count_objects)
   rows[-1]=${rows[-1]/|\?|/|$n|}
-  measure "pulumi up, no-op, with policy pack" "$n" pulumi up "${on[@]}" --policy-pack "$pack" --yes --skip-preview --expect-no-changes
-  measure "pulumi preview, no changes, with policy pack" "$n" pulumi preview "${on[@]}" --policy-pack "$pack" --expect-no-changes
+  measure "pulumi up, no-op, with policy pack" "$n" pulumi up "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --yes --skip-preview --expect-no-changes
+  measure "pulumi preview, no changes, with policy pack" "$n" pulumi preview "${on[@]}" --policy-pack "$pack" --policy-pack-config stacks/policy.local.json --expect-no-changes
   measure "pulumi destroy" "$n" pulumi destroy "${on[@]}" --yes --skip-preview
   wait_namespaces_gone
   measure "pulumi up, empty -> all, no policy pack" "$n" pulumi up "${on[@]}" --yes --skip-preview
@@ -305,7 +326,7 @@ main() {
 
   printf '\n%s\n\n' "$load_at_start"
   {
-    echo "operation|objects|wall time|max RSS (one process)|CPU s by process (large case)"
+    echo "operation|objects|wall time|max RSS (one process)|load at end|CPU s by process (large case)"
     printf '%s\n' "${rows[@]}"
     awk '/^BenchmarkLabProgram\// {
       name = $1; sub(/^BenchmarkLabProgram\//, "", name); sub(/-[0-9]+$/, "", name)
@@ -314,6 +335,7 @@ main() {
     }' "$gobench"
   } | column -t -s '|'
   echo
+  [ ! -s "$work/logs/demo-timings.txt" ] || { echo "Inside the make demo rows (hack/demo.sh timings):"; cat "$work/logs/demo-timings.txt"; echo; }
   box_rebuild_time
   echo "(logs of each step: BENCH_KEEP=1 make bench keeps $work)"
 }

@@ -8,6 +8,8 @@
 #   preview  the same, but `pulumi preview --diff` only (the PR gate of stack local)
 #   down  destroy the stack, stop the control plane, remove nothing else
 #   stop  stop the control plane only
+#   timings  where the last `up` spent its time: each step, and inside `pulumi up` the engine's
+#         events (program ready, the resources that finished last and their awaits)
 #
 # Everything lives in .infralab/ (gitignored): state/, cluster/, passphrase, secrets/.
 set -euo pipefail
@@ -20,6 +22,31 @@ stack=local
 
 log() { printf '\n==> demo: %s\n' "$*" >&2; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+# Every step's start and end, in seconds since this run began, go to $timings (NAME, start, end),
+# so `hack/demo.sh timings` (and make bench) can show where the time went.
+now_us() { echo "${EPOCHREALTIME/./}"; }
+t0=$(now_us)
+timings="$work/timings.tsv"
+secs() {
+  local d=$((($1 - t0) / 100000))
+  printf '%d.%d' $((d / 10)) $((d % 10))
+}
+# step NAME CMD...: runs CMD as one named step: logs its start and how long it took, records it.
+step() {
+  local name=$1 begin
+  shift
+  begin=$(now_us)
+  log "[$(secs "$begin")s] $name"
+  "$@"
+  record "$name" "$begin"
+}
+record() {
+  local end
+  end=$(now_us)
+  printf '%s\t%s\t%s\n' "$1" "$(secs "$2")" "$(secs "$end")" >>"$timings"
+  printf '    (%s: %ss)\n' "$1" "$(awk -v a="$(secs "$2")" -v b="$(secs "$end")" 'BEGIN { printf "%.1f", b - a }')" >&2
+}
 
 export PULUMI_BACKEND_URL="file://$work/state"
 # Where `make tools` installed the kubernetes plugin, also when this script runs without make.
@@ -56,7 +83,30 @@ ensure_env() {
     log "generated the state passphrase once: $work/passphrase (keep it; it decrypts the demo's secrets)"
   fi
   command -v pulumi >/dev/null || die "pulumi not found: run 'make tools'"
-  go build -o "$work/bin/infralab-env" ./cmd/infralab-env
+  # Our language host's build cache (tools/langhost prebuild.go): while the module's sources are
+  # unchanged this only hashes them, where `go build` would link again into a new folder.
+  if command -v pulumi-language-go >/dev/null; then
+    pulumi-language-go prebuild -pkg ./cmd/infralab-env -o "$work/bin/infralab-env" "$repo"
+  else
+    go build -o "$work/bin/infralab-env" ./cmd/infralab-env
+  fi
+}
+
+# start_prebuild builds the program and the policy pack into the language host's cache in the
+# background, while the control plane starts; `pulumi up` then finds both built. Its lines
+# (with progress every 10 s on a first build) are prefixed "prebuild:".
+start_prebuild() {
+  prebuild_pid=""
+  command -v pulumi-language-go >/dev/null || return 0
+  (step "program + policy pack build (background)" pulumi-language-go prebuild "$repo" "$repo/policy" 2>&1 |
+    sed -u 's/^/    prebuild: /' >&2) &
+  prebuild_pid=$!
+}
+
+wait_prebuild() {
+  [ -n "$prebuild_pid" ] || return 0
+  # A failed prebuild is not the end: pulumi up builds again and reports the error itself.
+  wait "$prebuild_pid" || log "the prebuild failed; pulumi up builds the program itself and reports why"
 }
 
 images_dir="${INFRALAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/infralab}/images"
@@ -83,15 +133,33 @@ ensure_images() {
   go run ./cmd/infralab-images build --out "$images_dir" >"$work/images.txt"
 }
 
+# start_images: when this run will start a node, the images (cached: a few seconds of checks)
+# are made in the background from the start, next to infralab-env's build; wait_images joins.
+start_images() {
+  images_pid=""
+  if ! node_running && node_wanted; then
+    (step "local images (cached), background" ensure_images) &
+    images_pid=$!
+  fi
+}
+
+wait_images() {
+  if [ -n "${images_pid:-}" ]; then
+    wait "$images_pid" || die "building the local images failed (output above)"
+  else
+    step "local images (cached)" ensure_images
+  fi
+}
+
 ensure_control_plane() {
   if node_running || { ! "$work/bin/infralab-env" status --dir "$work/cluster" >/dev/null 2>&1 && node_wanted; }; then
     with_node=1
-    ensure_images
+    wait_images
     log "starting the embedded control plane on 127.0.0.1 and a real node (containerd, kubelet, kube-proxy, kube-router, CoreDNS)"
-    "$work/bin/infralab-env" up --dir "$work/cluster" --node --images "$images_dir/images.json"
+    step "env start: control plane + node" "$work/bin/infralab-env" up --dir "$work/cluster" --node --images "$images_dir/images.json"
   else
     log "starting the embedded control plane (etcd, kube-apiserver, kube-controller-manager on 127.0.0.1)"
-    "$work/bin/infralab-env" up --dir "$work/cluster"
+    step "env start: control plane" "$work/bin/infralab-env" up --dir "$work/cluster"
   fi
 }
 
@@ -139,30 +207,141 @@ stack_salt() {
 }
 
 ensure_stack_config() {
+  local key
+  for key in postgresPassword apiDbPassword exporterDbPassword; do ensure_secret_file "$key"; done
+  # Rebuilt only when one of its inputs changed (each `pulumi config set --secret` is ~1 s).
+  local inputs
+  inputs=$(cat "stacks/Pulumi.$stack.yaml" "$work"/secrets/* "$work/images.txt" 2>/dev/null | sha256sum | cut -c1-64)
+  inputs="$inputs $with_node $KUBECONFIG"
+  if [ -s "$config_file" ] && [ "$(cat "$work/config.key" 2>/dev/null)" = "$inputs" ]; then
+    echo "    stack config unchanged: $config_file" >&2
+    return 0
+  fi
+  rm -f "$work/config.key"
   local salt
   salt=$(stack_salt)
   cp "stacks/Pulumi.$stack.yaml" "$config_file"
   printf '%s\n' "$salt" >>"$config_file"
-  local key
+  # The shipped file names .infralab/cluster/kubeconfig; a demo in another folder (INFRALAB_DEMO_DIR,
+  # as make bench runs it) has its own control plane.
+  [ "$KUBECONFIG" = "$repo/.infralab/cluster/kubeconfig" ] || pulumi config set -s "$stack" --config-file "$config_file" kubeconfig "$KUBECONFIG"
   for key in postgresPassword apiDbPassword exporterDbPassword; do
-    ensure_secret_file "$key"
     pulumi config set --secret -s "$stack" --config-file "$config_file" "$key" <"$work/secrets/$key"
   done
   [ "$with_node" = 0 ] || node_config
+  printf '%s\n' "$inputs" >"$work/config.key"
 }
 
 up() {
-  ensure_env
+  mkdir -p "$work"
+  : >"$timings"
+  start_prebuild
+  start_images
+  step "demo folder, infralab-env build" ensure_env
   ensure_control_plane
-  ensure_stack_config
-  log "pulumi up -s $stack --policy-pack policy (builds the program and the policy pack, then applies)"
-  local out="$work/last-up.txt" rc=0
+  step "stack config" ensure_stack_config
+  step "wait for the program + policy pack build" wait_prebuild
+  log "[$(secs "$(now_us)")s] pulumi up -s $stack --policy-pack policy (builds the program and the policy pack, then applies)"
+  local out="$work/last-up.txt" rc=0 begin
+  begin=$(now_us)
+  start_event_log
   # The stack's policy exceptions (node-exporter's namespace), each with its reason.
-  pulumi up -s "$stack" --config-file "$config_file" --policy-pack policy \
+  # PULUMI_DEBUG_COMMANDS=true: the CLI defines --event-log only then (cmd/pulumi/operations/up.go).
+  PULUMI_DEBUG_COMMANDS=true pulumi up -s "$stack" --config-file "$config_file" --policy-pack policy \
     --policy-pack-config "stacks/policy.$stack.json" --yes --skip-preview \
-    --non-interactive 2>&1 | tee "$out" || rc=$?
-  summary "$out" "$rc"
+    --non-interactive --event-log "$work/up-events.fifo" {event_fd}>&- 2>&1 | tee "$out" {event_fd}>&- || rc=$?
+  record "pulumi up" "$begin"
+  stop_event_log
+  up_changed=0
+  ! grep -qE '^ +[-+~]? *[0-9]+ (to )?(create|update|delete|replace)' "$out" || up_changed=1
+  step "summary: checks through the Services and Prometheus" summary "$out" "$rc"
+  timings
   return "$rc"
+}
+
+# start_event_log: `pulumi up --event-log` writes one JSON engine event per line, stamped only to
+# the second; a FIFO read by a stamper gives each line its arrival time (s since this run began,
+# to the millisecond) in $work/up-events.txt. Secrets are masked in those events by the CLI.
+start_event_log() {
+  local fifo="$work/up-events.fifo"
+  rm -f "$fifo" && mkfifo -m 600 "$fifo"
+  python3 -u -c '
+import sys, time
+t0 = int(sys.argv[1]) / 1e6
+for line in sys.stdin:
+    sys.stdout.write("%.3f %s" % (time.time() - t0, line))' "$t0" <"$fifo" >"$work/up-events.txt" &
+  stamper=$!
+  # Our own write end opens the FIFO for the stamper at once and keeps it open until
+  # stop_event_log, whether or not pulumi gets as far as opening it.
+  exec {event_fd}<>"$fifo"
+}
+
+stop_event_log() {
+  exec {event_fd}>&-
+  wait "$stamper" || true
+  rm -f "$work/up-events.fifo"
+}
+
+# timings prints where this folder's last `make demo` spent its time: each step (timings.tsv)
+# and, inside `pulumi up`, the engine's events (up-events.txt): policy pack and program ready,
+# the first and last resource, and the resources that finished last with how long each took
+# (create to ready: the provider's await).
+timings() {
+  [ -s "$timings" ] || die "no timings in $work (run hack/demo.sh up first)"
+  python3 - "$timings" "$work/up-events.txt" <<'PY'
+import json, os, sys
+
+steps = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+print("Timings:        s since start (end - start = step)")
+for name, a, b in steps:
+    print("  %-46s %6.1f - %6.1f = %5.1f s" % (name, float(a), float(b), float(b) - float(a)))
+events = []
+if os.path.exists(sys.argv[2]):
+    for line in open(sys.argv[2]):
+        t, _, js = line.partition(" ")
+        try:
+            events.append((float(t), json.loads(js)))
+        except ValueError:
+            pass
+if not events:
+    sys.exit(0)
+def short(urn):
+    return urn.split("::")[-1]
+pre, done, marks = {}, {}, []
+for t, e in events:
+    d = e.get("diagnosticEvent")
+    if d and ("built Go program" in d["message"] or "unchanged since its last build" in d["message"]):
+        marks.append((t, "langhost: " + d["message"].strip().split("\n")[0][:90]))
+    for kind in ("resourcePreEvent", "resOutputsEvent", "resOpFailedEvent"):
+        m = (e.get(kind) or {}).get("metadata")
+        if not m or m["type"].startswith("pulumi:providers:") or e.get(kind, {}).get("planning"):
+            continue
+        if kind == "resourcePreEvent":
+            pre.setdefault(m["urn"], (t, m["op"], m["type"]))
+        else:
+            done[m["urn"]] = (t, "failed" if kind == "resOpFailedEvent" else "")
+    if "summaryEvent" in e:
+        marks.append((t, "summary (engine done)"))
+res = [(done[u][0], u, pre[u]) for u in pre if u in done]
+stack = [r for r in res if r[2][2] == "pulumi:pulumi:Stack"]
+res = [r for r in res if r[2][2] != "pulumi:pulumi:Stack"]
+marks.append((events[0][0], "first engine event"))
+if stack:
+    marks.append((stack[0][2][0], "program running (Stack registered)"))
+if res:
+    marks.append((min(r[2][0] for r in res), "first resource step"))
+    marks.append((max(r[0] for r in res), "last resource done"))
+print("  inside pulumi up:")
+for t, what in sorted(marks):
+    print("    %6.1f  %s" % (t, what))
+ops = {}
+for r in res:
+    ops[r[2][1]] = ops.get(r[2][1], 0) + 1
+print("    steps: " + ", ".join("%d %s" % (n, op) for op, n in sorted(ops.items())))
+print("    finished last (end, step start -> ready):")
+for end, urn, (begin, op, typ) in sorted(res, reverse=True)[:8]:
+    print("    %6.1f  %-7s %-40s %5.1f s  %s" % (end, op, short(urn)[:40], end - begin, typ.split(":")[-1] + (" FAILED" if done[urn][1] else "")))
+PY
 }
 
 summary() {
@@ -206,8 +385,11 @@ node_summary() {
   kubectl get pods -A -o wide --no-headers 2>/dev/null | awk '{printf "                  %-12s %-40s %-8s %s\n", $1, $2, $3, $4}'
   ns_api=$(pulumi config get -s "$stack" --config-file "$config_file" --path apps.namespaces.api)
   ns_mon=$(pulumi config get -s "$stack" --config-file "$config_file" --path apps.namespaces.monitoring)
-  api_svc=$(kubectl -n "$ns_api" get svc -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
-  prom_svc=$(kubectl -n "$ns_mon" get svc -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
+  # By name label, not the namespace's first Service: the monitoring namespace also holds
+  # alertmanager (which sorts first, and whose port answers no /api/v1/targets: the summary
+  # then waited its whole bound for "every target up") and kube-state-metrics.
+  api_svc=$(kubectl -n "$ns_api" get svc -l app.kubernetes.io/name=healthcare-api -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
+  prom_svc=$(kubectl -n "$ns_mon" get svc -l app.kubernetes.io/name=prometheus -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
   if [ -n "$api_svc" ]; then
     ip=$(kubectl -n "$ns_api" get svc "$api_svc" -o jsonpath='{.spec.clusterIP}')
     port=$(kubectl -n "$ns_api" get svc "$api_svc" -o jsonpath='{.spec.ports[0].port}')
@@ -219,13 +401,18 @@ node_summary() {
     port=$(kubectl -n "$ns_mon" get svc "$prom_svc" -o jsonpath='{.spec.ports[0].port}')
     echo "                kubectl -n $ns_mon port-forward svc/$prom_svc 9090:$port   # then: open localhost:9090/targets"
     # A new pod's first scrape can land before kube-router has let its address through the
-    # NetworkPolicy, so wait (bounded) for a scrape that sees every target up.
-    local targets="" i
-    for i in $(seq 1 12); do
+    # NetworkPolicy, so after an `up` that changed something wait (bounded, polling every second)
+    # for a scrape that sees every target up. After an `up` that changed nothing there is nothing
+    # to wait for: the targets are shown as they are.
+    local targets="" i tries=60
+    [ "${up_changed:-1}" = 1 ] || tries=1
+    for i in $(seq 1 "$tries"); do
       targets=$(prom_targets "http://$ip:$port")
-      case "$targets" in *=down* | *=unknown* | "none yet" | unreachable | unknown*) sleep 5 ;; *) break ;; esac
-      [ "$i" != 1 ] || echo "                (waiting up to 60 s for Prometheus to scrape every target)"
+      case "$targets" in *=down* | *=unknown* | "none yet" | unreachable | unknown*) ;; *) break ;; esac
+      [ "$i" != 1 ] || [ "$tries" = 1 ] || echo "                (waiting up to ${tries} s for Prometheus to scrape every target)"
+      [ "$i" = "$tries" ] || sleep 1
     done
+    [ "$tries" = 1 ] || echo "                (after ${i} s)"
     echo "Prometheus:     targets $targets"
     key_figures "http://$ip:$port"
   fi
@@ -299,5 +486,6 @@ case ${1:-} in
   preview) preview ;;
   down) down ;;
   stop) stop ;;
-  *) die "usage: $0 up|preview|down|stop" ;;
+  timings) timings ;;
+  *) die "usage: $0 up|preview|down|stop|timings" ;;
 esac

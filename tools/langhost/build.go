@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,6 +27,8 @@ import (
 // GOCACHE keeps compiled packages between runs anyway.
 type builder struct {
 	root string
+	// progressEvery is how often a running `go build` reports its progress (0: every 10 s).
+	progressEvery time.Duration
 }
 
 func newBuilder() *builder {
@@ -61,17 +64,35 @@ func (b *builder) program(ctx context.Context, info *pulumirpc.ProgramInfo, dir 
 	if err != nil {
 		return "", nil, fmt.Errorf("program directory %q: %w", dir, err)
 	}
+	var run string
+	err = b.build(ctx, abs, pkg, func(bin string) error {
+		run = filepath.Join(filepath.Dir(bin), "run-"+randomSuffix())
+		if err := os.Link(bin, run); err != nil {
+			return fmt.Errorf("preparing program binary: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return run, func() { _ = os.Remove(run) }, nil
+}
+
+// build makes sure the cache holds an up-to-date binary of pkg in the module folder abs, then
+// calls use with its path while still holding the build lock (so no other run replaces it
+// before use has linked or copied it).
+func (b *builder) build(ctx context.Context, abs, pkg string, use func(bin string) error) error {
 	sum := sha256.Sum256([]byte(abs + "\x00" + pkg))
 	out := filepath.Join(b.root, hex.EncodeToString(sum[:8]))
 	if err := os.MkdirAll(out, 0o755); err != nil {
-		return "", nil, fmt.Errorf("build cache: %w", err)
+		return fmt.Errorf("build cache: %w", err)
 	}
 
 	// Concurrent runs of the same program (a preview and a policy pack, two terminals) share the
 	// output; the lock keeps one build at a time, and each run gets its own hard link.
 	unlock, err := lockFile(filepath.Join(out, "lock"))
 	if err != nil {
-		return "", nil, err
+		return err
 	}
 	defer unlock()
 
@@ -90,26 +111,108 @@ func (b *builder) program(ctx context.Context, info *pulumirpc.ProgramInfo, dir 
 	} else {
 		_ = os.Remove(keyFile) // a failed build must not leave a key that names the old binary
 		fmt.Fprintf(os.Stderr, "building Go program %s (%s) ...\n", abs, pkg)
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
-		cmd.Dir = abs
-		var output bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &output, &output
-		if err := cmd.Run(); err != nil {
-			return "", nil, fmt.Errorf("go build of %s failed (%v):\n%s", abs, err, strings.TrimSpace(output.String()))
+		if err := goBuild(ctx, abs, bin, pkg, b.progressEvery, os.Stderr); err != nil {
+			return err
 		}
 		if key != "" {
 			if err := os.WriteFile(keyFile, []byte(key), 0o644); err != nil {
-				return "", nil, fmt.Errorf("build cache key: %w", err)
+				return fmt.Errorf("build cache key: %w", err)
 			}
 		}
 		fmt.Fprintf(os.Stderr, "built Go program in %.1fs\n", time.Since(start).Seconds())
 	}
+	return use(bin)
+}
 
-	run := filepath.Join(out, "run-"+randomSuffix())
-	if err := os.Link(bin, run); err != nil {
-		return "", nil, fmt.Errorf("preparing program binary: %w", err)
+// goBuild runs `go build -v -o bin pkg` in dir and, while it runs, writes a progress line to
+// progress every `every` (default 10 s): elapsed time, packages compiled so far and the last one
+// (what -v prints), so a first build of the program (minutes on a new machine) shows where it is.
+// On failure the error holds go's messages without the -v package list.
+func goBuild(ctx context.Context, dir, bin, pkg string, every time.Duration, progress io.Writer) error {
+	if every <= 0 {
+		every = 10 * time.Second
 	}
-	return run, func() { _ = os.Remove(run) }, nil
+	cmd := exec.CommandContext(ctx, "go", "build", "-v", "-o", bin, pkg)
+	cmd.Dir = dir
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("go build of %s: %w", dir, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return fmt.Errorf("go build of %s failed (%v):\n%s", dir, err, strings.TrimSpace(buildMessages(out.String())))
+			}
+			return nil
+		case <-tick.C:
+			pkgs := compiledPackages(out.String())
+			last := "none yet"
+			if len(pkgs) > 0 {
+				last = pkgs[len(pkgs)-1]
+			}
+			fmt.Fprintf(progress, "building Go program %s: %.0fs elapsed, %d packages compiled (last: %s)\n",
+				dir, time.Since(start).Seconds(), len(pkgs), last)
+		}
+	}
+}
+
+// compiledPackages are the import paths `go build -v` printed, one a line.
+func compiledPackages(output string) []string {
+	var pkgs []string
+	for _, line := range strings.Split(output, "\n") {
+		if isImportPath(line) {
+			pkgs = append(pkgs, line)
+		}
+	}
+	return pkgs
+}
+
+// buildMessages is go's output without the -v package list: the compiler's errors.
+func buildMessages(output string) string {
+	var keep []string
+	for _, line := range strings.Split(output, "\n") {
+		if !isImportPath(line) {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+func isImportPath(line string) bool {
+	if line == "" || strings.HasPrefix(line, "#") {
+		return false
+	}
+	for _, r := range line {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._/-~", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// lockedBuffer is written by go's stdout and stderr copiers and read by the progress ticker.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func lockFile(path string) (func(), error) {

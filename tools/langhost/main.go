@@ -8,10 +8,12 @@
 // RunPlugin builds and runs a Go policy pack, streaming its output back to the engine.
 //
 // The CLI starts it with optional flags and the engine address as the last argument, and reads the
-// gRPC port it prints on stdout.
+// gRPC port it prints on stdout. `pulumi-language-go prebuild DIR...` (prebuild.go) fills its build
+// cache ahead of the CLI.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -25,6 +27,13 @@ import (
 const version = "3.274.1"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "prebuild" {
+		if err := prebuild(context.Background(), newBuilder(), os.Args[2:], os.Stderr); err != nil {
+			fmt.Fprintf(os.Stderr, "pulumi-language-go: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := serve(os.Args[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "pulumi-language-go: %v\n", err)
 		os.Exit(1)
