@@ -25,12 +25,10 @@ import (
 // runAsUser 10001); the bootstrap init container in the instance pods runs as postgres instead.
 var cnpgUser = account{name: "cnpg", uid: 10001, gid: 10001, home: "/nonexistent"}
 
-// pgbouncerUser owns nothing in the image; the Pooler's pod template sets the same ids (apps),
-// 10000 or more as the policy pack's pod-high-uid-gid requires (upstream's are 998:996).
-var pgbouncerUser = account{name: "pgbouncer", uid: PgBouncerID, gid: PgBouncerID, home: "/nonexistent"}
-
-// PgBouncerID is the uid and gid the Pooler's pods run as.
-const PgBouncerID = 10998
+// pgbouncerUser is the user CNPG runs every Pooler pod as, whatever the Pooler's template says
+// (pkg/specs/pgbouncer/deployments.go: WithSecurityContext(CreatePodSecurityContext(..., 998,
+// 996), true) overwrites it), so the image names the same ids.
+var pgbouncerUser = account{name: "pgbouncer", uid: 998, gid: 996, home: "/nonexistent"}
 
 func cnpgSpecs() []spec {
 	return []spec{

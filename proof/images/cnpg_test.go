@@ -64,7 +64,7 @@ func TestCNPGImages(t *testing.T) {
 	}{
 		{pgRoot, "10999:10999", "barman-cloud-wal-archive 3.", []string{"/usr/bin/barman-cloud-wal-archive", "--version"}},
 		{pgRoot, "10999:10999", "barman-cloud-backup 3.", []string{"/usr/bin/barman-cloud-backup", "--version"}},
-		{bRoot, "10998:10998", "PgBouncer 1.", []string{"/usr/bin/pgbouncer", "--version"}},
+		{bRoot, "998:996", "PgBouncer 1.", []string{"/usr/bin/pgbouncer", "--version"}},
 	} {
 		p := startReadOnly(t, c.root, c.user, "/tmp:"+c.user, []string{"PATH=/usr/lib/postgresql/15/bin:/usr/bin", "PYTHONDONTWRITEBYTECODE=1"}, c.argv...)
 		done := make(chan error, 1)
