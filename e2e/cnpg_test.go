@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infralab/infralab/apps"
 	"github.com/infralab/infralab/internal/testenv"
 	"github.com/infralab/infralab/proof/controlplane"
 	"github.com/infralab/infralab/proof/node"
@@ -220,74 +222,38 @@ func TestCNPGOnTheNode(t *testing.T) {
 	})
 }
 
-// cnpgCluster is a one-instance Cluster as the policy pack's database rules want it (backups
-// with retention, no superuser, TLS required), restored to recoveryTarget when that is set.
-func cnpgCluster(name, image, endpoint, recoveryTarget string) string {
-	store := fmt.Sprintf(`destinationPath: s3://backups/
-      endpointURL: %s
-      s3Credentials:
-        accessKeyId: {name: s3, key: ACCESS_KEY_ID}
-        secretAccessKey: {name: s3, key: ACCESS_SECRET_KEY}
-        region: {name: s3, key: REGION}
-      wal: {compression: gzip}`, endpoint)
-	bootstrap := "initdb: {database: app, owner: app}"
-	external := ""
+// cnpgArgs is the test's one-instance Cluster, built by the apps layer's own CNPGCluster (so the
+// node proves the spec the program declares), restored to recoveryTarget when that is set.
+func cnpgArgs(name, image, endpoint, recoveryTarget string) apps.CNPGArgs {
+	a := apps.CNPGArgs{Name: name, Namespace: cnpgTestNS, Instances: 1, Image: image, PullPolicy: "Never",
+		UID: 10999, GID: 10999, AntiAffinity: "required", StorageClass: "cnpg-local", StorageSize: "1Gi",
+		MaxConnections: 100, Database: "app", Owner: "app",
+		Resources: apps.Resources{RequestsCPU: "100m", RequestsMemory: "256Mi", LimitsMemory: "512Mi"},
+		Roles:     []apps.CNPGRole{{Name: "api", PasswordSecret: "api-db"}},
+		Backup: apps.CNPGBackup{DestinationPath: "s3://backups/", EndpointURL: endpoint, CredentialsSecret: "s3",
+			Retention: "7d", Schedule: "0 0 3 * * *"}}
 	if recoveryTarget != "" {
-		bootstrap = fmt.Sprintf("recovery:\n      source: origin\n      database: app\n      owner: app\n      recoveryTarget: {targetTime: %q}", recoveryTarget)
-		external = fmt.Sprintf("  externalClusters:\n  - name: origin\n    barmanObjectStore:\n      serverName: pg\n      %s\n", store)
+		a.Recovery = &apps.CNPGRecovery{Source: "pg", TargetTime: recoveryTarget}
 	}
-	return fmt.Sprintf(`apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: %[1]s, namespace: %[2]s}
-spec:
-  instances: 1
-  imageName: %[3]s
-  imagePullPolicy: Never
-  postgresUID: 10999
-  postgresGID: 10999
-  enableSuperuserAccess: false
-  storage: {storageClass: cnpg-local, size: 1Gi}
-  resources:
-    requests: {cpu: 100m, memory: 256Mi}
-    limits: {memory: 512Mi}
-  postgresql:
-    pg_hba:
-    - hostnossl all all all reject
-    - hostssl app api all scram-sha-256
-  managed:
-    roles:
-    - {name: api, login: true, superuser: false, passwordSecret: {name: api-db}}
-  bootstrap:
-    %[4]s
-  backup:
-    retentionPolicy: 7d
-    barmanObjectStore:
-      %[5]s
-%[6]s`, name, cnpgTestNS, image, bootstrap, store, external)
+	return a
 }
 
-// cnpgPooler is a PgBouncer Pooler in transaction mode in front of the cluster's primary.
+func cnpgCluster(name, image, endpoint, recoveryTarget string) string {
+	return toJSON(apps.CNPGCluster(cnpgArgs(name, image, endpoint, recoveryTarget)))
+}
+
 func cnpgPooler(name, cluster, image string) string {
-	return fmt.Sprintf(`apiVersion: postgresql.cnpg.io/v1
-kind: Pooler
-metadata: {name: %[1]s, namespace: %[2]s}
-spec:
-  cluster: {name: %[3]s}
-  instances: 1
-  type: rw
-  pgbouncer:
-    poolMode: transaction
-    parameters: {max_client_conn: "100", default_pool_size: "10"}
-  template:
-    spec:
-      containers:
-      - name: pgbouncer
-        image: %[4]s
-        imagePullPolicy: Never
-        resources:
-          requests: {cpu: 50m, memory: 32Mi}
-          limits: {memory: 64Mi}
-`, name, cnpgTestNS, cluster, image)
+	return toJSON(apps.CNPGPooler(apps.CNPGPoolerArgs{Name: name, Namespace: cnpgTestNS, Cluster: cluster, Image: image,
+		PullPolicy: "Never", Instances: 1, DefaultPoolSize: 10, MaxClientConn: 100,
+		Resources: apps.Resources{RequestsCPU: "50m", RequestsMemory: "32Mi", LimitsMemory: "64Mi"}}))
+}
+
+func toJSON(obj map[string]any) string {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		panic(err) // plain maps of strings, numbers and slices always marshal
+	}
+	return string(b)
 }
 
 func (s *nodeStack) waitCluster(t *testing.T, name string) {
@@ -353,9 +319,10 @@ func TestCNPGObjectsMatchTheCRDs(t *testing.T) {
 	s.mustKube(t, "", "wait", "--for=condition=Established", "crd/clusters.postgresql.cnpg.io", "crd/poolers.postgresql.cnpg.io", "--timeout=60s")
 	s.mustKube(t, "", "create", "namespace", cnpgTestNS)
 	for name, obj := range map[string]string{
-		"cluster":         cnpgCluster("pg", "infralab.local/cnpg-postgres:15.18-deb12u1", "http://10.244.0.1:8333", ""),
-		"restore cluster": cnpgCluster("pg-restore", "infralab.local/cnpg-postgres:15.18-deb12u1", "http://10.244.0.1:8333", "2026-12-03 16:00:00.000000+00"),
-		"pooler":          cnpgPooler("pg-pooler-rw", "pg", "infralab.local/pgbouncer:1.18.0-deb12u1"),
+		"cluster":          cnpgCluster("pg", "infralab.local/cnpg-postgres:15.18-deb12u1", "http://10.244.0.1:8333", ""),
+		"restore cluster":  cnpgCluster("pg-restore", "infralab.local/cnpg-postgres:15.18-deb12u1", "http://10.244.0.1:8333", "2026-12-03 16:00:00.000000+00"),
+		"pooler":           cnpgPooler("pg-pooler-rw", "pg", "infralab.local/pgbouncer:1.18.0-deb12u1"),
+		"scheduled backup": toJSON(apps.CNPGScheduledBackup(cnpgArgs("pg", "infralab.local/cnpg-postgres:15.18-deb12u1", "http://10.244.0.1:8333", ""))),
 	} {
 		out, err := s.kube(t, obj, "apply", "--dry-run=server", "--validate=strict", "-f", "-")
 		if err != nil {
