@@ -39,6 +39,18 @@ type CNPGArgs struct {
 	Backup CNPGBackup
 	// Recovery, when set, bootstraps this Cluster from another one's backups (PITR).
 	Recovery *CNPGRecovery
+	// Import, when set, bootstraps this Cluster by importing Database from a running server
+	// (the StatefulSet being migrated): CNPG's initdb import, type microservice, which runs
+	// pg_dump against it and pg_restore into the new primary, then the app keeps its data.
+	Import *CNPGImport
+}
+
+// CNPGImport is the server an import copies the database from.
+type CNPGImport struct {
+	Host, Database, User string
+	PasswordSecret       string // Secret and key holding User's password
+	PasswordKey          string
+	SSLMode              string // libpq sslmode towards the old server
 }
 
 // CNPGRole is one login role whose password is a kubernetes.io/basic-auth Secret.
@@ -120,6 +132,14 @@ func ValidateCNPG(prefix string, a CNPGArgs, p *CNPGPoolerArgs) []error {
 	if r := a.Recovery; r != nil && (r.Source == "" || r.TargetTime == "") {
 		bad("recovery", "needs source and targetTime")
 	}
+	if i := a.Import; i != nil {
+		if a.Recovery != nil {
+			bad("import", "set import or recovery, not both: a Cluster bootstraps one way")
+		}
+		if i.Host == "" || i.Database == "" || i.User == "" || i.PasswordSecret == "" || i.PasswordKey == "" {
+			bad("import", "needs host, database, user and the password's Secret and key of the server to migrate from")
+		}
+	}
 	if p != nil {
 		if p.Instances < 1 || p.DefaultPoolSize < 1 || p.MaxClientConn < p.DefaultPoolSize {
 			bad("pooler", "instances %d, defaultPoolSize %d, maxClientConn %d: set instances and defaultPoolSize >= 1, maxClientConn >= defaultPoolSize",
@@ -138,6 +158,13 @@ func ValidateCNPG(prefix string, a CNPGArgs, p *CNPGPoolerArgs) []error {
 // cnpgOwnConnections is what CNPG itself holds per instance: a streaming replica's walsender and
 // slot, and the instance manager's status connections.
 const cnpgOwnConnections = 3
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
 
 func secretKey(name, key string) map[string]any { return map[string]any{"name": name, "key": key} }
 
@@ -230,6 +257,18 @@ func CNPGCluster(a CNPGArgs) map[string]any {
 		origin := a.objectStore()
 		origin["serverName"] = r.Source
 		spec["externalClusters"] = []any{map[string]any{"name": "origin", "barmanObjectStore": origin}}
+	}
+	if i := a.Import; i != nil {
+		bootstrap["initdb"].(map[string]any)["import"] = map[string]any{
+			"type": "microservice", "databases": []any{i.Database},
+			"source": map[string]any{"externalCluster": "statefulset"},
+		}
+		spec["externalClusters"] = []any{map[string]any{
+			"name": "statefulset",
+			"connectionParameters": map[string]any{"host": i.Host, "user": i.User, "dbname": i.Database,
+				"sslmode": orDefault(i.SSLMode, "prefer")},
+			"password": secretKey(i.PasswordSecret, i.PasswordKey),
+		}}
 	}
 	spec["bootstrap"] = bootstrap
 	return map[string]any{

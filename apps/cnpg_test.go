@@ -81,3 +81,27 @@ func TestCNPGClusterSpec(t *testing.T) {
 		t.Errorf("origin store = %v", origin)
 	}
 }
+
+func TestCNPGImportFromTheStatefulSet(t *testing.T) {
+	a, _ := labCNPG()
+	a.Import = &CNPGImport{Host: "postgres.database.svc", Database: "healthcare", User: "postgres",
+		PasswordSecret: "postgres-superuser", PasswordKey: "password"}
+	if errs := ValidateCNPG("apps.postgres", a, nil); len(errs) != 0 {
+		t.Fatalf("import: %v", errs)
+	}
+	spec := CNPGCluster(a)["spec"].(map[string]any)
+	imp := spec["bootstrap"].(map[string]any)["initdb"].(map[string]any)["import"].(map[string]any)
+	if imp["type"] != "microservice" || imp["source"].(map[string]any)["externalCluster"] != "statefulset" {
+		t.Errorf("import = %v", imp)
+	}
+	ext := spec["externalClusters"].([]any)[0].(map[string]any)
+	if ext["connectionParameters"].(map[string]any)["host"] != "postgres.database.svc" || ext["password"].(map[string]any)["name"] != "postgres-superuser" {
+		t.Errorf("external cluster = %v", ext)
+	}
+	a.Recovery = &CNPGRecovery{Source: "x", TargetTime: "t"}
+	a.Import.Host = ""
+	errs := ValidateCNPG("apps.postgres", a, nil)
+	if len(errs) != 2 || !strings.Contains(errs[0].Error(), "apps.postgres.import: set import or recovery, not both") {
+		t.Errorf("errors %v", errs)
+	}
+}

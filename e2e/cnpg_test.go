@@ -319,9 +319,15 @@ func TestCNPGObjectsMatchTheCRDs(t *testing.T) {
 	s.mustKube(t, "", "wait", "--for=condition=Established", "crd/clusters.postgresql.cnpg.io", "crd/poolers.postgresql.cnpg.io", "--timeout=60s")
 	s.mustKube(t, "", "create", "namespace", cnpgTestNS)
 	for name, obj := range map[string]string{
-		"cluster":          cnpgCluster("pg", "infralab.local/cnpg-postgres:15.18-deb12u1", "http://10.244.0.1:8333", ""),
-		"restore cluster":  cnpgCluster("pg-restore", "infralab.local/cnpg-postgres:15.18-deb12u1", "http://10.244.0.1:8333", "2026-12-03 16:00:00.000000+00"),
-		"pooler":           cnpgPooler("pg-pooler-rw", "pg", "infralab.local/pgbouncer:1.18.0-deb12u1"),
+		"cluster":         cnpgCluster("pg", "infralab.local/cnpg-postgres:15.18-deb12u1", "http://10.244.0.1:8333", ""),
+		"restore cluster": cnpgCluster("pg-restore", "infralab.local/cnpg-postgres:15.18-deb12u1", "http://10.244.0.1:8333", "2026-12-03 16:00:00.000000+00"),
+		"pooler":          cnpgPooler("pg-pooler-rw", "pg", "infralab.local/pgbouncer:1.18.0-deb12u1"),
+		"import from the StatefulSet": func() string {
+			a := cnpgArgs("pg-import", "infralab.local/cnpg-postgres:15.18-deb12u1", "http://10.244.0.1:8333", "")
+			a.Import = &apps.CNPGImport{Host: "postgres.database.svc", Database: "healthcare", User: "postgres",
+				PasswordSecret: "postgres-superuser", PasswordKey: "password"}
+			return toJSON(apps.CNPGCluster(a))
+		}(),
 		"scheduled backup": toJSON(apps.CNPGScheduledBackup(cnpgArgs("pg", "infralab.local/cnpg-postgres:15.18-deb12u1", "http://10.244.0.1:8333", ""))),
 	} {
 		out, err := s.kube(t, obj, "apply", "--dry-run=server", "--validate=strict", "-f", "-")
