@@ -220,6 +220,42 @@ func TestCNPGOnTheNode(t *testing.T) {
 		}
 		t.Logf("PITR to %s: restore Ready in %.1fs", target, rto.Seconds())
 	})
+
+	t.Run("killing the primary of 2 instances fails over", func(t *testing.T) {
+		// One node: anti-affinity relaxed to preferred for this test only (ValidateCNPG refuses it
+		// above one instance), so both instances fit.
+		volume("pg-ha-1")
+		volume("pg-ha-2")
+		a := cnpgArgs("pg-ha", s.refs["cnpg-postgres"], store.Endpoint, "")
+		a.Instances, a.AntiAffinity, a.Backup.DestinationPath = 2, "preferred", "s3://backups/ha/"
+		s.mustKube(t, toJSON(apps.CNPGCluster(a)), "apply", "-f", "-")
+		s.waitCluster(t, "pg-ha")
+		jp := func(path string) string {
+			out, _ := s.kube(t, "", "-n", cnpgTestNS, "get", "cluster", "pg-ha", "-o", "jsonpath="+path)
+			return out
+		}
+		old := jp("{.status.currentPrimary}")
+		s.psqlPod(t, old, "app", "create table seq (n int)")
+		begin := time.Now()
+		s.mustKube(t, "", "-n", cnpgTestNS, "delete", "pod", old, "--grace-period=0", "--force")
+		var promoted string
+		eventually(t, 120*time.Second, "a new primary taking writes", func() error {
+			promoted = jp("{.status.currentPrimary}")
+			if promoted == old || promoted == "" {
+				return fmt.Errorf("primary still %q", promoted)
+			}
+			_, err := s.psqlPodErr(t, promoted, "app", "insert into seq values (1)")
+			return err
+		})
+		rto := time.Since(begin)
+		eventually(t, 180*time.Second, "the old primary back as a replica", func() error {
+			if r := jp("{.status.readyInstances}"); r != "2" {
+				return fmt.Errorf("readyInstances %q", r)
+			}
+			return nil
+		})
+		t.Logf("primary %s killed: %s took writes after %.1fs; %s rejoined after %.1fs", old, promoted, rto.Seconds(), old, time.Since(begin).Seconds())
+	})
 }
 
 // cnpgArgs is the test's one-instance Cluster, built by the apps layer's own CNPGCluster (so the
