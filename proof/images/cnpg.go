@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -36,7 +37,7 @@ func cnpgSpecs() []spec {
 			name: "cnpg-operator", description: "CloudNativePG manager built by `make tools` (hack/tools.sh cnpg), static",
 			user: cnpgUser, versionOf: cnpgVersion,
 			collect: collectCNPGOperator,
-			config:  v1.Config{Entrypoint: []string{"/manager"}},
+			config:  v1.Config{Entrypoint: []string{"/manager"}, WorkingDir: "/"},
 		},
 		{
 			name: "cnpg-postgres", description: "PostgreSQL 15 from Debian for CloudNativePG: postgresql-15 plus barman-cli-cloud",
@@ -94,7 +95,12 @@ func collectCNPGOperator(_ context.Context, b *Builder, f *fileSet) ([]string, e
 	if err := addBase(f, cnpgUser, false); err != nil {
 		return nil, err
 	}
-	f.addData("/manager", 0o755, 0, 0, data)
+	// As upstream's Dockerfile lays it out (WORKDIR /, operator/manager_ARCH, manager -> it): the
+	// operator finds the instance manager it serves per architecture by globbing the relative
+	// path operator/manager_* (pkg/utils/discovery.go, DetectAvailableArchitectures); without it
+	// every Cluster fails with "invalid architecture: amd64".
+	f.addData("/operator/manager_"+runtime.GOARCH, 0o755, 0, 0, data)
+	f.addLink("/manager", "operator/manager_"+runtime.GOARCH)
 	return nil, nil
 }
 

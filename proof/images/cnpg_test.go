@@ -3,6 +3,7 @@ package images
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -22,8 +23,14 @@ func TestCNPGImages(t *testing.T) {
 	if want := Registry + "/cnpg-operator:" + vs["CNPG_VERSION"]; op.Ref != want {
 		t.Errorf("operator ref %s, want %s (the tag hack/tools.sh renders into the manifest)", op.Ref, want)
 	}
-	if _, ok := load(t, op).resolve("/manager"); !ok {
+	of := load(t, op)
+	if _, ok := of.resolve("/manager"); !ok {
 		t.Error("/manager missing: the bootstrap-controller init container runs it")
+	}
+	// The operator globs operator/manager_* from its working directory for the architectures it
+	// can serve (pkg/utils/discovery.go).
+	if _, ok := of.resolve("/operator/manager_" + runtime.GOARCH); !ok || of.cfg.Config.WorkingDir != "/" {
+		t.Errorf("/operator/manager_%s missing or working directory %q: every Cluster would fail with \"invalid architecture\"", runtime.GOARCH, of.cfg.Config.WorkingDir)
 	}
 	pg := build(t, "cnpg-postgres")
 	// CNPG reads the major version from the tag (container_images.md: Image Tag Requirements).
