@@ -162,6 +162,11 @@ func TestCNPGOnTheNode(t *testing.T) {
 
 	t.Run("through the PgBouncer pooler in transaction mode", func(t *testing.T) {
 		s.mustKube(t, cnpgPooler("pg-pooler-rw", "pg", s.refs["pgbouncer"]), "apply", "-f", "-")
+		// The operator creates the Deployment a moment after the Pooler.
+		eventually(t, 60*time.Second, "the pooler's Deployment", func() error {
+			_, err := s.kube(t, "", "-n", cnpgTestNS, "get", "deployment", "pg-pooler-rw")
+			return err
+		})
 		s.mustKube(t, "", "-n", cnpgTestNS, "rollout", "status", "deployment/pg-pooler-rw", "--timeout=120s")
 		dsn := fmt.Sprintf("host=pg-pooler-rw user=api dbname=app password=%s sslmode=require", apiPassword)
 		eventually(t, 60*time.Second, "a write through the pooler", func() error {
