@@ -5,7 +5,8 @@
 # the sha256 pinned in hack/versions.env (fetch_release), else it is built from source; either
 # way the log says which path it took and why.
 #
-# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|etcd|langhost|node|containerd2|box|box-registry|lab-plugins]...
+# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|etcd|langhost|node|containerd2|cnpg|seaweedfs|box|box-registry|lab-plugins]...
+# cnpg and seaweedfs (not part of all: only the database tests use them): the CloudNativePG manager and the S3 server.
 # box (not part of all: only the box needs it) builds the box machines' root filesystem.
 # containerd2 (not part of all: only make test needs it) builds containerd 2.x for a config test.
 # box-registry (not part of all) builds the box's OCI registry and the etcd and CoreDNS kubeadm pulls.
@@ -362,6 +363,68 @@ build_box_registry() {
   log "registry $("$cache/tools/registry-v$DISTRIBUTION_VERSION/registry" --version); $("$cache/tools/etcd-v$KUBEADM_ETCD_VERSION/etcd" --version | head -n1); $("$cache/tools/coredns-v$KUBEADM_COREDNS_VERSION/coredns" -version | head -n1)"
 }
 
+# build_cnpg builds the CloudNativePG manager (operator and, copied into each instance pod by the
+# operator's bootstrap init container, the instance manager), stamped like upstream's Makefile
+# (LDFLAGS: pkg/versions.buildVersion).
+build_cnpg() {
+  local m=github.com/cloudnative-pg/cloudnative-pg
+  build_go_main cnpg-manager "$m" "$CNPG_VERSION" "$m/cmd/manager" \
+    "-X $m/pkg/versions.buildVersion=$CNPG_VERSION -X $m/pkg/versions.buildCommit=v$CNPG_VERSION"
+  render_cnpg_manifest
+  log "cnpg-manager $("$bin/cnpg-manager" version 2>&1 | head -n1); manifest $repo/.tools/manifests/cnpg-$CNPG_VERSION.yaml"
+}
+
+# render_cnpg_manifest renders the operator's install manifest (CRDs, RBAC, webhooks, Deployment)
+# from the pinned module's own kustomize sources (config/default), as upstream's `make
+# generate-manifest` does, with the operator image set to the one proof/images builds
+# (infralab.local/cnpg-operator:VERSION), never pulled: the CRDs and RBAC are never hand-written.
+# Upstream's debug-only env_override patch (log level debug, pprof) is left out.
+render_cnpg_manifest() {
+  local dir="$cache/tools/cnpg-manifest-v$CNPG_VERSION" out
+  lock "$dir"
+  out="$dir/cnpg-$CNPG_VERSION.yaml"
+  if ! built "$dir"; then
+    [ -x "$bin/kubectl" ] || build_kube
+    rm -rf "$dir" && mkdir -p "$dir/src"
+    local mod
+    mod=$(cd "$dir" && go mod download -json "github.com/cloudnative-pg/cloudnative-pg@v$CNPG_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+    [ -n "$mod" ] || die "cnpg: cannot download github.com/cloudnative-pg/cloudnative-pg@v$CNPG_VERSION"
+    cp -r "$mod/config" "$dir/src/config" && chmod -R u+w "$dir/src"
+    # What `kustomize edit set image controller=IMAGE` writes into config/manager.
+    printf 'images:\n- name: controller\n  newName: infralab.local/cnpg-operator\n  newTag: "%s"\n' \
+      "$CNPG_VERSION" >>"$dir/src/config/manager/kustomization.yaml"
+    mkdir -p "$dir/src/infralab"
+    cat >"$dir/src/infralab/kustomization.yaml" <<'EOF'
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- ../config/default
+patches:
+# Images are loaded into the node, never pulled (docs/node.md).
+- patch: |-
+    - op: replace
+      path: /spec/template/spec/containers/0/imagePullPolicy
+      value: Never
+  target:
+    kind: Deployment
+    name: cnpg-controller-manager
+EOF
+    "$bin/kubectl" kustomize "$dir/src/infralab" >"$out.part"
+    grep -q "image: infralab.local/cnpg-operator:$CNPG_VERSION" "$out.part" || die "cnpg: the rendered manifest does not use the local operator image"
+    mv "$out.part" "$out"
+    rm -rf "$dir/src"
+    touch "$dir/.done"
+  fi
+  mkdir -p "$repo/.tools/manifests"
+  ln -sfn "$out" "$repo/.tools/manifests/cnpg-$CNPG_VERSION.yaml"
+}
+
+# build_seaweedfs builds `weed`, the S3 server the embedded environment's backups go to.
+build_seaweedfs() {
+  build_go_main weed github.com/seaweedfs/seaweedfs "$SEAWEEDFS_VERSION" github.com/seaweedfs/seaweedfs/weed
+  log "weed $("$bin/weed" version 2>&1 | head -n1)"
+}
+
 # The language host is our own code, so its cache key is a hash of its sources and the module pins.
 build_langhost() {
   local key
@@ -425,8 +488,10 @@ main() {
       containerd2) build_containerd2 ;;
       box) build_box_rootfs ;;
       box-registry) build_box_registry ;;
+      cnpg) build_cnpg ;;
+      seaweedfs) build_seaweedfs ;;
       lab-plugins) [ -x "$bin/pulumi" ] || build_pulumi; "$repo/hack/lab-prepare.sh" --plugins-only ;;
-      *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, etcd, langhost, node, containerd2, box, box-registry, lab-plugins)" >&2; exit 2 ;;
+      *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, etcd, langhost, node, containerd2, cnpg, seaweedfs, box, box-registry, lab-plugins)" >&2; exit 2 ;;
     esac
   done
   log "tools ready in $bin (cache: $cache, du: $(du -sh "$cache/tools" | cut -f1))"

@@ -54,6 +54,10 @@ func ports(ps ...string) map[string]struct{} {
 }
 
 func specs() []spec {
+	return append(baseSpecs(), cnpgSpecs()...)
+}
+
+func baseSpecs() []spec {
 	return []spec{
 		{
 			name: "pause", description: "pod sandbox: our cmd/pause, static", user: pauseUser,
@@ -298,13 +302,11 @@ var pythonSkip = []string{
 	"/usr/lib/python3.11/pydoc_data", "/usr/lib/python3.11/unittest",
 }
 
-func collectHealthcareAPI(ctx context.Context, b *Builder, f *fileSet) ([]string, error) {
-	if err := addBase(f, apiUser, true); err != nil {
-		return nil, err
-	}
-	pkgs, err := packageClosure(ctx, pythonRoots, func(p string) bool {
-		return strings.HasPrefix(p, "python3") || strings.HasPrefix(p, "libpython3")
-	})
+// addPythonPackages adds the files of roots and of the dependencies keep accepts (the Debian
+// closure), without pythonSkip's parts and without /usr/bin programs other than python3 and the
+// ones keepBin accepts (nil: none). It returns the packages it added.
+func addPythonPackages(ctx context.Context, f *fileSet, roots []string, keep, keepBin func(string) bool) ([]string, error) {
+	pkgs, err := packageClosure(ctx, roots, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -314,7 +316,10 @@ func collectHealthcareAPI(ctx context.Context, b *Builder, f *fileSet) ([]string
 			return nil, err
 		}
 		for _, p := range files {
-			if hasAnyPrefix(p, pythonSkip...) || (strings.HasPrefix(p, "/usr/bin/") && !strings.HasPrefix(p, "/usr/bin/python3")) {
+			if hasAnyPrefix(p, pythonSkip...) {
+				continue
+			}
+			if strings.HasPrefix(p, "/usr/bin/") && !strings.HasPrefix(p, "/usr/bin/python3") && (keepBin == nil || !keepBin(p)) {
 				continue
 			}
 			st, err := os.Lstat(p)
@@ -336,6 +341,19 @@ func collectHealthcareAPI(ctx context.Context, b *Builder, f *fileSet) ([]string
 				}
 			}
 		}
+	}
+	return pkgs, nil
+}
+
+func collectHealthcareAPI(ctx context.Context, b *Builder, f *fileSet) ([]string, error) {
+	if err := addBase(f, apiUser, true); err != nil {
+		return nil, err
+	}
+	pkgs, err := addPythonPackages(ctx, f, pythonRoots, func(p string) bool {
+		return strings.HasPrefix(p, "python3") || strings.HasPrefix(p, "libpython3")
+	}, nil)
+	if err != nil {
+		return nil, err
 	}
 	src := filepath.Join(b.RepoDir, "healthcare-api", "healthcare_api")
 	entries, err := os.ReadDir(src)
