@@ -50,7 +50,9 @@ type nodeStack struct {
 	superuserPassword string
 }
 
-func newNodeStack(t *testing.T) *nodeStack {
+// newNodeStack starts the embedded control plane and node with the default images, plus the
+// images named in extra (built only when named, e.g. images.CNPGNames).
+func newNodeStack(t *testing.T, extra ...string) *nodeStack {
 	t.Helper()
 	testenv.RequireRoot(t) // containerd, the kubelet, iptables and a bridge
 	testenv.ExclusiveNode(t)
@@ -69,7 +71,11 @@ func newNodeStack(t *testing.T) *nodeStack {
 	ctx := context.Background()
 	imgDir := filepath.Join(testenv.CacheDir(), "images")
 	begin := time.Now()
-	results, err := (&images.Builder{OutDir: imgDir, RepoDir: testenv.RepoRoot()}).Build(ctx, nil)
+	var names []string // nil: the default images
+	if len(extra) > 0 {
+		names = append(images.Names(), extra...)
+	}
+	results, err := (&images.Builder{OutDir: imgDir, RepoDir: testenv.RepoRoot()}).Build(ctx, names)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func selectSpecs(names []string) ([]spec, error) {
 		return all, nil
 	}
 	byName := map[string]spec{}
-	for _, s := range all {
+	for _, s := range namedSpecs() {
 		byName[s.name] = s
 	}
 	var out []spec
@@ -103,7 +103,7 @@ func selectSpecs(names []string) ([]spec, error) {
 		out = append(out, s)
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("unknown image(s) %s; known: %s", strings.Join(unknown, ", "), strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("unknown image(s) %s; known: %s", strings.Join(unknown, ", "), strings.Join(append(Names(), CNPGNames()...), ", "))
 	}
 	return out, nil
 }

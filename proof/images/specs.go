@@ -53,8 +53,21 @@ func ports(ps ...string) map[string]struct{} {
 	return m
 }
 
-func specs() []spec {
-	return append(baseSpecs(), cnpgSpecs()...)
+// specs are the images every node imports (make demo, the node tests). The CloudNativePG images
+// are built only when named (CNPGNames): their binary comes from `hack/tools.sh cnpg`, which
+// `make demo` does not build because the local stack does not run the operator yet.
+func specs() []spec { return baseSpecs() }
+
+// namedSpecs are every image a caller may name.
+func namedSpecs() []spec { return append(specs(), cnpgSpecs()...) }
+
+// CNPGNames lists the CloudNativePG images, built only when named.
+func CNPGNames() []string {
+	var out []string
+	for _, s := range cnpgSpecs() {
+		out = append(out, s.name)
+	}
+	return out
 }
 
 func baseSpecs() []spec {
