@@ -84,6 +84,7 @@ func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *
 		CalicoManifestSHA256: cfg.Kubernetes.CalicoManifestSHA256,
 		CalicoCRDsSHA256:     cfg.Kubernetes.CalicoCRDsSHA256,
 		ContainerdVersion:    cfg.Kubernetes.ContainerdVersion,
+		PackageRepository:    packageRepository(cfg.Kubernetes.PackageRepository),
 		PodPIDsLimit:         cfg.Kubernetes.PodPIDsLimit,
 		CertRenewDays:        cfg.Kubernetes.CertRenewDays,
 		// The VMs sit behind the host's NAT: SSH reaches them through the first Proxmox host, with
@@ -176,3 +177,12 @@ func appsArgs(cfg *stacks.Config, secrets secretValues) *apps.PlatformArgs {
 // these conversions are exact (docs/config.md, "VM sizes").
 func mebibytes(q string) int { v := resource.MustParse(q); return int(v.Value() >> 20) }
 func gibibytes(q string) int { v := resource.MustParse(q); return int(v.Value() >> 30) }
+
+// packageRepository is kubernetes.packageRepository for the cluster layer; unset stays nil
+// (upstream pkgs.k8s.io and download.docker.com).
+func packageRepository(r *stacks.PackageRepository) *clusterlayer.PackageRepository {
+	if r == nil {
+		return nil
+	}
+	return &clusterlayer.PackageRepository{URL: r.URL, KeyFingerprint: r.KeyFingerprint}
+}

@@ -66,6 +66,9 @@ type KubeadmArgs struct {
 	// ContainerdVersion is the exact containerd 2.x every node installs (Docker's containerd.io
 	// package of that version, held); empty means DefaultContainerdVersion.
 	ContainerdVersion string
+	// PackageRepository, when set, is the one mirror every node installs kubelet/kubeadm/kubectl
+	// and containerd.io from instead of pkgs.k8s.io and download.docker.com (packagerepo.go).
+	PackageRepository *PackageRepository
 	// PodPIDsLimit caps processes per pod (kubelet podPidsLimit), so a fork bomb stays inside its
 	// pod; zero means DefaultPodPIDsLimit. Changing it re-applies the kubelet config on every node.
 	PodPIDsLimit int
@@ -146,6 +149,9 @@ func (a *KubeadmArgs) Validate() error {
 		if msg := checkContainerdVersion(a.ContainerdVersion, a.KubernetesVersion); msg != "" {
 			add("containerdVersion", "%s", msg)
 		}
+	}
+	if msg := a.PackageRepository.check(); msg != "" {
+		add("packageRepository", "%s", msg)
 	}
 	if a.PodPIDsLimit != 0 && (a.PodPIDsLimit < MinPodPIDsLimit || a.PodPIDsLimit > MaxPodPIDsLimit) {
 		add("podPidsLimit", "%d is outside %d-%d (0 keeps %d)", a.PodPIDsLimit, MinPodPIDsLimit, MaxPodPIDsLimit, DefaultPodPIDsLimit)

@@ -88,8 +88,8 @@ func (b *bootstrap) ensureNodesPrepared() error {
 	for _, n := range b.args.nodes() {
 		c, err := b.run(step{
 			name: b.resName(PhasePrepareNode, &n), phase: PhasePrepareNode, node: n, script: "prepare-node.sh",
-			env: map[string]string{"NODE_NAME": n.Name, "KUBERNETES_VERSION": b.args.KubernetesVersion,
-				"CONTAINERD_VERSION": b.args.containerdVersion(), "SANDBOX_IMAGE": sandboxImage},
+			env: b.args.PackageRepository.env(map[string]string{"NODE_NAME": n.Name, "KUBERNETES_VERSION": b.args.KubernetesVersion,
+				"CONTAINERD_VERSION": b.args.containerdVersion(), "SANDBOX_IMAGE": sandboxImage}),
 			dependsOn: []pulumi.Resource{b.reachable[n.Name]},
 		})
 		if err != nil {

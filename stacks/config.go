@@ -125,6 +125,9 @@ type Kubernetes struct {
 	// ContainerdVersion is the exact containerd release (x.y.z) every node installs from
 	// Docker's containerd.io packages; empty keeps the cluster layer's default.
 	ContainerdVersion string `json:"containerdVersion,omitempty"`
+	// PackageRepository, when set, replaces https://pkgs.k8s.io and https://download.docker.com
+	// on every node (a mirror, or the box's offline repository); unset keeps upstream.
+	PackageRepository *PackageRepository `json:"packageRepository,omitempty"`
 	// PodPIDsLimit caps processes per pod on every kubelet; 0 keeps the cluster layer's default
 	// (4096). Lower it to watch a fork bomb hit the wall.
 	PodPIDsLimit int `json:"podPidsLimit,omitempty"`
