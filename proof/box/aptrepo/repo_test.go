@@ -12,9 +12,14 @@ import (
 // aptGet runs apt-get in a throwaway apt root: apt-get -o Dir=... never touches the host's apt state.
 func aptGet(t *testing.T, root string, args ...string) (string, error) {
 	t.Helper()
+	return aptTool(t, "apt-get", root, args...)
+}
+
+func aptTool(t *testing.T, tool, root string, args ...string) (string, error) {
+	t.Helper()
 	base := []string{"-o", "Dir=" + root, "-o", "Dir::State::status=" + filepath.Join(root, "status"),
 		"-o", "APT::Sandbox::User=root", "-o", "Debug::NoLocking=1", "-o", "APT::Architecture=amd64"}
-	cmd := exec.Command("apt-get", append(base, args...)...)
+	cmd := exec.Command(tool, append(base, args...)...)
 	cmd.Env = append(os.Environ(), "APT_CONFIG="+filepath.Join(root, "apt.conf"))
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -52,6 +57,15 @@ func TestKubernetesRepoVerifiesAndRefusesTampering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	unit := filepath.Join(state, "containerd.service")
+	_ = os.WriteFile(unit, []byte("[Service]\nExecStart=/usr/local/bin/containerd\n"), 0o644)
+	cd, err := ContainerdDeb(Binaries{Containerd: bin, Ctr: bin, Shim: bin, Runc: bin, ContainerdUnit: unit}, Versions{Containerd: "2.3.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteDocker(ctx, root, key, []*Deb{cd}); err != nil {
+		t.Fatal(err)
+	}
 	srv, err := Serve("127.0.0.1:0", root)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +82,8 @@ func TestKubernetesRepoVerifiesAndRefusesTampering(t *testing.T) {
 	if out, err := exec.Command("gpg", "--batch", "--yes", "--dearmor", "-o", keyring, filepath.Join(dir, "Release.key")).CombinedOutput(); err != nil {
 		t.Fatalf("dearmor: %v %s", err, out)
 	}
-	src := "deb [signed-by=" + keyring + "] http://" + srv.Addr + "/core:/stable:/v1.35/deb/ /\n"
+	src := "deb [signed-by=" + keyring + "] http://" + srv.Addr + "/core:/stable:/v1.35/deb/ /\n" +
+		"deb [signed-by=" + keyring + "] http://" + srv.Addr + "/linux/debian bookworm stable\n"
 	_ = os.WriteFile(filepath.Join(apt, "etc/apt/sources.list"), []byte(src), 0o644)
 	if out, err := aptGet(t, apt, "update"); err != nil || strings.Contains(out, "W:") || strings.Contains(out, "E:") {
 		t.Fatalf("apt-get update: %v\n%s", err, out)
@@ -76,6 +91,10 @@ func TestKubernetesRepoVerifiesAndRefusesTampering(t *testing.T) {
 	out, err := aptGet(t, apt, "install", "--download-only", "-y", "--no-install-recommends", "kubeadm=1.35.4-1.1")
 	if err != nil || !strings.Contains(out, "kubeadm") {
 		t.Fatalf("install --download-only: %v\n%s", err, out)
+	}
+
+	if out, err := aptTool(t, "apt-cache", apt, "policy", "containerd.io"); err != nil || !strings.Contains(out, "Candidate: 2.3.3-1") {
+		t.Fatalf("containerd.io from the docker layout: %v\n%s", err, out)
 	}
 
 	// Tampered: one byte of Packages changed after signing.
