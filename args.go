@@ -86,6 +86,7 @@ func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *
 		ContainerdVersion:    cfg.Kubernetes.ContainerdVersion,
 		ImageRepository:      cfg.Kubernetes.ImageRepository,
 		ImageRepositoryCA:    cfg.Kubernetes.ImageRepositoryCA,
+		PackageRepository:    packageRepository(cfg.Kubernetes.PackageRepository),
 		PodPIDsLimit:         cfg.Kubernetes.PodPIDsLimit,
 		AllowCgroupV1:        cfg.Kubernetes.AllowCgroupV1,
 		CertRenewDays:        cfg.Kubernetes.CertRenewDays,
@@ -179,3 +180,12 @@ func appsArgs(cfg *stacks.Config, secrets secretValues) *apps.PlatformArgs {
 // these conversions are exact (docs/config.md, "VM sizes").
 func mebibytes(q string) int { v := resource.MustParse(q); return int(v.Value() >> 20) }
 func gibibytes(q string) int { v := resource.MustParse(q); return int(v.Value() >> 30) }
+
+// packageRepository is kubernetes.packageRepository for the cluster layer; unset stays nil
+// (upstream pkgs.k8s.io and download.docker.com).
+func packageRepository(r *stacks.PackageRepository) *clusterlayer.PackageRepository {
+	if r == nil {
+		return nil
+	}
+	return &clusterlayer.PackageRepository{URL: r.URL, KeyFingerprint: r.KeyFingerprint}
+}

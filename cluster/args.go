@@ -72,6 +72,9 @@ type KubeadmArgs struct {
 	// checked against (empty: the node's system roots).
 	ImageRepository   string
 	ImageRepositoryCA string
+	// PackageRepository, when set, is the one mirror every node installs kubelet/kubeadm/kubectl
+	// and containerd.io from instead of pkgs.k8s.io and download.docker.com (packagerepo.go).
+	PackageRepository *PackageRepository
 	// PodPIDsLimit caps processes per pod (kubelet podPidsLimit), so a fork bomb stays inside its
 	// pod; zero means DefaultPodPIDsLimit. Changing it re-applies the kubelet config on every node.
 	PodPIDsLimit int
@@ -159,6 +162,9 @@ func (a *KubeadmArgs) Validate() error {
 	}
 	for _, e := range checkImageRepository(a.ImageRepository, a.ImageRepositoryCA) {
 		add(e[0], "%s", e[1])
+	}
+	if msg := a.PackageRepository.check(); msg != "" {
+		add("packageRepository", "%s", msg)
 	}
 	if a.PodPIDsLimit != 0 && (a.PodPIDsLimit < MinPodPIDsLimit || a.PodPIDsLimit > MaxPodPIDsLimit) {
 		add("podPidsLimit", "%d is outside %d-%d (0 keeps %d)", a.PodPIDsLimit, MinPodPIDsLimit, MaxPodPIDsLimit, DefaultPodPIDsLimit)

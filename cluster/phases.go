@@ -93,7 +93,7 @@ func (b *bootstrap) ensureNodesPrepared() error {
 		}
 		c, err := b.run(step{
 			name: b.resName(PhasePrepareNode, &n), phase: PhasePrepareNode, node: n, script: "prepare-node.sh",
-			libs: []string{"registry-hosts.sh"}, env: env,
+			libs: []string{"registry-hosts.sh"}, env: b.args.PackageRepository.env(env),
 			dependsOn: []pulumi.Resource{b.reachable[n.Name]},
 		})
 		if err != nil {

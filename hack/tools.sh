@@ -5,7 +5,7 @@
 # the sha256 pinned in hack/versions.env (fetch_release), else it is built from source; either
 # way the log says which path it took and why.
 #
-# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|etcd|langhost|node|containerd2|cnpg|seaweedfs|box|box-registry|lab-plugins]...
+# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|etcd|langhost|node|containerd2|cnpg|seaweedfs|box|box-registry|box-packages|lab-plugins]...
 # cnpg and seaweedfs (not part of all: only the database tests use them): the CloudNativePG manager and the S3 server.
 # box (not part of all: only the box needs it) builds the box machines' root filesystem.
 # containerd2 (not part of all: only make test needs it) builds containerd 2.x for a config test.
@@ -425,6 +425,61 @@ build_seaweedfs() {
   log "weed $("$bin/weed" version 2>&1 | head -n1)"
 }
 
+# build_box_packages builds what the box's apt repository (proof/box/aptrepo) packages besides the
+# kube binaries: containerd v$CONTAINERD_VERSION's ctr and containerd-shim-runc-v2 (the cached
+# containerd2 is only the daemon), runc at the version that containerd pins
+# (script/setup/runc-version), crictl (cri-tools) and the CNI plugins (kubernetes-cni).
+# runc needs cgo (libcontainer/nsenter) and libseccomp (the seccomp build tag: Pod Security's
+# RuntimeDefault profile), as Docker's containerd.io build does; it links libseccomp2 dynamically,
+# which the package then depends on.
+build_box_packages() {
+  build_containerd2
+  local c=github.com/containerd/containerd/v2
+  local cv="-X $c/version.Version=v$CONTAINERD_VERSION -X $c/version.Revision=v$CONTAINERD_VERSION"
+  build_go_main containerd2-ctr "$c" "$CONTAINERD_VERSION" "$c/cmd/ctr" "$cv"
+  build_go_main containerd2-shim-runc-v2 "$c" "$CONTAINERD_VERSION" "$c/cmd/containerd-shim-runc-v2" "$cv"
+  local runc_version
+  runc_version=$(cat "$(go env GOMODCACHE)/$c@v$CONTAINERD_VERSION/script/setup/runc-version")
+  runc_version=${runc_version#v}
+  [ "$runc_version" = "$BOX_RUNC_VERSION" ] || die "box: containerd v$CONTAINERD_VERSION pins runc $runc_version, hack/versions.env BOX_RUNC_VERSION=$BOX_RUNC_VERSION"
+  local dir="$cache/tools/runc-v$runc_version"
+  lock "$dir"
+  if ! built "$dir"; then
+    pkg-config --exists libseccomp || die "box: runc needs libseccomp-dev (make deps installs hack/apt-packages.txt)"
+    log "building runc v$runc_version from the Go proxy (cgo, seccomp)"
+    rm -rf "$dir" && mkdir -p "$dir/src"
+    (
+      cd "$dir/src"
+      go mod init infralab.local/runc-build >/dev/null 2>&1
+      go get "github.com/opencontainers/runc@v$runc_version" 2>&1 | grep -v '^go: \(added\|downloading\|upgraded\|finding\)' >&2 || true
+      CGO_ENABLED=1 timed runc go build -trimpath -tags seccomp -o "$dir/runc" \
+        -ldflags "-s -w -X main.version=$runc_version" github.com/opencontainers/runc
+    )
+    touch "$dir/.done"
+  fi
+  build_go_main crictl sigs.k8s.io/cri-tools "$BOX_CRI_TOOLS_VERSION" sigs.k8s.io/cri-tools/cmd/crictl \
+    "-X sigs.k8s.io/cri-tools/pkg/version.Version=v$BOX_CRI_TOOLS_VERSION"
+  local cni=github.com/containernetworking/plugins d="$cache/tools/cni-plugins-v$BOX_CNI_PLUGINS_VERSION" p
+  lock "$d"
+  if ! built "$d"; then
+    log "building the CNI plugins v$BOX_CNI_PLUGINS_VERSION from the Go proxy"
+    rm -rf "$d" && mkdir -p "$d/src" "$d/bin"
+    (
+      cd "$d/src"
+      go mod init infralab.local/cni-build >/dev/null 2>&1
+      go get "$cni/plugins/...@v$BOX_CNI_PLUGINS_VERSION" 2>&1 | grep -v '^go: \(added\|downloading\|upgraded\|finding\)' >&2 || true
+      # The plugins the release tarball holds (plugins/main, ipam, meta), not the sample.
+      for p in $(go list "$cni/plugins/..." | grep -v -e /sample -e /windows); do
+        [ -n "$(go list -f '{{if eq .Name "main"}}main{{end}}' "$p" 2>/dev/null)" ] || continue
+        CGO_ENABLED=0 go build -trimpath -o "$d/bin/$(basename "$p")" \
+          -ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=v$BOX_CNI_PLUGINS_VERSION" "$p"
+      done
+    )
+    touch "$d/.done"
+  fi
+  log "box packages: $("$dir/runc" --version | head -n1); crictl $BOX_CRI_TOOLS_VERSION; CNI plugins $(find "$d/bin" -type f | wc -l) binaries"
+}
+
 # The language host is our own code, so its cache key is a hash of its sources and the module pins.
 build_langhost() {
   local key
@@ -488,10 +543,11 @@ main() {
       containerd2) build_containerd2 ;;
       box) build_box_rootfs ;;
       box-registry) build_box_registry ;;
+      box-packages) build_box_packages ;;
       cnpg) build_cnpg ;;
       seaweedfs) build_seaweedfs ;;
       lab-plugins) [ -x "$bin/pulumi" ] || build_pulumi; "$repo/hack/lab-prepare.sh" --plugins-only ;;
-      *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, etcd, langhost, node, containerd2, cnpg, seaweedfs, box, box-registry, lab-plugins)" >&2; exit 2 ;;
+      *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, etcd, langhost, node, containerd2, cnpg, seaweedfs, box, box-registry, box-packages, lab-plugins)" >&2; exit 2 ;;
     esac
   done
   log "tools ready in $bin (cache: $cache, du: $(du -sh "$cache/tools" | cut -f1))"

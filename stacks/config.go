@@ -131,6 +131,9 @@ type Kubernetes struct {
 	// installed on the nodes so pulls are TLS-verified against it. Both empty: registry.k8s.io.
 	ImageRepository   string `json:"imageRepository,omitempty"`
 	ImageRepositoryCA string `json:"imageRepositoryCa,omitempty"`
+	// PackageRepository, when set, replaces https://pkgs.k8s.io and https://download.docker.com
+	// on every node (a mirror, or the box's offline repository); unset keeps upstream.
+	PackageRepository *PackageRepository `json:"packageRepository,omitempty"`
 	// PodPIDsLimit caps processes per pod on every kubelet; 0 keeps the cluster layer's default
 	// (4096). Lower it to watch a fork bomb hit the wall.
 	PodPIDsLimit int `json:"podPidsLimit,omitempty"`

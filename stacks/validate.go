@@ -181,6 +181,7 @@ func validateKubernetes(k *Kubernetes, c *errs) {
 		c.add("kubernetes.calicoCrdsSha256", "is not a sha256 hex digest", "sha256sum operator-crds.yaml of "+k.CalicoVersion)
 	}
 	validateImageRepository(k, c)
+	validatePackageRepository(k.PackageRepository, c)
 	if v := k.ContainerdVersion; v != "" {
 		if m := semverRE.FindStringSubmatch(v); m == nil || m[1] != "2" {
 			c.add("kubernetes.containerdVersion", fmt.Sprintf("%q is not an exact containerd 2.x version", v), "leave it out for the default, or e.g. 2.3.3 (a containerd.io version in Docker's apt repository)")

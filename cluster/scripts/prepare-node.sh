@@ -12,6 +12,21 @@ minor="v${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
 
 detach_phase no-stdin
 
+# PACKAGE_REPOSITORY_URL (kubernetes.packageRepository) replaces both upstreams with one mirror in
+# their URL layouts, signed by the key PACKAGE_REPOSITORY_KEY_FINGERPRINT pins; unset = upstream.
+k8s_base=https://pkgs.k8s.io
+docker_base=https://download.docker.com
+# "Docker Release (CE deb)", as Docker's install docs give it (docker/docs engine/install/debian.md).
+docker_key_fingerprint=9DC858229FC7DD38854AE2D88D81803C0EBFCD88
+mirror_fingerprint=""
+if [[ -n "${PACKAGE_REPOSITORY_URL:-}" ]]; then
+	[[ "${PACKAGE_REPOSITORY_KEY_FINGERPRINT:-}" =~ ^[0-9A-F]{40}$ ]] || die "PACKAGE_REPOSITORY_KEY_FINGERPRINT must be 40 upper-case hex digits"
+	k8s_base=${PACKAGE_REPOSITORY_URL%/}
+	docker_base=${k8s_base}
+	docker_key_fingerprint=${PACKAGE_REPOSITORY_KEY_FINGERPRINT}
+	mirror_fingerprint=${PACKAGE_REPOSITORY_KEY_FINGERPRINT}
+fi
+
 # Supported images (docs/cluster.md): the ones Docker publishes containerd.io for and this
 # project tests against. Anything else stops here, before any change.
 os_id=$(. /etc/os-release && echo "${ID:-}")
@@ -70,20 +85,18 @@ install -d -m 0755 /etc/apt/keyrings
 # containerd: Debian's own package is 1.6.20 (end of life, below what Kubernetes 1.35 supports).
 # Docker's repository is signed with the key whose fingerprint is pinned here; apt checks every
 # package against that signature.
-log "${NODE_NAME}: download.docker.com repository (containerd.io)"
+log "${NODE_NAME}: ${docker_base} repository (containerd.io)"
 docker_keyring=/etc/apt/keyrings/docker.gpg
-# "Docker Release (CE deb)", as Docker's install docs give it (docker/docs engine/install/debian.md).
-docker_key_fingerprint=9DC858229FC7DD38854AE2D88D81803C0EBFCD88
 docker_repo_changed=0
 [[ -s "${docker_keyring}" ]] || docker_repo_changed=1
-add_apt_key "https://download.docker.com/linux/${os_id}/gpg" "${docker_keyring}" "${docker_key_fingerprint}"
+add_apt_key "${docker_base}/linux/${os_id}/gpg" "${docker_keyring}" "${docker_key_fingerprint}"
 rc=0
-echo "deb [signed-by=${docker_keyring}] https://download.docker.com/linux/${os_id} ${os_codename} stable" |
+echo "deb [signed-by=${docker_keyring}] ${docker_base}/linux/${os_id} ${os_codename} stable" |
 	write_if_changed /etc/apt/sources.list.d/docker.list 0644 || rc=$?
 ((rc != 2)) || die "cannot write /etc/apt/sources.list.d/docker.list on ${NODE_NAME}"
 ((rc != 0)) || docker_repo_changed=1
 ensure_held_package containerd.io "${CONTAINERD_VERSION}" "${docker_repo_changed}" \
-	"download.docker.com has no containerd.io ${CONTAINERD_VERSION} for ${os_id} ${os_codename}; set kubernetes.containerdVersion to one it lists"
+	"${docker_base} has no containerd.io ${CONTAINERD_VERSION} for ${os_id} ${os_codename}; set kubernetes.containerdVersion to one it lists"
 
 log "${NODE_NAME}: containerd config (systemd cgroup driver, sandbox ${SANDBOX_IMAGE})"
 mkdir -p /etc/containerd
@@ -102,16 +115,20 @@ fi
 systemctl enable --now containerd >/dev/null 2>&1
 retry 10 1 test -S /run/containerd/containerd.sock || die "containerd on ${NODE_NAME} does not listen on /run/containerd/containerd.sock; see journalctl -u containerd"
 
-log "${NODE_NAME}: pkgs.k8s.io ${minor} repository"
+log "${NODE_NAME}: ${k8s_base} ${minor} repository"
 keyring=/etc/apt/keyrings/kubernetes-${minor}.gpg
-if [[ ! -s "${keyring}" ]]; then
+if [[ -n "${mirror_fingerprint}" ]]; then
+	# A mirror's key is pinned; its own keyring file, so going back to upstream fetches upstream's.
+	keyring=/etc/apt/keyrings/kubernetes-${minor}-mirror.gpg
+	add_apt_key "${k8s_base}/core:/stable:/${minor}/deb/Release.key" "${keyring}" "${mirror_fingerprint}"
+elif [[ ! -s "${keyring}" ]]; then
 	tmp=$(mktemp)
 	retry 5 5 curl -fsSL --max-time 60 -o "${tmp}" "https://pkgs.k8s.io/core:/stable:/${minor}/deb/Release.key"
 	gpg --batch --yes --dearmor -o "${keyring}" "${tmp}"
 	rm -f "${tmp}"
 fi
 rc=0
-echo "deb [signed-by=${keyring}] https://pkgs.k8s.io/core:/stable:/${minor}/deb/ /" |
+echo "deb [signed-by=${keyring}] ${k8s_base}/core:/stable:/${minor}/deb/ /" |
 	write_if_changed /etc/apt/sources.list.d/kubernetes.list 0644 || rc=$?
 ((rc != 2)) || die "cannot write /etc/apt/sources.list.d/kubernetes.list on ${NODE_NAME}"
 repo_changed=$((rc == 0 ? 1 : 0))
@@ -123,7 +140,7 @@ else
 		apt_get update
 	fi
 	pkg=$(package_version kubeadm "${KUBERNETES_VERSION}") ||
-		die "pkgs.k8s.io ${minor} has no kubeadm ${KUBERNETES_VERSION}; pick a released patch version"
+		die "${k8s_base} ${minor} has no kubeadm ${KUBERNETES_VERSION}; pick a released patch version"
 	log "${NODE_NAME}: installing kubelet kubeadm kubectl ${pkg}"
 	apt_get install --allow-change-held-packages --no-install-recommends \
 		"kubelet=${pkg}" "kubeadm=${pkg}" "kubectl=${pkg}"

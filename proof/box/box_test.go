@@ -100,6 +100,9 @@ func dial(addr netip.Addr, hostKey string, auth ssh.AuthMethod) (*ssh.Client, er
 	}
 	return ssh.Dial("tcp", net.JoinHostPort(addr.String(), "22"), &ssh.ClientConfig{
 		User: "infralab", Auth: []ssh.AuthMethod{auth}, HostKeyCallback: ssh.FixedHostKey(pinned), Timeout: 10 * time.Second,
+		// The server has rsa, ecdsa and ed25519 keys; ask for the pinned one's type, or it
+		// presents another key and the pin fails.
+		HostKeyAlgorithms: []string{pinned.Type()},
 	})
 }
 

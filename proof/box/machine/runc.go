@@ -180,11 +180,13 @@ func (r *Runc) Stop(ctx context.Context, name string) error {
 	if err != nil || st == Absent {
 		return err
 	}
+	pids := cgroupPids(filepath.Join(CgroupParent, name))
 	if st == Running {
 		if _, err := r.runc(ctx, nil, "kill", "--all", name, "KILL"); err != nil && !notExist(err) {
 			return fmt.Errorf("machine %s: %w", name, err)
 		}
 	}
+	defer waitGone(pids, 30*time.Second)
 	// delete --force also kills what is left and removes runc's record and the machine's cgroups.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -325,3 +327,32 @@ func removeTree(dir string, tries int) {
 // RemoveCgroupParent removes the box's parent cgroup from every controller (after the last
 // machine is destroyed). Cgroups of machines that still run (another box on the same host) stay.
 func RemoveCgroupParent() { removeCgroups(CgroupParent, 1) }
+
+// cgroupPids lists the processes in rel's tree of the pids controller (every process of a
+// machine, nested containers included).
+func cgroupPids(rel string) []string {
+	var pids []string
+	_ = filepath.Walk(filepath.Join("/sys/fs/cgroup/pids", rel), func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Name() == "cgroup.procs" {
+			data, _ := os.ReadFile(p)
+			pids = append(pids, strings.Fields(string(data))...)
+		}
+		return nil
+	})
+	return pids
+}
+
+// waitGone waits (bounded) until none of pids runs: a killed machine's processes exit
+// asynchronously, and Stop returns only once the machine is really off.
+func waitGone(pids []string, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for _, pid := range pids {
+		for time.Now().Before(deadline) {
+			data, err := os.ReadFile(filepath.Join("/proc", pid, "cgroup"))
+			if err != nil || !strings.Contains(string(data), "/"+CgroupParent+"/") {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
