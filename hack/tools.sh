@@ -347,6 +347,12 @@ build_node() {
 build_containerd2() {
   build_go_main containerd2 github.com/containerd/containerd/v2 "$CONTAINERD_VERSION" \
     github.com/containerd/containerd/v2/cmd/containerd
+  # Its shim and ctr, for proof/box/machine's nested-container test (Debian's 1.6 shim cannot
+  # serve a 2.x daemon: "type with url ...: not found").
+  build_go_main containerd2-shim-runc-v2 github.com/containerd/containerd/v2 "$CONTAINERD_VERSION" \
+    github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2
+  build_go_main ctr2 github.com/containerd/containerd/v2 "$CONTAINERD_VERSION" \
+    github.com/containerd/containerd/v2/cmd/ctr
   log "$("$bin/containerd2" --version)"
 }
 

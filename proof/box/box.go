@@ -237,22 +237,12 @@ func (b *Box) upMachine(ctx context.Context, m MachineConfig, instanceID string)
 	bootCtx, cancel := context.WithTimeout(ctx, b.cfg.BootTimeout)
 	defer cancel()
 	secs := fmt.Sprint(int(b.cfg.BootTimeout.Seconds()))
-	// Right after start, systemd's bus socket does not exist yet: ask again until it answers.
-	var out []byte
-	for {
-		out, _ = b.provider.Exec(bootCtx, m.Name, nil, "timeout", secs, "systemctl", "is-system-running", "--wait")
-		if !strings.Contains(string(out), "Failed to connect to bus") || bootCtx.Err() != nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
+	sys, err := machine.WaitSystem(bootCtx, b.provider, m.Name, b.cfg.BootTimeout)
+	if err != nil {
+		return err
 	}
-	if s := strings.TrimSpace(string(out)); s != "running" {
-		failed, _ := b.provider.Exec(ctx, m.Name, nil, "systemctl", "--failed", "--no-legend", "--plain")
-		b.logf("%s: systemd %s (failed units: %s)", m.Name, s, strings.Join(strings.Fields(string(failed)), " "))
-	} else {
-		b.logf("%s: systemd running", m.Name)
-	}
-	out, err = b.provider.Exec(bootCtx, m.Name, nil, "timeout", secs, "cloud-init", "status", "--wait", "--long")
+	b.logf("%s: systemd %s", m.Name, sys)
+	out, err := b.provider.Exec(bootCtx, m.Name, nil, "timeout", secs, "cloud-init", "status", "--wait", "--long")
 	if err != nil || !strings.Contains(string(out), "status: done") {
 		return fmt.Errorf("box: %s: cloud-init did not finish cleanly within %s: %s (%v); see `infralab-box exec %s cat /var/log/cloud-init-output.log`",
 			m.Name, b.cfg.BootTimeout, strings.TrimSpace(string(out)), err, m.Name)

@@ -68,9 +68,8 @@ func TestMachineBootsSystemdAndCloudInitFromItsOwnSeed(t *testing.T) {
 	if st, _ := p.Status(ctx, name); st != machine.Running {
 		t.Fatalf("status %s, want running", st)
 	}
-	state := execOut(t, p, name, "sh", "-c", "timeout 120 systemctl is-system-running --wait || true")
-	if state != "running" {
-		t.Errorf("systemctl is-system-running = %q; failed units: %s", state, execOut(t, p, name, "systemctl", "--failed", "--no-legend"))
+	if state, err := machine.WaitSystem(ctx, p, name, 2*time.Minute); err != nil || state != "running" {
+		t.Errorf("systemd: %s %v", state, err)
 	}
 	if got := execOut(t, p, name, "timeout", "150", "cloud-init", "status", "--wait"); !strings.Contains(got, "status: done") {
 		t.Errorf("cloud-init status: %q", got)

@@ -48,6 +48,10 @@ func (r *Runc) bundle(name string) string { return filepath.Join(r.StateDir, nam
 func (r *Runc) disk(name string) string   { return filepath.Join(r.DataDir, name) }
 func (r *Runc) root(name string) string   { return filepath.Join(r.disk(name), "root") }
 
+// RootDir is machine name's merged root as the host sees it (files written there land in the
+// machine's upper dir).
+func (r *Runc) RootDir(name string) string { return r.root(name) }
+
 // runc runs one runc command with our --root and returns its combined output.
 func (r *Runc) runc(ctx context.Context, stdin io.Reader, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, r.bin(), append([]string{"--root", r.RuncRoot}, args...)...)
