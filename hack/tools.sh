@@ -433,17 +433,14 @@ build_seaweedfs() {
 
 # build_box_packages builds what the box's apt repository (proof/box/aptrepo) packages besides the
 # kube binaries: containerd v$CONTAINERD_VERSION's ctr and containerd-shim-runc-v2 (the cached
-# containerd2 is only the daemon), runc at the version that containerd pins
+# containerd2 also builds the shim and ctr), runc at the version that containerd pins
 # (script/setup/runc-version), crictl (cri-tools) and the CNI plugins (kubernetes-cni).
 # runc needs cgo (libcontainer/nsenter) and libseccomp (the seccomp build tag: Pod Security's
 # RuntimeDefault profile), as Docker's containerd.io build does; it links libseccomp2 dynamically,
 # which the package then depends on.
 build_box_packages() {
-  build_containerd2
+  build_containerd2 # the daemon, containerd2-shim-runc-v2 and ctr2
   local c=github.com/containerd/containerd/v2
-  local cv="-X $c/version.Version=v$CONTAINERD_VERSION -X $c/version.Revision=v$CONTAINERD_VERSION"
-  build_go_main containerd2-ctr "$c" "$CONTAINERD_VERSION" "$c/cmd/ctr" "$cv"
-  build_go_main containerd2-shim-runc-v2 "$c" "$CONTAINERD_VERSION" "$c/cmd/containerd-shim-runc-v2" "$cv"
   local runc_version
   runc_version=$(cat "$(go env GOMODCACHE)/$c@v$CONTAINERD_VERSION/script/setup/runc-version")
   runc_version=${runc_version#v}
