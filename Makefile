@@ -42,8 +42,8 @@ unit: ## tests of both modules; tests that need a built tool fail if it is missi
 	@[ "$$(id -u)" = 0 ] || echo "==> note: not root, so the suites that need root (embedded node, node scripts, image runs) were skipped; sudo -E env \"PATH=$$PATH\" make test runs everything, as CI does"
 
 .PHONY: test-tools
-test-tools: tools ## tools only the tests use (containerd 2.x for the lab's containerd config check)
-	@hack/tools.sh containerd2
+test-tools: tools ## tools only the tests use (containerd 2.x for the containerd config check, the previous minor kube binaries for the upgrade tests)
+	@hack/tools.sh containerd2 kube-previous
 
 .PHONY: test
 test: tools test-tools lint unit ## everything CI runs (.ci/run)
