@@ -82,14 +82,14 @@ func TestPhaseDependencies(t *testing.T) {
 	m := r.m
 	want := map[string][]string{
 		// After an upgrade of the control plane, init applies the new version's configuration.
-		"lab-kubeadm-init":     {"lab-prepare-node-cp-1", "lab-upgrade-control-plane"},
-		"lab-upgrade-precheck": {"lab-prepare-node-cp-1", "lab-prepare-node-worker-1", "lab-prepare-node-worker-2", "lab-prepare-node-worker-3"},
+		"lab-kubeadm-init":          {"lab-prepare-node-cp-1", "lab-upgrade-control-plane"},
+		"lab-upgrade-precheck":      {"lab-prepare-node-cp-1", "lab-prepare-node-worker-1", "lab-prepare-node-worker-2", "lab-prepare-node-worker-3"},
 		"lab-upgrade-control-plane": {"lab-upgrade-precheck"},
 		"lab-node-versions":         {"lab-upgrade-control-plane", "lab-wait-nodes-ready"},
-		"lab-cert-renewal":     {"lab-kubeadm-init"},
-		"lab-fetch-kubeconfig": {"lab-cert-renewal", "lab-kubeadm-init"},
-		"lab-join-token":       {"lab-kubeadm-init"},
-		"lab-calico":           {"lab-kubeadm-init"},
+		"lab-cert-renewal":          {"lab-kubeadm-init"},
+		"lab-fetch-kubeconfig":      {"lab-cert-renewal", "lab-kubeadm-init"},
+		"lab-join-token":            {"lab-kubeadm-init"},
+		"lab-calico":                {"lab-kubeadm-init"},
 		"lab-wait-nodes-ready": {"lab-calico", "lab-join-worker-worker-1", "lab-join-worker-worker-2", "lab-join-worker-worker-3",
 			"lab-remove-node-worker-1", "lab-remove-node-worker-2", "lab-remove-node-worker-3"},
 		// The token is deleted only once every node is Ready.

@@ -98,7 +98,7 @@ func UpgradeProblem(from, to string) string {
 			steps = append(steps, fmt.Sprintf("%d.%d.<newest patch>", fM, m))
 		}
 		return fmt.Sprintf("%s to %s skips %s: kubeadm upgrades one minor at a time; set it to %s, run pulumi up, then %s (docs/runbooks/upgrade-kubernetes.md)",
-			from, to, strings.Join(steps, ", "), strings.Join(steps, ", then "), to)
+			from, to, strings.Join(steps, ", "), strings.Join(steps, ", run pulumi up, then "), to)
 	}
 	return ""
 }
