@@ -276,3 +276,167 @@ func TestUpgradeCommandsExistInTheRealBinaries(t *testing.T) {
 }
 
 func removeFake(n *fakeNode, name string) error { return os.Remove(filepath.Join(n.fake, name)) }
+
+// fakeApt keeps packages in $FAKE/pkg-NAME as "STATUS VERSION" ("hold ok installed 1.34.12-1.1")
+// and answers dpkg-query, apt-get install, apt-mark and apt-cache from it; the repository has
+// every upstream version with package revision -1.1.
+var fakeApt = map[string]string{
+	"dpkg-query": `pkg=${*: -1}
+fmt=""
+for a in "$@"; do case "$a" in -f=*) fmt=${a#-f=} ;; esac; done
+read -r s1 s2 s3 v <"${FAKE}/pkg-${pkg}" 2>/dev/null || exit 1
+out=${fmt//'${Status}'/${s1} ${s2} ${s3}}
+printf '%s' "${out//'${Version}'/${v}}"
+`,
+	"dpkg": "exit 0\n",
+	"apt-get": `echo "apt-get $*" >>"${FAKE}/calls"
+[[ " $* " == *" install "* ]] || exit 0
+for a in "$@"; do
+	[[ "$a" == *=* && "$a" != -* ]] || continue
+	echo "install ok installed ${a#*=}" >"${FAKE}/pkg-${a%%=*}"
+done
+`,
+	"apt-mark": `echo "apt-mark $*" >>"${FAKE}/calls"
+op=$1; shift
+for p in "$@"; do
+	read -r _ s2 s3 v <"${FAKE}/pkg-${p}"
+	[[ "$op" == hold ]] && echo "hold ${s2} ${s3} ${v}" >"${FAKE}/pkg-${p}" || echo "install ${s2} ${s3} ${v}" >"${FAKE}/pkg-${p}"
+done
+`,
+	"apt-cache": `v=$(cat "${FAKE}/repo-version")
+case "$1" in
+madison) echo " $2 | ${v}-1.1 | https://pkgs.k8s.io/core:/stable:/v1.35/deb  Packages" ;;
+policy) echo "$2:"; echo "  Candidate: ${v}-1.1"; echo "     ${v}-1.1 500" ;;
+esac
+`,
+	"curl":  "out=\"\"; while (($#)); do [[ \"$1\" == -o ]] && out=$2; shift; done; echo key >\"${out}\"\n",
+	"gpg":   "out=\"\"; while (($#)); do [[ \"$1\" == -o ]] && out=$2; shift; done; echo keyring >\"${out}\"\n",
+	"sleep": "exit 0\n",
+	"kubeadm": `echo "kubeadm $*" >>"${FAKE}/calls"
+[[ "$1 $2" == "upgrade node" && -e "${FAKE}/fail-upgrade-node" ]] && { echo "[upgrade] error: boom"; exit 1; }
+exit 0
+`,
+}
+
+// upgrade-node as shipped, on a worker at 1.34.12: a failure of `kubeadm upgrade node` stops with
+// the node drained and says how to resume; the next run resumes without reinstalling what is
+// done (kubeadm), finishes (kubelet, kubectl, held, kubelet restarted); a third run does nothing.
+func TestUpgradeNodeResumesAndHoldsThePackages(t *testing.T) {
+	tools := map[string]string{}
+	for k, v := range fakeApt {
+		tools[k] = v
+	}
+	n := newFakeNodeWith(t, tools)
+	for _, p := range []string{"kubelet", "kubeadm", "kubectl"} {
+		n.set("pkg-"+p, "hold ok installed 1.34.12-1.1")
+	}
+	n.set("repo-version", "1.35.4")
+	n.set("fail-upgrade-node", "")
+	env := map[string]string{"PHASE": PhaseUpgradeNode, "NODE_NAME": "worker-1", "KUBERNETES_VERSION": "1.35.4", "STATE_DIR": stateDir}
+	joined := "mkdir -p /etc/kubernetes && echo kubeconfig >/etc/kubernetes/kubelet.conf"
+
+	_, log, err := n.run("upgrade-node.sh", env, "", joined)
+	require.Error(t, err)
+	assert.Contains(t, log, "kubeadm upgrade node failed on worker-1")
+	assert.Contains(t, log, "The node stays drained; fix the cause and pulumi up again to resume")
+	assert.Contains(t, n.calls(), "apt-get -o DPkg::Lock::Timeout=300 -o Acquire::Retries=3 -q -y install --allow-change-held-packages --no-install-recommends -o Dpkg::Options::=--force-confold kubeadm=1.35.4-1.1")
+	assert.Contains(t, n.calls(), "apt-mark unhold kubeadm")
+	assert.NotContains(t, n.calls(), "kubelet=")
+	list, _ := n.file("/etc/apt/sources.list.d/kubernetes.list")
+	assert.Contains(t, list, "https://pkgs.k8s.io/core:/stable:/v1.35/deb/ /", "the repository of the new minor")
+
+	require.NoError(t, removeFake(n, "fail-upgrade-node"))
+	out, log, err := n.run("upgrade-node.sh", env, "", joined)
+	require.NoError(t, err, log)
+	assert.Equal(t, "worker-1 upgraded to 1.35.4\n", out)
+	calls := n.calls()
+	assert.NotContains(t, calls, "kubeadm=1.35.4", "kubeadm is already at the version: not installed again")
+	assert.Contains(t, calls, "kubeadm upgrade node")
+	assert.Contains(t, calls, "kubelet=1.35.4-1.1 kubectl=1.35.4-1.1")
+	assert.Contains(t, calls, "systemctl restart kubelet")
+	for _, p := range []string{"kubelet", "kubeadm", "kubectl"} {
+		st, _ := os.ReadFile(filepath.Join(n.fake, "pkg-"+p))
+		assert.Equal(t, "hold ok installed 1.35.4-1.1\n", string(st), p)
+	}
+	assert.Regexp(t, `\[upgrade-node\] worker-1: kubelet 1.35.4 running \([0-9]+s\)`, log, "progress with the elapsed time")
+
+	out, log, err = n.run("upgrade-node.sh", env, "", joined)
+	require.NoError(t, err, log)
+	assert.Equal(t, "worker-1 already upgraded to 1.35.4\n", out)
+	assert.Empty(t, n.calls())
+
+	// A node not joined yet: join-worker installs the version.
+	out, log, err = n.run("upgrade-node.sh", env, "", "rm -f /etc/kubernetes/kubelet.conf")
+	require.NoError(t, err, log)
+	assert.Contains(t, out, "has not joined yet")
+}
+
+// upgrade-control-plane as shipped, against fake apt and a kubectl whose API server version is
+// $FAKE/api-version and whose node reports the installed kubelet package: a cut-off run (apply
+// done, kubelet not yet) resumes without a second `kubeadm upgrade apply`; a finished one does
+// nothing.
+func TestUpgradeControlPlaneAppliesOnceAndResumes(t *testing.T) {
+	tools := map[string]string{}
+	for k, v := range fakeApt {
+		tools[k] = v
+	}
+	tools["kubectl"] = `f=${FAKE}
+case "$*" in
+"version -o json") printf '{"serverVersion": {"gitVersion": "v%s"}}\n' "$(cat "${f}/api-version")" ;;
+"get --raw=/readyz") ;;
+*kubeletVersion*) read -r _ _ _ v <"${f}/pkg-kubelet"; echo "v${v%%-*}" ;;
+*Ready*) echo True ;;
+esac
+exit 0
+`
+	tools["kubeadm"] = `f=${FAKE}
+echo "kubeadm $*" >>"${f}/calls"
+case "$1 $2" in
+"version -o") read -r _ _ _ v <"${f}/pkg-kubeadm"; echo "v${v%%-*}" ;;
+"upgrade apply")
+	[[ -e "${f}/cut-after-apply" ]] && rm -f "${f}/cut-after-apply" && kill_after=1
+	mkdir -p /etc/kubernetes/manifests && echo "    image: registry.k8s.io/kube-apiserver:$3" >/etc/kubernetes/manifests/kube-apiserver.yaml
+	echo "${3#v}" >"${f}/api-version"
+	[[ -n "${kill_after:-}" ]] && exit 1
+	;;
+esac
+exit 0
+`
+	n := newFakeNodeWith(t, tools)
+	for _, p := range []string{"kubelet", "kubeadm", "kubectl"} {
+		n.set("pkg-"+p, "hold ok installed 1.34.12-1.1")
+	}
+	n.set("repo-version", "1.35.4")
+	n.set("api-version", "1.34.12")
+	setup := "mkdir -p /etc/kubernetes/manifests && echo admin >/etc/kubernetes/admin.conf && echo '    image: registry.k8s.io/kube-apiserver:v1.34.12' >/etc/kubernetes/manifests/kube-apiserver.yaml"
+	env := map[string]string{"PHASE": PhaseUpgradeControlPlane, "NODE_NAME": "cp-1", "KUBERNETES_VERSION": "1.35.4", "STATE_DIR": stateDir, "NODE_READY_TIMEOUT": "30"}
+
+	// apply went through but the run failed right after (as a cut SSH session would leave it).
+	n.set("cut-after-apply", "")
+	_, log, err := n.run("upgrade-control-plane.sh", env, "", setup)
+	require.Error(t, err)
+	assert.Contains(t, log, "kubeadm upgrade apply v1.35.4 failed on cp-1")
+	calls := n.calls()
+	assert.Contains(t, calls, "kubeadm upgrade plan v1.35.4")
+	assert.Contains(t, calls, "kubeadm upgrade apply v1.35.4 -y --patches /etc/kubernetes/infralab/patches")
+
+	out, log, err := n.run("upgrade-control-plane.sh", env, "", "")
+	require.NoError(t, err, log)
+	assert.Equal(t, "control plane cp-1 runs Kubernetes 1.35.4\n", out)
+	calls = n.calls()
+	assert.NotContains(t, calls, "upgrade apply", "the API server already runs 1.35.4: no second apply")
+	assert.Contains(t, log, "kubeadm upgrade apply v1.35.4 already done")
+	assert.Contains(t, calls, "kubelet=1.35.4-1.1 kubectl=1.35.4-1.1")
+	assert.Contains(t, calls, "systemctl restart kubelet")
+
+	out, log, err = n.run("upgrade-control-plane.sh", env, "", "")
+	require.NoError(t, err, log)
+	assert.Equal(t, "control plane cp-1 already runs Kubernetes 1.35.4\n", out)
+	assert.Empty(t, n.calls())
+
+	// A skipped minor is refused before any package moves.
+	n.set("api-version", "1.33.3")
+	_, log, err = n.run("upgrade-control-plane.sh", map[string]string{"PHASE": PhaseUpgradeControlPlane, "NODE_NAME": "cp-1", "KUBERNETES_VERSION": "1.35.4", "STATE_DIR": stateDir, "NODE_READY_TIMEOUT": "30"}, "", "")
+	require.Error(t, err)
+	assert.Contains(t, log, "the cluster runs 1.33.3: 1.33.3 to 1.35.4 skips 1.34")
+}
