@@ -7,6 +7,7 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/infralab/infralab/apps"
 	clusterlayer "github.com/infralab/infralab/cluster"
@@ -48,6 +49,22 @@ func readSecrets(ctx *pulumi.Context, cfg *stacks.Config) (secretValues, error) 
 
 // buildLab declares the Proxmox VMs, bootstraps Kubernetes on them and returns a provider for it.
 func buildLab(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) (*cluster, error) {
+	previous, ref, err := previousCertificates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// The version the cluster ran last time: a path kubeadm cannot take (a skipped minor, a
+	// downgrade) is refused here, before any resource of any layer (cluster/upgrade.go); the
+	// cluster layer's Validate and the nodes check it again.
+	running, err := previousVersion(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if running != "" {
+		if msg := clusterlayer.UpgradeProblem(running, cfg.Kubernetes.Version); msg != "" {
+			return nil, fmt.Errorf("kubernetes.version (cluster.kubernetesVersion): the cluster runs %s: %s", running, msg)
+		}
+	}
 	nodes, err := infra.NewNodes(ctx, "infra", infraArgs(ctx, cfg, secrets))
 	if err != nil {
 		return nil, err
@@ -59,9 +76,7 @@ func buildLab(ctx *pulumi.Context, cfg *stacks.Config, secrets secretValues) (*c
 		_ = ctx.Log.Warn("proxmox.jumpUser is not set: the SSH jump host uses proxmox.hostSshUser, whose key can run commands (with sudo) on the Proxmox host; give the jump host a forwarding-only key (docs/infra.md, \"SSH logins and keys\")", nil)
 	}
 	ka := kubeadmArgs(cfg, secrets, nodes)
-	if ka.Previous, err = previousCertificates(ctx); err != nil {
-		return nil, err
-	}
+	ka.Previous, ka.RunningVersion = previous, running
 	kubeadm, err := clusterlayer.NewKubeadm(ctx, "cluster", ka)
 	if err != nil {
 		return nil, err
@@ -117,6 +132,8 @@ func exportOutputs(ctx *pulumi.Context, cfg *stacks.Config, k *cluster, p *apps.
 		ctx.Export(outputCertificatesNotAfter, k.kubeadm.CertificatesNotAfter)
 		ctx.Export("certificatesExpireInDays", k.kubeadm.CertificatesExpireInDays)
 		ctx.Export(outputKubeconfigGeneration, k.kubeadm.KubeconfigGeneration)
+		ctx.Export(outputKubernetesVersion, k.kubeadm.KubernetesVersion)
+		ctx.Export("nodeVersions", k.kubeadm.NodeVersions)
 	}
 }
 
@@ -124,7 +141,21 @@ func exportOutputs(ctx *pulumi.Context, cfg *stacks.Config, k *cluster, p *apps.
 const (
 	outputCertificatesNotAfter = "certificatesNotAfter"
 	outputKubeconfigGeneration = "kubeconfigGeneration"
+	outputKubernetesVersion    = "kubernetesVersion"
 )
+
+// previousVersion is the kubernetesVersion output of the last deployment ("" on the first, or
+// when the engine has no value for it), awaited here because Validate needs a plain value. A
+// StackReference is read in preview too; internals.UnsafeAwaitOutput reports an unknown value
+// instead of blocking on it.
+func previousVersion(ctx *pulumi.Context, ref *pulumi.StackReference) (string, error) {
+	res, err := internals.UnsafeAwaitOutput(ctx.Context(), ref.GetOutput(pulumi.String(outputKubernetesVersion)))
+	if err != nil || !res.Known {
+		return "", err
+	}
+	s, _ := res.Value.(string)
+	return s, nil
+}
 
 // previousCertificates is what the last deployment of this very stack reported about the stored
 // kubeconfig's certificate, read from its own stack outputs with a StackReference (the engine's
@@ -132,14 +163,14 @@ const (
 // readStackReference; during an update the stack's outputs there are still the previous run's).
 // The cluster layer needs it to see the kubeconfig near NotAfter without a clock in a trigger
 // (cluster/certs.go). A first deployment has no such outputs: nothing is due then.
-func previousCertificates(ctx *pulumi.Context) (*clusterlayer.PreviousCertificates, error) {
+func previousCertificates(ctx *pulumi.Context) (*clusterlayer.PreviousCertificates, *pulumi.StackReference, error) {
 	name := ctx.Stack()
 	if org := ctx.Organization(); org != "" {
 		name = org + "/" + ctx.Project() + "/" + ctx.Stack()
 	}
 	ref, err := pulumi.NewStackReference(ctx, "previous-deployment", &pulumi.StackReferenceArgs{Name: pulumi.String(name)})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	notAfter := ref.GetOutput(pulumi.String(outputCertificatesNotAfter)).ApplyT(func(v any) string {
 		s, _ := v.(string)
@@ -154,5 +185,5 @@ func previousCertificates(ctx *pulumi.Context) (*clusterlayer.PreviousCertificat
 		}
 		return 0
 	}).(pulumi.IntOutput)
-	return &clusterlayer.PreviousCertificates{NotAfter: notAfter, Generation: generation}, nil
+	return &clusterlayer.PreviousCertificates{NotAfter: notAfter, Generation: generation}, ref, nil
 }

@@ -59,3 +59,22 @@ func TestCertRenewBoundsAgree(t *testing.T) {
 		t.Errorf("stacks %d-%d, cluster %d-%d", stacks.MinCertRenewDays, stacks.MaxCertRenewDays, clusterlayer.MinCertRenewDays, clusterlayer.MaxCertRenewDays)
 	}
 }
+
+// The version the last deployment recorded reaches the cluster layer's validation: a skipped
+// minor is refused before any cluster resource, with the field path and the path to take.
+func TestLabStackRefusesASkippedMinorFromItsPreviousVersion(t *testing.T) {
+	rec := &recorder{previous: resource.PropertyMap{"kubernetesVersion": resource.NewProperty("1.33.9")}}
+	_, err := loadStack(t, "lab").runWith(t, rec)
+	if err == nil || !strings.Contains(err.Error(), "kubernetes.version (cluster.kubernetesVersion): the cluster runs 1.33.9: 1.33.9 to 1.35.4 skips 1.34.<newest patch>") {
+		t.Fatalf("want the skipped minor refused, got %v", err)
+	}
+	for _, r := range rec.resources {
+		if r.TypeToken != "pulumi:pulumi:StackReference" {
+			t.Errorf("%s (%s) registered for a refused upgrade", r.Name, r.TypeToken)
+		}
+	}
+	rec = &recorder{previous: resource.PropertyMap{"kubernetesVersion": resource.NewProperty("1.34.12")}}
+	if _, err := loadStack(t, "lab").runWith(t, rec); err != nil {
+		t.Errorf("1.34.12 to 1.35.4 is one minor: %v", err)
+	}
+}

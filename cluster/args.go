@@ -44,11 +44,16 @@ type Bastion struct {
 // declared; the secret inputs are checked when their values arrive.
 type KubeadmArgs struct {
 	ClusterName string
-	// KubernetesVersion is x.y.z, e.g. 1.35.4; the packages come from pkgs.k8s.io vX.Y.
+	// KubernetesVersion is x.y.z, e.g. 1.35.4; the packages come from pkgs.k8s.io vX.Y. Changed
+	// on a running cluster by a patch or one minor, it upgrades the cluster (upgrade.go).
 	KubernetesVersion string
-	ControlPlane      Node
-	Workers           []Node
-	SSHUser           string
+	// RunningVersion (optional) is the version the cluster ran at the last deployment
+	// (Kubeadm.KubernetesVersion as stored); set, a path kubeadm cannot take (a skipped minor, a
+	// downgrade) is refused before any resource. The nodes check the same path again.
+	RunningVersion string
+	ControlPlane   Node
+	Workers        []Node
+	SSHUser        string
 	// SSHPrivateKey is the PEM private key; pass a Pulumi secret.
 	SSHPrivateKey pulumi.StringInput
 	PodCIDR       string
@@ -136,6 +141,12 @@ func (a *KubeadmArgs) Validate() error {
 	}
 	if !semver.MatchString(a.KubernetesVersion) {
 		add("kubernetesVersion", "%q must be x.y.z without a leading v, e.g. 1.35.4", a.KubernetesVersion)
+	}
+	if semver.MatchString(a.KubernetesVersion) {
+		a.validateUpgrade(add)
+	}
+	if a.RunningVersion != "" && !semver.MatchString(a.RunningVersion) {
+		add("runningVersion", "%q must be x.y.z (the stored kubernetesVersion output)", a.RunningVersion)
 	}
 	if !posixUser.MatchString(a.SSHUser) {
 		add("sshUser", "%q is not a valid login name (e.g. debian)", a.SSHUser)

@@ -97,6 +97,11 @@ func (b *bootstrap) ensureCertRenewal() error {
 			"CERT_RENEW_DAYS":  strconv.Itoa(b.args.certRenewDays()),
 			"STATE_DIR":        stateDir,
 			"RENEW_SCRIPT_B64": base64.StdEncoding.EncodeToString([]byte(renew)),
+			// kubeadm upgrade apply renews every certificate (upgrade-control-plane.sh): a new
+			// version runs this phase again, its stdout (the earliest expiry) moves, and
+			// fetch-kubeconfig, which has that stdout in its triggers, fetches the renewed
+			// admin.conf in the same run.
+			"KUBERNETES_VERSION": b.args.KubernetesVersion,
 		},
 		dependsOn:     []pulumi.Resource{b.init},
 		extraTriggers: pulumi.Array{b.generationTrigger()},

@@ -52,8 +52,13 @@ var (
 		PhaseCertRenewal: true,
 		// Its create does nothing; the drain is its delete, which an update only stores.
 		PhaseRemoveNode: true,
+		// Upgrades: a new version changes their triggers (KUBERNETES_VERSION), which replaces
+		// them; a new connection alone upgrades nothing.
+		PhaseUpgradePrecheck: true, PhaseUpgradeControlPlane: true, PhaseUpgradeDrain: true,
+		PhaseUpgradeNode: true, PhaseUpgradeUncordon: true,
 	}
-	rerunOnUpdate = map[string]bool{PhaseFetchKubeconfig: true, PhaseJoinToken: true}
+	// node-versions: its stdout is the versions recorded in the state.
+	rerunOnUpdate = map[string]bool{PhaseFetchKubeconfig: true, PhaseJoinToken: true, PhaseNodeVersions: true}
 	// stdinTriggers are the phases for which stdin is an input of what they do: kubeadm-init
 	// writes the encryption config from it (and refuses a changed key), delete-join-token deletes
 	// the token it names. join-worker is not here: its stdin holds the token, which only a node that

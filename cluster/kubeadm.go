@@ -27,6 +27,11 @@ type Kubeadm struct {
 	// KubeconfigGeneration counts the refreshes of the Kubeconfig; pass it back with
 	// CertificatesNotAfter in KubeadmArgs.Previous (certs.go). Resolves once the fetch succeeded.
 	KubeconfigGeneration pulumi.IntOutput `pulumi:"kubeconfigGeneration"`
+	// KubernetesVersion is the version the API server runs (x.y.z), read after every node is
+	// Ready; pass it back as KubeadmArgs.RunningVersion so a bad version path is refused early.
+	KubernetesVersion pulumi.StringOutput `pulumi:"kubernetesVersion"`
+	// NodeVersions maps each node to the kubelet version it runs (x.y.z).
+	NodeVersions pulumi.StringMapOutput `pulumi:"nodeVersions"`
 }
 
 type bootstrap struct {
@@ -44,6 +49,9 @@ type bootstrap struct {
 	calico, nodesReady    *remote.Command
 	tokenDeleted          *remote.Command
 	certRenewal           *remote.Command
+	// The upgrade phases (upgrade.go); workerUpgraded maps a worker to its last upgrade step.
+	upgradeCheck, upgradeCP, nodeVersions *remote.Command
+	workerUpgraded                        map[string]*remote.Command
 	// generation is this run's kubeconfig generation (certs.go).
 	generation pulumi.IntOutput
 }
@@ -67,6 +75,7 @@ func newKubeadm(ctx *pulumi.Context, name string, args *KubeadmArgs, scripts fs.
 	b := &bootstrap{
 		ctx: ctx, parent: comp, name: name, args: args, scripts: scripts,
 		reachable: map[string]*remote.Command{}, prepared: map[string]*remote.Command{},
+		workerUpgraded: map[string]*remote.Command{},
 	}
 	for _, p := range phases() {
 		if err := p.ensure(b); err != nil {
@@ -96,7 +105,11 @@ func newKubeadm(ctx *pulumi.Context, name string, args *KubeadmArgs, scripts fs.
 		return v[0].(int)
 	}).(pulumi.IntOutput)
 
+	comp.KubernetesVersion, comp.NodeVersions = versionsOutputs(b.nodeVersions.Stdout)
+
 	if err := ctx.RegisterResourceOutputs(comp, pulumi.Map{
+		"kubernetesVersion":        comp.KubernetesVersion,
+		"nodeVersions":             comp.NodeVersions,
 		"kubeconfig":               comp.Kubeconfig,
 		"nodeNames":                comp.NodeNames,
 		"apiEndpoint":              comp.APIEndpoint,

@@ -72,8 +72,8 @@ func depSet(r registered) []string {
 
 func TestPhaseOrder(t *testing.T) {
 	assert.Equal(t, []string{
-		"wait-ssh", "prepare-node", "kubeadm-init", "cert-renewal", "fetch-kubeconfig",
-		"join-token", "join-worker", "remove-node", "calico", "wait-nodes-ready", "delete-join-token",
+		"wait-ssh", "prepare-node", "upgrade-precheck", "upgrade-control-plane", "kubeadm-init", "cert-renewal", "fetch-kubeconfig",
+		"upgrade-node", "join-token", "join-worker", "remove-node", "calico", "wait-nodes-ready", "delete-join-token", "node-versions",
 	}, PhaseNames())
 }
 
@@ -81,11 +81,15 @@ func TestPhaseDependencies(t *testing.T) {
 	r := run(t, testArgs(), Scripts())
 	m := r.m
 	want := map[string][]string{
-		"lab-kubeadm-init":     {"lab-prepare-node-cp-1"},
-		"lab-cert-renewal":     {"lab-kubeadm-init"},
-		"lab-fetch-kubeconfig": {"lab-cert-renewal", "lab-kubeadm-init"},
-		"lab-join-token":       {"lab-kubeadm-init"},
-		"lab-calico":           {"lab-kubeadm-init"},
+		// After an upgrade of the control plane, init applies the new version's configuration.
+		"lab-kubeadm-init":          {"lab-prepare-node-cp-1", "lab-upgrade-control-plane"},
+		"lab-upgrade-precheck":      {"lab-prepare-node-cp-1", "lab-prepare-node-worker-1", "lab-prepare-node-worker-2", "lab-prepare-node-worker-3"},
+		"lab-upgrade-control-plane": {"lab-upgrade-precheck"},
+		"lab-node-versions":         {"lab-upgrade-control-plane", "lab-wait-nodes-ready"},
+		"lab-cert-renewal":          {"lab-kubeadm-init"},
+		"lab-fetch-kubeconfig":      {"lab-cert-renewal", "lab-kubeadm-init"},
+		"lab-join-token":            {"lab-kubeadm-init"},
+		"lab-calico":                {"lab-kubeadm-init"},
 		"lab-wait-nodes-ready": {"lab-calico", "lab-join-worker-worker-1", "lab-join-worker-worker-2", "lab-join-worker-worker-3",
 			"lab-remove-node-worker-1", "lab-remove-node-worker-2", "lab-remove-node-worker-3"},
 		// The token is deleted only once every node is Ready.
@@ -95,10 +99,17 @@ func TestPhaseDependencies(t *testing.T) {
 		want["lab-wait-ssh-"+n] = []string{"vms"}
 		want["lab-prepare-node-"+n] = []string{"lab-wait-ssh-" + n}
 	}
-	// Workers join in parallel: each join waits for the token and its own node, never another join.
+	// Workers join in parallel: each join waits for the token, its own node and its own upgrade
+	// step (a no-op on a new worker), never another join. Upgrades go one worker at a time: a
+	// worker's drain waits for the previous worker's uncordon, the first for kubeadm-init.
+	prev := "lab-kubeadm-init"
 	for _, n := range []string{"worker-1", "worker-2", "worker-3"} {
-		want["lab-join-worker-"+n] = []string{"lab-join-token", "lab-prepare-node-" + n}
+		want["lab-join-worker-"+n] = []string{"lab-join-token", "lab-prepare-node-" + n, "lab-upgrade-uncordon-" + n}
 		want["lab-remove-node-"+n] = []string{"lab-join-worker-" + n}
+		want["lab-upgrade-drain-"+n] = []string{prev}
+		want["lab-upgrade-node-"+n] = []string{"lab-prepare-node-" + n, "lab-upgrade-drain-" + n}
+		want["lab-upgrade-uncordon-"+n] = []string{"lab-upgrade-node-" + n}
+		prev = "lab-upgrade-uncordon-" + n
 	}
 	cmds := m.commands()
 	assert.Len(t, cmds, len(want), "unexpected set of commands")
@@ -228,6 +239,11 @@ func TestScriptEditChangesOnlyItsPhaseTriggers(t *testing.T) {
 		"cert-renewal.sh": {PhaseCertRenewal}, "renew-certs.sh": {PhaseCertRenewal},
 		// The imageRepository helpers (hosts.toml, CA) go with prepare-node.
 		"registry-hosts.sh": {PhasePrepareNode},
+		"upgrade-precheck.sh": {PhaseUpgradePrecheck}, "upgrade-control-plane.sh": {PhaseUpgradeControlPlane},
+		"upgrade-drain.sh": {PhaseUpgradeDrain}, "upgrade-node.sh": {PhaseUpgradeNode}, "upgrade-uncordon.sh": {PhaseUpgradeUncordon},
+		"node-versions.sh": {PhaseNodeVersions},
+		// The upgrade helpers go with every upgrade phase and with prepare-node (upgrade_path).
+		upgradeLib: {PhasePrepareNode, PhaseUpgradePrecheck, PhaseUpgradeControlPlane, PhaseUpgradeDrain, PhaseUpgradeNode, PhaseUpgradeUncordon},
 	}
 	entries, err := fs.ReadDir(Scripts(), ".")
 	require.NoError(t, err)
@@ -278,14 +294,17 @@ func TestVersionChangeRerunsPrepareButNeverDropsTheGuard(t *testing.T) {
 	after := triggersByCommand(run(t, b, Scripts()))
 	assert.NotEqual(t, base["lab-prepare-node-worker-1"], after["lab-prepare-node-worker-1"])
 	assert.NotEqual(t, base["lab-kubeadm-init"], after["lab-kubeadm-init"])
-	for _, s := range []string{"prepare-node.sh", "kubeadm-init.sh", "join-worker.sh"} {
+	for _, s := range []string{"kubeadm-init.sh", "join-worker.sh"} {
 		body, err := fs.ReadFile(Scripts(), s)
 		require.NoError(t, err)
 		assert.Contains(t, string(body), "refuse_version_change", s)
 	}
 	lib, err := fs.ReadFile(Scripts(), libScript)
 	require.NoError(t, err)
-	assert.Contains(t, string(lib), "not supported yet")
+	assert.Contains(t, string(lib), "the upgrade phases (upgrade-control-plane, upgrade-node) have not finished")
+	// prepare-node leaves a joined node at another version to the upgrade phases, after checking
+	// the path kubeadm can take (upgrade_path, run for real in upgrade_test.go).
+	assert.Contains(t, string(prepareBody(t)), `why=$(upgrade_path "${have}" "${KUBERNETES_VERSION}") || die`)
 	// What the guard and the package check do is tested by running them: scripts_test.go.
 	prepare, err := fs.ReadFile(Scripts(), "prepare-node.sh")
 	require.NoError(t, err)
@@ -358,8 +377,10 @@ func TestBastionCarriesEveryCommand(t *testing.T) {
 // from its ID alone, which travels only on the secret stdin.
 func TestDeleteJoinTokenRunsLastWithTheTokenIDOnly(t *testing.T) {
 	names := PhaseNames()
-	require.Equal(t, PhaseDeleteJoinToken, names[len(names)-1], "delete-join-token must be the last phase")
-	require.Equal(t, PhaseWaitNodesReady, names[len(names)-2], "delete-join-token must run after wait-nodes-ready")
+	// Only node-versions, a report, comes after it.
+	require.Equal(t, PhaseNodeVersions, names[len(names)-1], "node-versions reports last")
+	require.Equal(t, PhaseDeleteJoinToken, names[len(names)-2], "delete-join-token must be the last bootstrap phase")
+	require.Equal(t, PhaseWaitNodesReady, names[len(names)-3], "delete-join-token must run after wait-nodes-ready")
 
 	r := run(t, testArgs(), Scripts())
 	c := r.m.get(t, "lab-delete-join-token")
@@ -409,4 +430,11 @@ func TestKubeletConfigChangeRerunsInitAndEveryJoinOnly(t *testing.T) {
 			assert.Equal(t, tr, after[name], "%s must not run again for a kubelet config change", name)
 		}
 	}
+}
+
+func prepareBody(t *testing.T) []byte {
+	t.Helper()
+	body, err := fs.ReadFile(Scripts(), "prepare-node.sh")
+	require.NoError(t, err)
+	return body
 }

@@ -278,7 +278,7 @@ type session struct {
 func (n *fakeNode) start(script string, env map[string]string, stdin, setup string) *session {
 	n.t.Helper()
 	_ = os.Remove(filepath.Join(n.fake, "calls"))
-	body, err := loadScript(Scripts(), script)
+	body, err := loadScript(Scripts(), script, scriptLibs(script)...)
 	require.NoError(n.t, err)
 	stage := filepath.Join(n.dir, script)
 	require.NoError(n.t, os.WriteFile(stage, []byte(body), 0o600))

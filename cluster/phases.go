@@ -38,15 +38,19 @@ func phases() []phase {
 	return []phase{
 		{PhaseWaitSSH, (*bootstrap).ensureReachable},
 		{PhasePrepareNode, (*bootstrap).ensureNodesPrepared},
+		{PhaseUpgradePrecheck, (*bootstrap).ensureUpgradePrecheck},
+		{PhaseUpgradeControlPlane, (*bootstrap).ensureControlPlaneUpgrade},
 		{PhaseKubeadmInit, (*bootstrap).ensureControlPlane},
 		{PhaseCertRenewal, (*bootstrap).ensureCertRenewal},
 		{PhaseFetchKubeconfig, (*bootstrap).fetchKubeconfig},
+		{PhaseUpgradeNode, (*bootstrap).ensureWorkerUpgrades},
 		{PhaseJoinToken, (*bootstrap).ensureJoinToken},
 		{PhaseJoinWorker, (*bootstrap).ensureWorkersJoined},
 		{PhaseRemoveNode, (*bootstrap).ensureNodeRemoval},
 		{PhaseCalico, (*bootstrap).ensureCalico},
 		{PhaseWaitNodesReady, (*bootstrap).waitNodesReady},
 		{PhaseDeleteJoinToken, (*bootstrap).deleteJoinToken},
+		{PhaseNodeVersions, (*bootstrap).ensureNodeVersions},
 	}
 }
 
@@ -93,7 +97,7 @@ func (b *bootstrap) ensureNodesPrepared() error {
 		}
 		c, err := b.run(step{
 			name: b.resName(PhasePrepareNode, &n), phase: PhasePrepareNode, node: n, script: "prepare-node.sh",
-			libs: []string{"registry-hosts.sh"}, env: b.args.PackageRepository.env(env),
+			libs: []string{"registry-hosts.sh", upgradeLib}, env: b.args.PackageRepository.env(env),
 			dependsOn: []pulumi.Resource{b.reachable[n.Name]},
 		})
 		if err != nil {
@@ -149,8 +153,9 @@ func (b *bootstrap) ensureControlPlane() error {
 			"AUDIT_LOG_DIR":          hardening.AuditLogDir,
 			"KUBELET_CONFIG_SHA256":  kubeletHash,
 		},
-		stdin:     enc,
-		dependsOn: []pulumi.Resource{b.prepared[cp.Name]},
+		stdin: enc,
+		// After an upgrade of the control plane, init applies the new version's configuration.
+		dependsOn: []pulumi.Resource{b.prepared[cp.Name], b.upgradeCP},
 	})
 	return err
 }
@@ -257,7 +262,7 @@ func (b *bootstrap) ensureWorkersJoined() error {
 				"JOIN_TOKEN_RESOURCE": b.resName(PhaseJoinToken, nil), "JOIN_TOKEN_TTL": joinTokenTTL,
 			},
 			stdin:     joinConf,
-			dependsOn: []pulumi.Resource{b.token, b.prepared[w.Name]},
+			dependsOn: append([]pulumi.Resource{b.token, b.prepared[w.Name]}, b.workerUpgradeOf(w.Name)...),
 			// A rebuilt control plane is a new cluster (new CA): every worker joins it again
 			// (join-worker.sh resets a node joined to another cluster).
 			extraTriggers: cpInstance,

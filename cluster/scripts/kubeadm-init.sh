@@ -32,7 +32,7 @@ refuse_version_change
 if [[ -f /etc/kubernetes/manifests/kube-apiserver.yaml ]]; then
 	running=$(grep -oE 'kube-apiserver:v[0-9]+\.[0-9]+\.[0-9]+' /etc/kubernetes/manifests/kube-apiserver.yaml | head -n1 | cut -d: -f2 || true)
 	if [[ -n "${running}" && "${running}" != "v${KUBERNETES_VERSION}" ]]; then
-		die "control plane runs ${running} but v${KUBERNETES_VERSION} was requested: changing the version of a running cluster is not supported yet (needs kubeadm upgrade)"
+		die "control plane runs ${running} but v${KUBERNETES_VERSION} was requested: the upgrade-control-plane phase has not finished; pulumi up again resumes it (docs/runbooks/upgrade-kubernetes.md)"
 	fi
 fi
 

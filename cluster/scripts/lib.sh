@@ -229,7 +229,7 @@ refuse_version_change() {
 	local have
 	have=$(installed_k8s_version)
 	if [[ -f "${kubelet_conf}" && -n "${have}" && "${have}" != "${KUBERNETES_VERSION}" ]]; then
-		die "node runs Kubernetes ${have} but ${KUBERNETES_VERSION} was requested: changing the version of a running cluster is not supported yet (needs kubeadm upgrade). Set kubernetesVersion back to ${have}, or rebuild the cluster."
+		die "node runs Kubernetes ${have} but ${KUBERNETES_VERSION} was requested: the upgrade phases (upgrade-control-plane, upgrade-node) have not finished on it; pulumi up again resumes them (docs/runbooks/upgrade-kubernetes.md)"
 	fi
 }
 

@@ -37,7 +37,16 @@ case "${os_id} ${os_version}" in
 *) die "${NODE_NAME} runs ${os_id:-an unknown OS} ${os_version}; supported images are Debian 12, Debian 13 and Ubuntu 24.04 (docs/cluster.md)" ;;
 esac
 
-refuse_version_change
+# A node of a running cluster at another version is upgraded by the upgrade phases (repository,
+# packages, kubeadm upgrade), after this phase: here it keeps its packages. A path kubeadm cannot
+# take (a skipped minor, a downgrade) stops here, before any change.
+upgrade_pending=0
+have=$(installed_k8s_version)
+# shellcheck disable=SC2154 # kubelet_conf is lib.sh's
+if [[ -f "${kubelet_conf}" && -n "${have}" && "${have}" != "${KUBERNETES_VERSION}" ]]; then
+	why=$(upgrade_path "${have}" "${KUBERNETES_VERSION}") || die "${NODE_NAME} runs Kubernetes ${have}: ${why}. Nothing was changed."
+	upgrade_pending=1
+fi
 
 # A dropped session used to kill dpkg half-way; every apt-get after that fails with "dpkg was
 # interrupted". Finish what it left before any apt work.
@@ -114,6 +123,12 @@ if ((rc == 0)); then
 fi
 systemctl enable --now containerd >/dev/null 2>&1
 retry 10 1 test -S /run/containerd/containerd.sock || die "containerd on ${NODE_NAME} does not listen on /run/containerd/containerd.sock; see journalctl -u containerd"
+
+if ((upgrade_pending)); then
+	systemctl enable kubelet >/dev/null 2>&1
+	echo "${NODE_NAME} prepared; Kubernetes ${have} -> ${KUBERNETES_VERSION} is left to the upgrade phases (containerd ${CONTAINERD_VERSION})"
+	exit 0
+fi
 
 log "${NODE_NAME}: ${k8s_base} ${minor} repository"
 keyring=/etc/apt/keyrings/kubernetes-${minor}.gpg
