@@ -238,7 +238,7 @@ func TestScriptEditChangesOnlyItsPhaseTriggers(t *testing.T) {
 		// renew-certs.sh is installed by cert-renewal (RENEW_SCRIPT_B64 is one of its triggers).
 		"cert-renewal.sh": {PhaseCertRenewal}, "renew-certs.sh": {PhaseCertRenewal},
 		// The imageRepository helpers (hosts.toml, CA) go with prepare-node.
-		"registry-hosts.sh": {PhasePrepareNode},
+		"registry-hosts.sh":   {PhasePrepareNode},
 		"upgrade-precheck.sh": {PhaseUpgradePrecheck}, "upgrade-control-plane.sh": {PhaseUpgradeControlPlane},
 		"upgrade-drain.sh": {PhaseUpgradeDrain}, "upgrade-node.sh": {PhaseUpgradeNode}, "upgrade-uncordon.sh": {PhaseUpgradeUncordon},
 		"node-versions.sh": {PhaseNodeVersions},
