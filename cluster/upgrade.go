@@ -151,10 +151,10 @@ func (b *bootstrap) ensureControlPlaneUpgrade() error {
 	b.upgradeCP, err = b.run(step{
 		name: b.resName(PhaseUpgradeControlPlane, nil), phase: PhaseUpgradeControlPlane, node: b.args.ControlPlane,
 		script: "upgrade-control-plane.sh", libs: []string{upgradeLib},
-		env: map[string]string{
+		env: b.args.PackageRepository.env(map[string]string{
 			"NODE_NAME": b.args.ControlPlane.Name, "KUBERNETES_VERSION": b.args.KubernetesVersion, "STATE_DIR": stateDir,
 			"NODE_READY_TIMEOUT": strconv.Itoa(b.args.nodeReadyTimeout()),
-		},
+		}),
 		dependsOn: []pulumi.Resource{b.upgradeCheck},
 	})
 	return err
@@ -183,7 +183,7 @@ func (b *bootstrap) ensureWorkerUpgrades() error {
 		node, err := b.run(step{
 			name: b.resName(PhaseUpgradeNode, &w), phase: PhaseUpgradeNode, node: w,
 			script: "upgrade-node.sh", libs: []string{upgradeLib},
-			env:       withEnv(env, "STATE_DIR", stateDir),
+			env:       b.args.PackageRepository.env(withEnv(env, "STATE_DIR", stateDir)),
 			dependsOn: []pulumi.Resource{drain, b.prepared[w.Name]},
 		})
 		if err != nil {

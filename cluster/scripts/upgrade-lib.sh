@@ -52,29 +52,37 @@ held_at() {
 	[[ "${status}" == "hold ok installed $2-"* ]]
 }
 
-# k8s_repo VERSION: apt's pkgs.k8s.io source is the repository of VERSION's minor (each minor has
-# its own repository, pkgs.k8s.io/core:/stable:/vX.Y/deb/, and its own Release.key). Sets
+# k8s_repo VERSION: apt's Kubernetes source is the repository of VERSION's minor (each minor has
+# its own repository, <base>/core:/stable:/vX.Y/deb/, and its own Release.key). The base is
+# pkgs.k8s.io, or kubernetes.packageRepository's mirror (PACKAGE_REPOSITORY_URL, its key pinned by
+# PACKAGE_REPOSITORY_KEY_FINGERPRINT), exactly as prepare-node.sh chooses it. Sets
 # k8s_repo_changed=1 when the source list changed, so apt's lists are refreshed.
 k8s_repo_changed=0
 k8s_repo() {
-	local minor keyring tmp rc=0
+	local minor keyring tmp rc=0 base=https://pkgs.k8s.io
 	[[ "$1" =~ ^([0-9]+)\.([0-9]+)\.[0-9]+$ ]] || die "not a version: $1"
 	minor="v${BASH_REMATCH[1]}.${BASH_REMATCH[2]}"
-	keyring=/etc/apt/keyrings/kubernetes-${minor}.gpg
 	install -d -m 0755 /etc/apt/keyrings
-	if [[ ! -s "${keyring}" ]]; then
-		tmp=$(mktemp)
-		retry 5 5 curl -fsSL --max-time 60 -o "${tmp}" "https://pkgs.k8s.io/core:/stable:/${minor}/deb/Release.key" ||
-			die "cannot download the pkgs.k8s.io ${minor} signing key on ${NODE_NAME}"
-		gpg --batch --yes --dearmor -o "${keyring}" "${tmp}"
-		rm -f "${tmp}"
+	if [[ -n "${PACKAGE_REPOSITORY_URL:-}" ]]; then
+		base=${PACKAGE_REPOSITORY_URL%/}
+		keyring=/etc/apt/keyrings/kubernetes-${minor}-mirror.gpg
+		add_apt_key "${base}/core:/stable:/${minor}/deb/Release.key" "${keyring}" "${PACKAGE_REPOSITORY_KEY_FINGERPRINT:?}"
+	else
+		keyring=/etc/apt/keyrings/kubernetes-${minor}.gpg
+		if [[ ! -s "${keyring}" ]]; then
+			tmp=$(mktemp)
+			retry 5 5 curl -fsSL --max-time 60 -o "${tmp}" "${base}/core:/stable:/${minor}/deb/Release.key" ||
+				die "cannot download the pkgs.k8s.io ${minor} signing key on ${NODE_NAME}"
+			gpg --batch --yes --dearmor -o "${keyring}" "${tmp}"
+			rm -f "${tmp}"
+		fi
 	fi
-	echo "deb [signed-by=${keyring}] https://pkgs.k8s.io/core:/stable:/${minor}/deb/ /" |
+	echo "deb [signed-by=${keyring}] ${base}/core:/stable:/${minor}/deb/ /" |
 		write_if_changed /etc/apt/sources.list.d/kubernetes.list 0644 || rc=$?
 	((rc != 2)) || die "cannot write /etc/apt/sources.list.d/kubernetes.list on ${NODE_NAME}"
 	if ((rc == 0)); then
 		k8s_repo_changed=1
-		progress "package repository switched to pkgs.k8s.io ${minor}"
+		progress "package repository switched to ${base} ${minor}"
 	fi
 }
 
