@@ -60,13 +60,29 @@ func CalicoManifestsPinned(version, operatorSHA256, crdsSHA256 string) bool {
 	return o != "" && c != ""
 }
 
-// renderCalicoInstallation renders the operator's Installation and APIServer resources with our
-// pod CIDR. VXLAN on every packet with BGP off is the one Calico network of the lab: it needs no
-// BGP peering and no routes learnt from one (VXLANCrossSubnet routes same-subnet traffic natively,
-// which relies on BGP; IPIP and unencapsulated pools the operator refuses without BGP,
-// tigera/operator v1.40.0 pkg/controller/installation/validation.go). Both values are in the
+// CalicoInstallation is the Installation the calico phase applies for podCIDR, exported so the
+// proofs (the operator run against the embedded control plane, the box) apply the same bytes.
+func CalicoInstallation(podCIDR string) ([]byte, error) { return renderCalicoInstallation(podCIDR) }
+
+// renderCalicoInstallation renders the operator's Installation with our pod CIDR. VXLAN on every
+// packet with BGP off is the one Calico network of the lab: it needs no BGP peering and no routes
+// learnt from one (VXLANCrossSubnet routes same-subnet traffic natively, which relies on BGP; IPIP
+// and unencapsulated pools the operator refuses without BGP, tigera/operator v1.40.0
+// pkg/controller/installation/validation.go), and it needs no BIRD, Calico's one C component,
+// which cannot be built from the Go proxy (docs/box.md, "Calico"). Both values are in the
 // Installation CRD's enums of v3.31.0 (operator-crds.yaml: calicoNetwork.bgp Enabled|Disabled,
 // ipPools[].encapsulation ... VXLAN ...).
+//
+// Only what the lab uses is deployed (tigera/operator v1.40.0 pkg/render/node.go, csi.go):
+//   - no APIServer resource, so no calico-apiserver: it serves Calico's own projectcalico.org/v3
+//     API (calicoctl-style policy through kubectl); the lab writes Kubernetes NetworkPolicies only,
+//     and an unavailable aggregated API would break discovery for every kubectl and for Pulumi;
+//   - flexVolumePath None: no flexvol-driver init container (pod2daemon-flexvol), which only
+//     serves Calico's application-layer policy (Dikastes), not used here;
+//   - kubeletVolumePluginPath None: no csi-node-driver DaemonSet (calico/csi and
+//     node-driver-registrar), the same application-layer feature's newer mount path;
+//   - Goldmane and Whisker (flow logs UI) are deployed only for their own Goldmane/Whisker
+//     resources, which the lab never creates.
 func renderCalicoInstallation(podCIDR string) ([]byte, error) {
 	installation := map[string]any{
 		"apiVersion": "operator.tigera.io/v1",
@@ -84,13 +100,9 @@ func renderCalicoInstallation(podCIDR string) ([]byte, error) {
 					"nodeSelector":  "all()",
 				}},
 			},
+			"flexVolumePath":          "None",
+			"kubeletVolumePluginPath": "None",
 		},
 	}
-	apiServer := map[string]any{
-		"apiVersion": "operator.tigera.io/v1",
-		"kind":       "APIServer",
-		"metadata":   map[string]any{"name": "default"},
-		"spec":       map[string]any{},
-	}
-	return joinYAML(installation, apiServer)
+	return joinYAML(installation)
 }
