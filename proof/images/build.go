@@ -35,6 +35,8 @@ type Builder struct {
 	Go      string    // go binary for cmd/pause; "go" when empty
 	// ToolsDir holds binaries `make tools` built (coredns); default RepoDir/.tools/bin.
 	ToolsDir string
+	// CalicoDir is the Calico build `hack/tools.sh calico` links; default RepoDir/.tools/calico.
+	CalicoDir string
 }
 
 func (b *Builder) toolsDir() string {
@@ -81,12 +83,11 @@ func (b *Builder) logf(format string, args ...any) {
 }
 
 func selectSpecs(names []string) ([]spec, error) {
-	all := specs()
 	if len(names) == 0 {
-		return all, nil
+		return specs(), nil
 	}
 	byName := map[string]spec{}
-	for _, s := range all {
+	for _, s := range append(specs(), calicoSpecs()...) {
 		byName[s.name] = s
 	}
 	var out []spec
@@ -100,7 +101,7 @@ func selectSpecs(names []string) ([]spec, error) {
 		out = append(out, s)
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("unknown image(s) %s; known: %s", strings.Join(unknown, ", "), strings.Join(Names(), ", "))
+		return nil, fmt.Errorf("unknown image(s) %s; known: %s", strings.Join(unknown, ", "), strings.Join(append(Names(), CalicoNames()...), ", "))
 	}
 	return out, nil
 }
@@ -171,7 +172,7 @@ func (b *Builder) plan(ctx context.Context, s spec, major string) (*plan, error)
 	}
 	return &plan{
 		spec: s, files: f, packages: versions, key: key, tag: tag,
-		path: filepath.Join(b.OutDir, s.name+"-"+key[:16]+".tar"),
+		path: filepath.Join(b.OutDir, fileBase(s.name)+"-"+key[:16]+".tar"),
 	}, nil
 }
 
@@ -285,7 +286,7 @@ func (b *Builder) write(p *plan) (Result, error) {
 
 // prune removes the same image's tars for older keys, so the cache holds one per image.
 func (b *Builder) prune(p *plan) {
-	old, _ := filepath.Glob(filepath.Join(b.OutDir, p.spec.name+"-????????????????.tar"))
+	old, _ := filepath.Glob(filepath.Join(b.OutDir, fileBase(p.spec.name)+"-????????????????.tar"))
 	for _, o := range old {
 		if o != p.path {
 			os.Remove(o)
@@ -324,6 +325,9 @@ func (b *Builder) writeIndex(results []Result) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// fileBase is an image name as a file name: "calico/node" is calico-node.
+func fileBase(name string) string { return strings.ReplaceAll(name, "/", "-") }
 
 func packageList(m map[string]string) string {
 	var parts []string

@@ -21,7 +21,9 @@ var postgresEntrypoint []byte
 type spec struct {
 	name        string
 	description string
-	user        account
+	// group "calico" marks an image built only when named (calico.go); "" is the node's default set.
+	group string
+	user  account
 	// tagPackage is the Debian package whose version makes the tag; when empty the tag is
 	// version, fixed in code, so a stack config can name our own images before they are built.
 	tagPackage string
