@@ -443,7 +443,7 @@ build_operator() {
     touch "$dir/.done"
   fi
   link "$dir/operator"
-  log "tigera/operator $("$dir/operator" --version 2>&1 | head -n1)"
+  log "tigera/operator $("$dir/operator" --version 2>/dev/null | head -n1)"
 }
 
 # The language host is our own code, so its cache key is a hash of its sources and the module pins.

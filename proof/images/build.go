@@ -223,7 +223,7 @@ func (b *Builder) write(p *plan) (Result, error) {
 		}
 	}
 
-	layerTar, err := os.CreateTemp(b.OutDir, "."+p.spec.name+"-layer-*.tar")
+	layerTar, err := os.CreateTemp(b.OutDir, "."+fileBase(p.spec.name)+"-layer-*.tar")
 	if err != nil {
 		return r, err
 	}
