@@ -83,6 +83,12 @@ func CalicoInstallation(podCIDR string) ([]byte, error) { return renderCalicoIns
 //     node-driver-registrar), the same application-layer feature's newer mount path;
 //   - Goldmane and Whisker (flow logs UI) are deployed only for their own Goldmane/Whisker
 //     resources, which the lab never creates.
+//
+// Every container the operator renders gets requests and memory/ephemeral-storage limits (the
+// policy pack's pod-resources and pod-ephemeral-storage), through the Installation's override
+// fields, the only part of those pods the operator lets us set (calicoNodeDaemonSet,
+// typhaDeployment, calicoKubeControllersDeployment in operator-crds.yaml). No CPU limit: a
+// throttled calico-node programs the dataplane late; stacks/policy.lab.json excepts it.
 func renderCalicoInstallation(podCIDR string) ([]byte, error) {
 	installation := map[string]any{
 		"apiVersion": "operator.tigera.io/v1",
@@ -102,7 +108,29 @@ func renderCalicoInstallation(podCIDR string) ([]byte, error) {
 			},
 			"flexVolumePath":          "None",
 			"kubeletVolumePluginPath": "None",
+			"calicoNodeDaemonSet": podOverride(
+				[]any{calicoContainer("calico-node", "250m", "256Mi", "1Gi")},
+				[]any{calicoContainer("install-cni", "10m", "64Mi", "256Mi"), calicoContainer("ebpf-bootstrap", "10m", "64Mi", "256Mi")}),
+			"typhaDeployment":                 podOverride([]any{calicoContainer("calico-typha", "100m", "128Mi", "512Mi")}, nil),
+			"calicoKubeControllersDeployment": podOverride([]any{calicoContainer("calico-kube-controllers", "50m", "128Mi", "512Mi")}, nil),
 		},
 	}
 	return joinYAML(installation)
+}
+
+// calicoContainer is an override of one operator-rendered container's resources: the requests,
+// and a memory limit of memLimit (the same for ephemeral storage: logs go to host paths).
+func calicoContainer(name, cpu, mem, memLimit string) map[string]any {
+	return map[string]any{"name": name, "resources": map[string]any{
+		"requests": map[string]any{"cpu": cpu, "memory": mem, "ephemeral-storage": "64Mi"},
+		"limits":   map[string]any{"memory": memLimit, "ephemeral-storage": "256Mi"},
+	}}
+}
+
+func podOverride(containers, initContainers []any) map[string]any {
+	spec := map[string]any{"containers": containers}
+	if initContainers != nil {
+		spec["initContainers"] = initContainers
+	}
+	return map[string]any{"spec": map[string]any{"template": map[string]any{"spec": spec}}}
 }
