@@ -60,13 +60,35 @@ func CalicoManifestsPinned(version, operatorSHA256, crdsSHA256 string) bool {
 	return o != "" && c != ""
 }
 
-// renderCalicoInstallation renders the operator's Installation and APIServer resources with our
-// pod CIDR. VXLAN on every packet with BGP off is the one Calico network of the lab: it needs no
-// BGP peering and no routes learnt from one (VXLANCrossSubnet routes same-subnet traffic natively,
-// which relies on BGP; IPIP and unencapsulated pools the operator refuses without BGP,
-// tigera/operator v1.40.0 pkg/controller/installation/validation.go). Both values are in the
+// CalicoInstallation is the Installation the calico phase applies for podCIDR, exported so the
+// proofs (the operator run against the embedded control plane, the box) apply the same bytes.
+func CalicoInstallation(podCIDR string) ([]byte, error) { return renderCalicoInstallation(podCIDR) }
+
+// renderCalicoInstallation renders the operator's Installation with our pod CIDR. VXLAN on every
+// packet with BGP off is the one Calico network of the lab: it needs no BGP peering and no routes
+// learnt from one (VXLANCrossSubnet routes same-subnet traffic natively, which relies on BGP; IPIP
+// and unencapsulated pools the operator refuses without BGP, tigera/operator v1.40.0
+// pkg/controller/installation/validation.go), and it needs no BIRD, Calico's one C component,
+// which cannot be built from the Go proxy (docs/box.md, "Calico"). Both values are in the
 // Installation CRD's enums of v3.31.0 (operator-crds.yaml: calicoNetwork.bgp Enabled|Disabled,
 // ipPools[].encapsulation ... VXLAN ...).
+//
+// Only what the lab uses is deployed (tigera/operator v1.40.0 pkg/render/node.go, csi.go):
+//   - no APIServer resource, so no calico-apiserver: it serves Calico's own projectcalico.org/v3
+//     API (calicoctl-style policy through kubectl); the lab writes Kubernetes NetworkPolicies only,
+//     and an unavailable aggregated API would break discovery for every kubectl and for Pulumi;
+//   - flexVolumePath None: no flexvol-driver init container (pod2daemon-flexvol), which only
+//     serves Calico's application-layer policy (Dikastes), not used here;
+//   - kubeletVolumePluginPath None: no csi-node-driver DaemonSet (calico/csi and
+//     node-driver-registrar), the same application-layer feature's newer mount path;
+//   - Goldmane and Whisker (flow logs UI) are deployed only for their own Goldmane/Whisker
+//     resources, which the lab never creates.
+//
+// Every container the operator renders gets requests and memory/ephemeral-storage limits (the
+// policy pack's pod-resources and pod-ephemeral-storage), through the Installation's override
+// fields, the only part of those pods the operator lets us set (calicoNodeDaemonSet,
+// typhaDeployment, calicoKubeControllersDeployment in operator-crds.yaml). No CPU limit: a
+// throttled calico-node programs the dataplane late; stacks/policy.lab.json excepts it.
 func renderCalicoInstallation(podCIDR string) ([]byte, error) {
 	installation := map[string]any{
 		"apiVersion": "operator.tigera.io/v1",
@@ -84,13 +106,31 @@ func renderCalicoInstallation(podCIDR string) ([]byte, error) {
 					"nodeSelector":  "all()",
 				}},
 			},
+			"flexVolumePath":          "None",
+			"kubeletVolumePluginPath": "None",
+			"calicoNodeDaemonSet": podOverride(
+				[]any{calicoContainer("calico-node", "250m", "256Mi", "1Gi")},
+				[]any{calicoContainer("install-cni", "10m", "64Mi", "256Mi"), calicoContainer("ebpf-bootstrap", "10m", "64Mi", "256Mi")}),
+			"typhaDeployment":                 podOverride([]any{calicoContainer("calico-typha", "100m", "128Mi", "512Mi")}, nil),
+			"calicoKubeControllersDeployment": podOverride([]any{calicoContainer("calico-kube-controllers", "50m", "128Mi", "512Mi")}, nil),
 		},
 	}
-	apiServer := map[string]any{
-		"apiVersion": "operator.tigera.io/v1",
-		"kind":       "APIServer",
-		"metadata":   map[string]any{"name": "default"},
-		"spec":       map[string]any{},
+	return joinYAML(installation)
+}
+
+// calicoContainer is an override of one operator-rendered container's resources: the requests,
+// and a memory limit of memLimit (the same for ephemeral storage: logs go to host paths).
+func calicoContainer(name, cpu, mem, memLimit string) map[string]any {
+	return map[string]any{"name": name, "resources": map[string]any{
+		"requests": map[string]any{"cpu": cpu, "memory": mem, "ephemeral-storage": "64Mi"},
+		"limits":   map[string]any{"memory": memLimit, "ephemeral-storage": "256Mi"},
+	}}
+}
+
+func podOverride(containers, initContainers []any) map[string]any {
+	spec := map[string]any{"containers": containers}
+	if initContainers != nil {
+		spec["initContainers"] = initContainers
 	}
-	return joinYAML(installation, apiServer)
+	return map[string]any{"spec": map[string]any{"template": map[string]any{"spec": spec}}}
 }

@@ -113,7 +113,7 @@ func TestCalicoAppliesTheCRDsFirstAndRetriesTheInstallationFromAFile(t *testing.
 	calls := n.calls()
 	crds := strings.Index(calls, "kubectl apply CustomResourceDefinition")
 	operator := strings.Index(calls, "kubectl apply Deployment Namespace")
-	inst := strings.Index(calls, "kubectl apply APIServer Installation")
+	inst := strings.Index(calls, "kubectl apply Installation")
 	require.True(t, crds >= 0 && operator >= 0 && inst >= 0, "CRDs, operator and Installation all applied:\n%s", calls)
 	assert.Less(t, crds, operator, "the CRDs before the operator")
 	assert.Less(t, operator, inst, "the operator before the Installation")

@@ -156,7 +156,19 @@ func TestCalicoInstallationUsesPodCIDR(t *testing.T) {
 	d := docs(t, b)
 	pool := d["Installation"]["spec"].(map[string]any)["calicoNetwork"].(map[string]any)["ipPools"].([]any)[0].(map[string]any)
 	assert.Equal(t, "10.42.0.0/16", pool["cidr"])
-	assert.Contains(t, d, "APIServer")
+}
+
+// The lab deploys only the Calico components it uses (renderCalicoInstallation says why): no
+// APIServer resource (no calico-apiserver), no flexvol init container, no CSI DaemonSet.
+func TestCalicoInstallationDeploysOnlyWhatTheLabUses(t *testing.T) {
+	b, err := renderCalicoInstallation("10.42.0.0/16")
+	require.NoError(t, err)
+	d := docs(t, b)
+	assert.Len(t, d, 1, "one document")
+	assert.Contains(t, d, "Installation")
+	spec := d["Installation"]["spec"].(map[string]any)
+	assert.Equal(t, "None", spec["flexVolumePath"])
+	assert.Equal(t, "None", spec["kubeletVolumePluginPath"])
 }
 
 // One Calico network for every way the lab runs it: VXLAN on every packet and BGP off, so no

@@ -5,13 +5,15 @@
 # the sha256 pinned in hack/versions.env (fetch_release), else it is built from source; either
 # way the log says which path it took and why.
 #
-# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|kube-previous|etcd|langhost|node|containerd2|cnpg|seaweedfs|box|box-registry|box-packages|lab-plugins]...
+# Usage: hack/tools.sh [all|pulumi|kubernetes-plugin|kube|kube-previous|etcd|langhost|node|containerd2|calico|cnpg|seaweedfs|box|box-registry|box-packages|lab-plugins]...
 # cnpg and seaweedfs (not part of all: only the database tests use them): the CloudNativePG manager and the S3 server.
 # box (not part of all: only the box needs it) builds the box machines' root filesystem.
 # containerd2 (not part of all: only make test needs it) builds containerd 2.x for a config test.
 # box-registry (not part of all) builds the box's OCI registry and the etcd and CoreDNS kubeadm pulls.
 # kube-previous (not part of all: only the upgrade tests need it) builds the previous minor's
 # kube binaries (KUBERNETES_PREVIOUS_VERSION) into their own cache folder, not linked.
+# calico (not part of all) builds tigera/operator and Calico's binaries from their git tags.
+#   INFRALAB_GIT_MIRROR: a folder of bare clones (<owner>+<name>/repo) to use instead of GitHub.
 # lab-plugins (not part of all: it needs internet) installs the proxmoxve and command plugins the
 # lab stack needs, at the versions in versions.env (hack/lab-prepare.sh, which the deploy path runs).
 # Environment: INFRALAB_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/infralab);
@@ -500,6 +502,112 @@ build_box_packages() {
   log "box packages: $("$dir/runc" --version | head -n1); crictl $BOX_CRI_TOOLS_VERSION; CNI plugins $(find "$d/bin" -type f | wc -l) binaries"
 }
 
+# git_source SLUG TAG COMMIT DEST: the tree of TAG of github.com/SLUG into DEST, refused unless the tag
+# names COMMIT (pinned in hack/versions.env). From $INFRALAB_GIT_MIRROR/<owner>+<name>/repo (a bare
+# clone) when that is set, else a shallow clone from GitHub. Used where the Go proxy refuses the
+# module (Calico, tigera/operator's api submodule): a git commit pins the bytes as a go.sum would.
+git_source() {
+  local slug=$1 tag=$2 commit=$3 dest=$4 gitdir got
+  if [ -n "${INFRALAB_GIT_MIRROR:-}" ]; then
+    gitdir="$INFRALAB_GIT_MIRROR/${slug/\//+}/repo"
+    [ -d "$gitdir" ] || die "$slug: no bare clone at $gitdir (INFRALAB_GIT_MIRROR=$INFRALAB_GIT_MIRROR)"
+  else
+    gitdir="$dest.git"
+    rm -rf "$gitdir"
+    log "$slug: cloning tag $tag from https://github.com/$slug"
+    git clone -q --bare --depth 1 --branch "$tag" "https://github.com/$slug.git" "$gitdir" ||
+      die "$slug: cannot clone tag $tag from GitHub; set INFRALAB_GIT_MIRROR to a folder of bare clones (<owner>+<name>/repo)"
+  fi
+  got=$(git --git-dir="$gitdir" rev-parse --verify -q "$tag^{commit}") || die "$slug: no tag $tag in $gitdir"
+  [ "$got" = "$commit" ] || die "$slug: tag $tag is commit $got, hack/versions.env pins $commit (a moved tag or another repository; check upstream before changing the pin)"
+  mkdir -p "$dest"
+  # The commit's date, for build stamps that stay the same on every rebuild.
+  source_date=$(git --git-dir="$gitdir" log -1 --format=%cI "$commit")
+  git --git-dir="$gitdir" archive "$commit" | tar -x -C "$dest"
+  [ -n "${INFRALAB_GIT_MIRROR:-}" ] || rm -rf "$gitdir"
+  log "$slug: source of $tag ($commit)"
+}
+
+# calico_binaries are the main packages of Calico's images for the lab's Installation (the paths
+# upstream's Makefiles build: node/Makefile, cni-plugin/Makefile, kube-controllers/Makefile,
+# typha/Makefile). calico-ipam is a link to calico, as upstream's cni-plugin Makefile makes it.
+calico_binaries="node/cmd/calico-node cni-plugin/cmd/calico cni-plugin/cmd/install
+  kube-controllers/cmd/kube-controllers kube-controllers/cmd/check-status kube-controllers/cmd/wrapper
+  typha/cmd/calico-typha"
+
+# build_calico builds Calico's Go binaries from the git tag (the Go proxy refuses the module at
+# every v3 tag), with CGO_ENABLED=0 as upstream builds them for its architectures without cgo:
+# felix then links its libbpf stub, so the iptables/nftables dataplanes work and the eBPF one
+# does not (docs/box.md, "Calico", says why that is what the lab runs).
+build_calico() {
+  local dir="$cache/tools/calico-$CALICO_VERSION"
+  lock "$dir"
+  if ! built "$dir"; then
+    log "building Calico $CALICO_VERSION from source (cold: ~10 min)"
+    rm -rf "$dir" && mkdir -p "$dir/bin"
+    git_source projectcalico/calico "$CALICO_VERSION" "$CALICO_GIT_COMMIT" "$dir/src"
+    (
+      cd "$dir/src"
+      local pkgs=() p bi=github.com/projectcalico/calico/pkg/buildinfo
+      for p in $calico_binaries; do pkgs+=("./$p"); done
+      CGO_ENABLED=0 timed "Calico $CALICO_VERSION" go build -trimpath -o "$dir/bin/" -ldflags "-s -w \
+        -X $bi.Version=$CALICO_VERSION -X $bi.GitRevision=$CALICO_GIT_COMMIT -X $bi.BuildDate=$source_date" "${pkgs[@]}"
+    )
+    ln -sfn calico "$dir/bin/calico-ipam"
+    calico_share "$dir/src" "$dir/share"
+    rm -rf "$dir/src"
+    touch "$dir/.done"
+  fi
+  ln -sfn "$dir" "$repo/.tools/calico"
+  log "calico-node $("$dir/bin/calico-node" -v 2>&1 | head -n1) in $repo/.tools/calico"
+}
+
+# calico_share SRC OUT keeps what the images and the box need from Calico's tree besides the
+# binaries: calico/node's start scripts and runit services (node/filesystem, without BIRD's and
+# confd's: BGP is off), typha.cfg, the license, and the two release manifests, each checked
+# against the sha256 the lab pins for the download (hack/versions.env), so the box applies the
+# same bytes the lab downloads.
+calico_share() {
+  local src=$1 out=$2 f want got
+  mkdir -p "$out/manifests" "$out/typha"
+  cp -a "$src/node/filesystem" "$out/node-filesystem"
+  rm -rf "$out/node-filesystem/etc/service/available/"{bird,bird6,confd,calico-bgp-daemon} \
+    "$out/node-filesystem/etc/calico/confd"
+  cp "$src/typha/docker-image/typha.cfg" "$out/typha/typha.cfg"
+  cp "$src/LICENSE.md" "$out/LICENSE"
+  for f in tigera-operator.yaml:$CALICO_OPERATOR_MANIFEST_SHA256 operator-crds.yaml:$CALICO_CRDS_MANIFEST_SHA256; do
+    want=${f#*:} f=${f%%:*}
+    got=$(sha256sum "$src/manifests/$f" | cut -d' ' -f1)
+    [ "$got" = "$want" ] || die "calico: manifests/$f of $CALICO_VERSION has sha256 $got, hack/versions.env pins $want"
+    cp "$src/manifests/$f" "$out/manifests/$f"
+  done
+  log "calico: manifests/tigera-operator.yaml and operator-crds.yaml match the pinned sha256"
+}
+
+# build_operator builds tigera/operator, the version tigera-operator.yaml of CALICO_VERSION runs.
+# The Go proxy serves github.com/tigera/operator@TIGERA_OPERATOR_VERSION but refuses its api
+# submodule (which its go.mod replaces with ./api), so the whole tree comes from the git tag; its
+# files other than api/ are the module zip's (docs/box.md, "Calico").
+build_operator() {
+  local dir="$cache/tools/tigera-operator-$TIGERA_OPERATOR_VERSION"
+  lock "$dir"
+  if ! built "$dir"; then
+    log "building tigera/operator $TIGERA_OPERATOR_VERSION from source (cold: ~6 min)"
+    rm -rf "$dir" && mkdir -p "$dir"
+    git_source tigera/operator "$TIGERA_OPERATOR_VERSION" "$TIGERA_OPERATOR_GIT_COMMIT" "$dir/src"
+    (
+      cd "$dir/src"
+      # Upstream's Makefile: TAGS=osusergo,netgo, version stamped into version.VERSION.
+      CGO_ENABLED=0 timed "tigera/operator $TIGERA_OPERATOR_VERSION" go build -trimpath -tags osusergo,netgo \
+        -o "$dir/operator" -ldflags "-s -w -X github.com/tigera/operator/version.VERSION=$TIGERA_OPERATOR_VERSION" ./cmd
+    )
+    rm -rf "$dir/src"
+    touch "$dir/.done"
+  fi
+  link "$dir/operator"
+  log "tigera/operator $("$dir/operator" --version 2>/dev/null | head -n1)"
+}
+
 # The language host is our own code, so its cache key is a hash of its sources and the module pins.
 build_langhost() {
   local key
@@ -565,10 +673,11 @@ main() {
       box) build_box_rootfs ;;
       box-registry) build_box_registry ;;
       box-packages) build_box_packages ;;
+      calico) build_operator && build_calico ;;
       cnpg) build_cnpg ;;
       seaweedfs) build_seaweedfs ;;
       lab-plugins) [ -x "$bin/pulumi" ] || build_pulumi; "$repo/hack/lab-prepare.sh" --plugins-only ;;
-      *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, kube-previous, etcd, langhost, node, containerd2, cnpg, seaweedfs, box, box-registry, box-packages, lab-plugins)" >&2; exit 2 ;;
+      *) echo "tools: unknown target '$t' (want all, pulumi, kubernetes-plugin, kube, kube-previous, etcd, langhost, node, containerd2, calico, cnpg, seaweedfs, box, box-registry, box-packages, lab-plugins)" >&2; exit 2 ;;
     esac
   done
   log "tools ready in $bin (cache: $cache, du: $(du -sh "$cache/tools" | cut -f1))"

@@ -38,6 +38,8 @@ type Builder struct {
 	// ToolsCache is hack/tools.sh's cache of builds it does not link (etcd and CoreDNS at
 	// kubeadm's versions); default ~/.cache/infralab/tools.
 	ToolsCache string
+	// CalicoDir is the Calico build `hack/tools.sh calico` links; default RepoDir/.tools/calico.
+	CalicoDir string
 }
 
 func (b *Builder) toolsDir() string {
@@ -84,9 +86,8 @@ func (b *Builder) logf(format string, args ...any) {
 }
 
 func selectSpecs(names []string) ([]spec, error) {
-	all := specs()
 	if len(names) == 0 {
-		return all, nil
+		return specs(), nil
 	}
 	byName := map[string]spec{}
 	for _, s := range namedSpecs() {
@@ -103,7 +104,7 @@ func selectSpecs(names []string) ([]spec, error) {
 		out = append(out, s)
 	}
 	if len(unknown) > 0 {
-		return nil, fmt.Errorf("unknown image(s) %s; known: %s", strings.Join(unknown, ", "), strings.Join(append(Names(), CNPGNames()...), ", "))
+		return nil, fmt.Errorf("unknown image(s) %s; known: %s", strings.Join(unknown, ", "), strings.Join(append(append(Names(), CNPGNames()...), CalicoNames()...), ", "))
 	}
 	return out, nil
 }
@@ -174,7 +175,7 @@ func (b *Builder) plan(ctx context.Context, s spec, major string) (*plan, error)
 	}
 	return &plan{
 		spec: s, files: f, packages: versions, key: key, tag: tag,
-		path: filepath.Join(b.OutDir, s.name+"-"+key[:16]+".tar"),
+		path: filepath.Join(b.OutDir, fileBase(s.name)+"-"+key[:16]+".tar"),
 	}, nil
 }
 
@@ -233,7 +234,7 @@ func (b *Builder) write(p *plan) (Result, error) {
 		}
 	}
 
-	layerTar, err := os.CreateTemp(b.OutDir, "."+p.spec.name+"-layer-*.tar")
+	layerTar, err := os.CreateTemp(b.OutDir, "."+fileBase(p.spec.name)+"-layer-*.tar")
 	if err != nil {
 		return r, err
 	}
@@ -296,7 +297,7 @@ func (b *Builder) write(p *plan) (Result, error) {
 
 // prune removes the same image's tars for older keys, so the cache holds one per image.
 func (b *Builder) prune(p *plan) {
-	old, _ := filepath.Glob(filepath.Join(b.OutDir, p.spec.name+"-????????????????.tar"))
+	old, _ := filepath.Glob(filepath.Join(b.OutDir, fileBase(p.spec.name)+"-????????????????.tar"))
 	for _, o := range old {
 		if o != p.path {
 			os.Remove(o)
@@ -335,6 +336,9 @@ func (b *Builder) writeIndex(results []Result) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+// fileBase is an image name as a file name: "calico/node" is calico-node.
+func fileBase(name string) string { return strings.ReplaceAll(name, "/", "-") }
 
 func packageList(m map[string]string) string {
 	var parts []string

@@ -21,7 +21,9 @@ var postgresEntrypoint []byte
 type spec struct {
 	name        string
 	description string
-	user        account
+	// group "calico" marks an image built only when named (calico.go); "" is the node's default set.
+	group string
+	user  account
 	// tagPackage is the Debian package whose version makes the tag; when empty the tag is
 	// version, fixed in code, so a stack config can name our own images before they are built.
 	tagPackage string
@@ -59,7 +61,7 @@ func ports(ps ...string) map[string]struct{} {
 func specs() []spec { return baseSpecs() }
 
 // namedSpecs are every image a caller may name.
-func namedSpecs() []spec { return append(specs(), cnpgSpecs()...) }
+func namedSpecs() []spec { return append(append(specs(), cnpgSpecs()...), calicoSpecs()...) }
 
 // CNPGNames lists the CloudNativePG images, built only when named.
 func CNPGNames() []string {
