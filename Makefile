@@ -42,8 +42,8 @@ unit: ## tests of both modules; tests that need a built tool fail if it is missi
 	@[ "$$(id -u)" = 0 ] || echo "==> note: not root, so the suites that need root (embedded node, node scripts, image runs) were skipped; sudo -E env \"PATH=$$PATH\" make test runs everything, as CI does"
 
 .PHONY: test-tools
-test-tools: tools ## tools only the tests use (containerd 2.x for the containerd config check; the previous minor's kube binaries for the upgrade tests; the box root filesystem; the box registry, etcd and CoreDNS at kubeadm's versions; the CloudNativePG manager and SeaweedFS)
-	@hack/tools.sh containerd2 kube-previous box box-registry cnpg seaweedfs
+test-tools: tools ## tools only the tests use (containerd 2.x for the containerd config check; the previous minor's kube binaries for the upgrade tests; tigera/operator and Calico from their git tags; the box root filesystem; the box registry, etcd and CoreDNS at kubeadm's versions; the CloudNativePG manager and SeaweedFS)
+	@hack/tools.sh containerd2 kube-previous calico box box-registry cnpg seaweedfs
 
 .PHONY: test
 test: tools test-tools lint unit ## everything CI runs (.ci/run)
