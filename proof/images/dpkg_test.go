@@ -34,7 +34,7 @@ func TestParseLdd(t *testing.T) {
 
 func TestUnknownImageNamesTheKnownOnes(t *testing.T) {
 	_, err := selectSpecs([]string{"pause", "mysql"})
-	if err == nil || err.Error() != "unknown image(s) mysql; known: pause, postgres, postgres-exporter, prometheus, coredns, node-exporter, kube-state-metrics, alertmanager, healthcare-api, cnpg-operator, cnpg-postgres, pgbouncer" {
+	if err == nil || err.Error() != "unknown image(s) mysql; known: pause, postgres, postgres-exporter, prometheus, coredns, node-exporter, kube-state-metrics, alertmanager, healthcare-api, cnpg-operator, cnpg-postgres, pgbouncer, calico/node, calico/cni, calico/kube-controllers, calico/typha, tigera/operator" {
 		t.Fatalf("err = %v", err)
 	}
 }
