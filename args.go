@@ -83,13 +83,15 @@ func kubeadmArgs(cfg *stacks.Config, secrets secretValues, nodes *infra.Nodes) *
 		CalicoVersion:        cfg.Kubernetes.CalicoVersion,
 		CalicoManifestSHA256: cfg.Kubernetes.CalicoManifestSHA256,
 		CalicoCRDsSHA256:     cfg.Kubernetes.CalicoCRDsSHA256,
-		ContainerdVersion:    cfg.Kubernetes.ContainerdVersion,
-		ImageRepository:      cfg.Kubernetes.ImageRepository,
-		ImageRepositoryCA:    cfg.Kubernetes.ImageRepositoryCA,
-		PackageRepository:    packageRepository(cfg.Kubernetes.PackageRepository),
-		PodPIDsLimit:         cfg.Kubernetes.PodPIDsLimit,
-		AllowCgroupV1:        cfg.Kubernetes.AllowCgroupV1,
-		CertRenewDays:        cfg.Kubernetes.CertRenewDays,
+		// A mirror of the manifests; the Calico images follow ImageRepository.
+		CalicoManifestBaseURL: cfg.Kubernetes.CalicoManifestBaseURL,
+		ContainerdVersion:     cfg.Kubernetes.ContainerdVersion,
+		ImageRepository:       cfg.Kubernetes.ImageRepository,
+		ImageRepositoryCA:     cfg.Kubernetes.ImageRepositoryCA,
+		PackageRepository:     packageRepository(cfg.Kubernetes.PackageRepository),
+		PodPIDsLimit:          cfg.Kubernetes.PodPIDsLimit,
+		AllowCgroupV1:         cfg.Kubernetes.AllowCgroupV1,
+		CertRenewDays:         cfg.Kubernetes.CertRenewDays,
 		// The VMs sit behind the host's NAT: SSH reaches them through the first Proxmox host, with
 		// the forwarding-only jump login (or, without one, the provider's login), host key pinned.
 		Bastion: bastion(cfg, secrets),

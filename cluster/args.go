@@ -68,12 +68,17 @@ type KubeadmArgs struct {
 	// (calicoPins), else the file is pinned by version only.
 	CalicoManifestSHA256 string
 	CalicoCRDsSHA256     string
+	// CalicoManifestBaseURL (optional) is where calico.sh downloads the two manifests,
+	// <base>/<version>/manifests/<file>; empty means DefaultCalicoManifestBaseURL. Checked
+	// against the same sha256 either way (calico.go).
+	CalicoManifestBaseURL string
 	// ContainerdVersion is the exact containerd 2.x every node installs (Docker's containerd.io
 	// package of that version, held); empty means DefaultContainerdVersion.
 	ContainerdVersion string
 	// ImageRepository (host[:port]/path) replaces registry.k8s.io for every image kubeadm pulls,
-	// pause included, and containerd gets a hosts.toml for its host; empty keeps registry.k8s.io
-	// (imagerepository.go). ImageRepositoryCA is the PEM CA that registry's TLS certificate is
+	// pause included, and quay.io for Calico's and the tigera operator's images (at upstream's
+	// paths below it, calico.go), and containerd gets a hosts.toml for its host; empty keeps
+	// registry.k8s.io and quay.io (imagerepository.go). ImageRepositoryCA is the PEM CA that registry's TLS certificate is
 	// checked against (empty: the node's system roots).
 	ImageRepository   string
 	ImageRepositoryCA string
@@ -165,6 +170,9 @@ func (a *KubeadmArgs) Validate() error {
 	}
 	if a.CalicoCRDsSHA256 != "" && !sha256Re.MatchString(a.CalicoCRDsSHA256) {
 		add("calicoCrdsSha256", "must be 64 lower-case hex characters or empty")
+	}
+	if msg := checkCalicoManifestBaseURL(a.CalicoManifestBaseURL, CalicoManifestsPinned(a.CalicoVersion, a.CalicoManifestSHA256, a.CalicoCRDsSHA256)); msg != "" {
+		add("calicoManifestBaseUrl", "%s", msg)
 	}
 	if a.ContainerdVersion != "" {
 		if msg := checkContainerdVersion(a.ContainerdVersion, a.KubernetesVersion); msg != "" {

@@ -1,5 +1,10 @@
 package cluster
 
+import (
+	"net/url"
+	"strings"
+)
+
 // Calico is installed from the pinned release manifests by a remote command on the control
 // plane, not through the Helm chart:
 //   - nodes become Ready only once a CNI runs, and the component's Kubeconfig output waits for
@@ -25,9 +30,14 @@ type calicoManifestPin struct {
 	CRDs     string // manifests/operator-crds.yaml
 }
 
+// DefaultCalicoManifestBaseURL is where calico.sh downloads a release's manifests by default:
+// <base>/<version>/manifests/<file>, the URLs Calico's install docs use. A mirror
+// (KubeadmArgs.CalicoManifestBaseURL, e.g. the box's http://10.77.0.1:8080/calico) serves the
+// same layout; what it serves is checked against the same sha256 pins, so it cannot change them.
+const DefaultCalicoManifestBaseURL = "https://raw.githubusercontent.com/projectcalico/calico"
+
 // calicoPins are the manifests calico.sh downloads
-// (https://raw.githubusercontent.com/projectcalico/calico/<version>/manifests/<file>, the URLs
-// Calico's install docs use). Each sha256 is of the file in the git tree of that tag (`git show
+// (DefaultCalicoManifestBaseURL/<version>/manifests/<file>). Each sha256 is of the file in the git tree of that tag (`git show
 // v3.31.0:manifests/tigera-operator.yaml | sha256sum` in a clone of projectcalico/calico), which is
 // what raw.githubusercontent.com serves for the tag: it returns the blob's bytes unchanged (the
 // repo's manifests/.gitattributes only marks them linguist-generated, no filter or eol rule).
@@ -60,9 +70,44 @@ func CalicoManifestsPinned(version, operatorSHA256, crdsSHA256 string) bool {
 	return o != "" && c != ""
 }
 
-// CalicoInstallation is the Installation the calico phase applies for podCIDR, exported so the
-// proofs (the operator run against the embedded control plane, the box) apply the same bytes.
-func CalicoInstallation(podCIDR string) ([]byte, error) { return renderCalicoInstallation(podCIDR) }
+// calicoManifestBaseURL is the base calico.sh downloads from.
+func (a *KubeadmArgs) calicoManifestBaseURL() string {
+	if a.CalicoManifestBaseURL == "" {
+		return DefaultCalicoManifestBaseURL
+	}
+	return a.CalicoManifestBaseURL
+}
+
+// checkCalicoManifestBaseURL says what is wrong with a configured base URL, or "". The URL is
+// never echoed: it could carry credentials.
+func checkCalicoManifestBaseURL(raw string, pinned bool) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http"):
+		return "must be an http:// or https:// URL, e.g. " + DefaultCalicoManifestBaseURL + " (the default)"
+	case u.User != nil:
+		return "must be a URL without user information (the nodes fetch it anonymously)"
+	case u.Host == "":
+		return "has no host, e.g. http://10.77.0.1:8080/calico"
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(raw, "?") || strings.HasSuffix(raw, "#"):
+		return "must be a URL without a query or fragment: calico.sh appends /<version>/manifests/<file>"
+	case strings.HasSuffix(raw, "/"):
+		return "must be given without a trailing slash: calico.sh appends /<version>/manifests/<file>"
+	case u.Scheme == "http" && !pinned:
+		return "plain http:// needs both manifests pinned by sha256 (a known calicoVersion, or calicoManifestSha256 and calicoCrdsSha256): nothing else would notice a changed download, and the manifests run as cluster-admin"
+	}
+	return ""
+}
+
+// CalicoInstallation is the Installation the calico phase applies for podCIDR with images from
+// imageRepository ("" for upstream), exported so the proofs (the operator run against the
+// embedded control plane, the box) apply the same bytes.
+func CalicoInstallation(podCIDR, imageRepository string) ([]byte, error) {
+	return renderCalicoInstallation(podCIDR, imageRepository)
+}
 
 // renderCalicoInstallation renders the operator's Installation with our pod CIDR. VXLAN on every
 // packet with BGP off is the one Calico network of the lab: it needs no BGP peering and no routes
@@ -89,7 +134,16 @@ func CalicoInstallation(podCIDR string) ([]byte, error) { return renderCalicoIns
 // fields, the only part of those pods the operator lets us set (calicoNodeDaemonSet,
 // typhaDeployment, calicoKubeControllersDeployment in operator-crds.yaml). No CPU limit: a
 // throttled calico-node programs the dataplane late; stacks/policy.lab.json excepts it.
-func renderCalicoInstallation(podCIDR string) ([]byte, error) {
+//
+// With an image repository (KubeadmArgs.ImageRepository: the box, a restricted network), every
+// image comes from it at upstream's paths below it: spec.registry "<repository>/", no imagePath
+// or imagePrefix. tigera/operator v1.40.0 pkg/components/references.go GetReference names an
+// image <registry><image>:<version> (a registry without the trailing slash the CRD asks for
+// gets one), image being the component's "calico/node", "calico/cni", "calico/typha",
+// "calico/kube-controllers" (pkg/components/calico.go); imagePath would replace the "calico"
+// part and imagePrefix prepend to the last one, neither of which a mirror at upstream's paths
+// needs. Without one, no registry: the operator's defaults (quay.io/ for the calico/ images).
+func renderCalicoInstallation(podCIDR, imageRepository string) ([]byte, error) {
 	installation := map[string]any{
 		"apiVersion": "operator.tigera.io/v1",
 		"kind":       "Installation",
@@ -114,6 +168,9 @@ func renderCalicoInstallation(podCIDR string) ([]byte, error) {
 			"typhaDeployment":                 podOverride([]any{calicoContainer("calico-typha", "100m", "128Mi", "512Mi")}, nil),
 			"calicoKubeControllersDeployment": podOverride([]any{calicoContainer("calico-kube-controllers", "50m", "128Mi", "512Mi")}, nil),
 		},
+	}
+	if imageRepository != "" {
+		installation["spec"].(map[string]any)["registry"] = imageRepository + "/"
 	}
 	return joinYAML(installation)
 }

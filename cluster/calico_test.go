@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,4 +64,78 @@ func TestCalicoSHA256sAreValidated(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "cluster.calicoCrdsSha256: must be 64 lower-case hex characters or empty")
 	assert.Contains(t, err.Error(), "cluster.calicoManifestSha256: must be 64 lower-case hex characters or empty")
+}
+
+// The lab pulls Calico from upstream; with an image repository (the box, a restricted network)
+// every Calico image and the operator's own come from it, at upstream's paths below it: the
+// Installation's spec.registry is "<repository>/" (tigera/operator v1.40.0
+// pkg/components/references.go GetReference: <registry>/<image>:<version>, the registry given a
+// trailing slash as the CRD's description asks), and calico.sh rewrites the operator
+// Deployment's image to <repository>/tigera/operator:<tag>.
+func TestCalicoImagesFollowTheImageRepository(t *testing.T) {
+	spec := func(b []byte) map[string]any {
+		return docs(t, b)["Installation"]["spec"].(map[string]any)
+	}
+	up, err := renderCalicoInstallation(testArgs().PodCIDR, "")
+	require.NoError(t, err)
+	assert.NotContains(t, spec(up), "registry", "upstream: the operator's default registries")
+	create := run(t, testArgs(), Scripts()).m.get(t, "lab-calico").args.Inputs["create"].StringValue()
+	assert.Contains(t, create, "CALICO_IMAGE_REGISTRY='' ")
+	assert.Contains(t, create, "INSTALLATION_B64="+shellQuote(base64.StdEncoding.EncodeToString(up)))
+
+	a := testArgs()
+	a.ImageRepository = "10.77.0.1:5000/k8s"
+	box, err := renderCalicoInstallation(a.PodCIDR, a.ImageRepository)
+	require.NoError(t, err)
+	assert.Equal(t, "10.77.0.1:5000/k8s/", spec(box)["registry"])
+	assert.NotContains(t, spec(box), "imagePath", "upstream's paths (calico/node) below the repository")
+	create = run(t, a, Scripts()).m.get(t, "lab-calico").args.Inputs["create"].StringValue()
+	assert.Contains(t, create, "CALICO_IMAGE_REGISTRY='10.77.0.1:5000/k8s' ")
+	assert.Contains(t, create, "INSTALLATION_B64="+shellQuote(base64.StdEncoding.EncodeToString(box)))
+}
+
+// Where calico.sh downloads the manifests: raw.githubusercontent.com by default, a mirror when
+// configured (the box's HTTP server); the same sha256 pins either way.
+func TestCalicoManifestBaseURL(t *testing.T) {
+	create := func(a *KubeadmArgs) string {
+		return run(t, a, Scripts()).m.get(t, "lab-calico").args.Inputs["create"].StringValue()
+	}
+	assert.Contains(t, create(testArgs()), "CALICO_MANIFEST_BASE_URL="+shellQuote(DefaultCalicoManifestBaseURL)+" ")
+	a := testArgs()
+	a.CalicoManifestBaseURL = "http://10.77.0.1:8080/calico"
+	cmd := create(a)
+	assert.Contains(t, cmd, "CALICO_MANIFEST_BASE_URL='http://10.77.0.1:8080/calico' ")
+	assert.Contains(t, cmd, "CALICO_MANIFEST_SHA256="+shellQuote(calicoPins[DefaultCalicoVersion].Operator), "a mirror is checked against the same pins")
+}
+
+func TestCalicoManifestBaseURLIsValidated(t *testing.T) {
+	for url, want := range map[string]string{
+		"ftp://mirror.example/calico":           "must be an http:// or https:// URL",
+		"https://mirror.example/calico/":        "without a trailing slash",
+		"https://mirror.example/calico?x=1":     "without a query or fragment",
+		"https://user:pw@mirror.example/calico": "without user information",
+		"https:///calico":                       "has no host",
+		"mirror.example/calico":                 "must be an http:// or https:// URL",
+	} {
+		a := testArgs()
+		a.CalicoManifestBaseURL = url
+		err := a.Validate()
+		require.Error(t, err, url)
+		assert.Contains(t, err.Error(), "cluster.calicoManifestBaseUrl: ", url)
+		assert.Contains(t, err.Error(), want, url)
+		assert.NotContains(t, err.Error(), "pw@", "no credentials echoed")
+	}
+	// Plain HTTP only when both files are checked against a sha256: nothing else would notice a
+	// changed download, and the manifests run as cluster-admin.
+	a := testArgs()
+	a.CalicoVersion = "v3.31.99"
+	a.CalicoManifestBaseURL = "http://10.77.0.1:8080/calico"
+	err := a.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cluster.calicoManifestBaseUrl: plain http:// needs both manifests pinned by sha256")
+	a.CalicoManifestSHA256, a.CalicoCRDsSHA256 = strings.Repeat("a", 64), strings.Repeat("b", 64)
+	require.NoError(t, a.Validate())
+	a = testArgs()
+	a.CalicoManifestBaseURL = "http://10.77.0.1:8080/calico"
+	require.NoError(t, a.Validate(), "v3.31.0 is pinned")
 }

@@ -3,11 +3,14 @@ package cluster
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/infralab/infralab/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -67,7 +70,9 @@ cp "${src}" "${out}"
 const (
 	fakeOperatorCRDs = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: installations.operator.tigera.io\n" +
 		"---\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: apiservers.operator.tigera.io\n"
-	fakeOperator = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: tigera-operator\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: tigera-operator\n"
+	// The Deployment's image line as tigera-operator.yaml of v3.31.0 has it.
+	fakeOperator = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: tigera-operator\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: tigera-operator\n" +
+		"spec:\n  template:\n    spec:\n      containers:\n        - name: tigera-operator\n          image: quay.io/tigera/operator:v1.40.0\n          imagePullPolicy: IfNotPresent\n"
 )
 
 func sha256Of(s string) string {
@@ -81,15 +86,20 @@ type calicoNode struct {
 }
 
 func newCalicoNode(t *testing.T) *calicoNode {
-	n := newFakeNodeWith(t, map[string]string{"kubectl": calicoKubectl, "curl": fakeCurl})
+	return newCalicoNodeWith(t, map[string]string{"kubectl": calicoKubectl, "curl": fakeCurl})
+}
+
+func newCalicoNodeWith(t *testing.T, tools map[string]string) *calicoNode {
+	n := newFakeNodeWith(t, tools)
 	base := filepath.Join(n.fake, "www", "raw.githubusercontent.com", "projectcalico", "calico", "v3.31.0", "manifests")
 	require.NoError(t, os.MkdirAll(base, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(base, "operator-crds.yaml"), []byte(fakeOperatorCRDs), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(base, "tigera-operator.yaml"), []byte(fakeOperator), 0o644))
-	installation, err := renderCalicoInstallation("10.244.0.0/16")
+	installation, err := renderCalicoInstallation("10.244.0.0/16", "")
 	require.NoError(t, err)
 	return &calicoNode{fakeNode: n, env: map[string]string{
 		"PHASE": PhaseCalico, "CALICO_VERSION": "v3.31.0", "STATE_DIR": stateDir,
+		"CALICO_MANIFEST_BASE_URL": DefaultCalicoManifestBaseURL, "CALICO_IMAGE_REGISTRY": "",
 		"INSTALLATION_B64":       b64(string(installation)),
 		"CALICO_MANIFEST_SHA256": sha256Of(fakeOperator),
 		"CALICO_CRDS_SHA256":     sha256Of(fakeOperatorCRDs),
@@ -119,7 +129,7 @@ func TestCalicoAppliesTheCRDsFirstAndRetriesTheInstallationFromAFile(t *testing.
 	assert.Less(t, operator, inst, "the operator before the Installation")
 	assert.Contains(t, log, "attempt 1/5 failed", "the first Installation apply failed and was retried")
 
-	want, err := renderCalicoInstallation("10.244.0.0/16")
+	want, err := renderCalicoInstallation("10.244.0.0/16", "")
 	require.NoError(t, err)
 	got, err := os.ReadFile(filepath.Join(n.fake, "installation"))
 	require.NoError(t, err)
@@ -144,4 +154,70 @@ func TestCalicoRefusesAManifestThatDoesNotMatchItsSHA256(t *testing.T) {
 			assert.NotContains(t, n.calls(), "kubectl apply", "nothing applied")
 		})
 	}
+}
+
+// The box's way: the real curl fetches both manifests from a mirror (a loopback HTTP server
+// here, the box's 10.77.0.1 in the box) under <base>/<version>/manifests/, checks them against
+// the same sha256 pins, and the operator Deployment runs the image from the image repository;
+// the verified download stays byte-for-byte what was pinned, so a re-run fetches nothing and
+// the check still passes.
+func TestCalicoFetchesThePinnedManifestsFromAMirrorAndTheOperatorFromTheImageRepository(t *testing.T) {
+	testenv.Tool(t, "curl")
+	var got []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/mirror/calico/v3.31.0/manifests/", func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.URL.Path)
+		switch filepath.Base(r.URL.Path) {
+		case "operator-crds.yaml":
+			_, _ = w.Write([]byte(fakeOperatorCRDs))
+		case "tigera-operator.yaml":
+			_, _ = w.Write([]byte(fakeOperator))
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	n := newCalicoNodeWith(t, map[string]string{"kubectl": calicoKubectl}) // the host's curl
+	n.env["CALICO_MANIFEST_BASE_URL"] = srv.URL + "/mirror/calico"
+	n.env["CALICO_IMAGE_REGISTRY"] = "10.77.0.1:5000/k8s"
+	_, log, err := n.calico()
+	require.NoError(t, err, log)
+	assert.Equal(t, []string{"/mirror/calico/v3.31.0/manifests/operator-crds.yaml", "/mirror/calico/v3.31.0/manifests/tigera-operator.yaml"}, got)
+	cluster, _ := os.ReadFile(filepath.Join(n.fake, "cluster"))
+	assert.Contains(t, string(cluster), "\n          image: 10.77.0.1:5000/k8s/tigera/operator:v1.40.0\n")
+	assert.NotContains(t, string(cluster), "quay.io")
+	cached, ok := n.file(stateDir + "/calico-v3.31.0-tigera-operator.yaml")
+	require.True(t, ok)
+	assert.Equal(t, fakeOperator, cached, "the pinned bytes are kept as downloaded")
+
+	// Again: nothing fetched, the cached files still match their pins.
+	_, log, err = n.calico()
+	require.NoError(t, err, log)
+	assert.Len(t, got, 2)
+
+	// A mirror that serves something else is refused before anything is applied.
+	n = newCalicoNodeWith(t, map[string]string{"kubectl": calicoKubectl})
+	n.env["CALICO_MANIFEST_BASE_URL"] = srv.URL + "/mirror/calico"
+	n.env["CALICO_MANIFEST_SHA256"] = sha256Of("the pinned bytes")
+	_, log, err = n.calico()
+	require.Error(t, err)
+	assert.Contains(t, log, "does not match CALICO_MANIFEST_SHA256")
+	assert.NotContains(t, n.calls(), "kubectl apply")
+}
+
+// The rewrite is of exactly one image line: a manifest whose operator image is not
+// quay.io/tigera/operator fails the phase instead of running upstream's image unnoticed.
+func TestCalicoRefusesAnOperatorManifestItCannotPointAtTheImageRepository(t *testing.T) {
+	n := newCalicoNode(t)
+	other := strings.Replace(fakeOperator, "quay.io/tigera/operator", "docker.io/tigera/operator", 1)
+	base := filepath.Join(n.fake, "www", "raw.githubusercontent.com", "projectcalico", "calico", "v3.31.0", "manifests")
+	require.NoError(t, os.WriteFile(filepath.Join(base, "tigera-operator.yaml"), []byte(other), 0o644))
+	n.env["CALICO_MANIFEST_SHA256"] = sha256Of(other)
+	n.env["CALICO_IMAGE_REGISTRY"] = "10.77.0.1:5000/k8s"
+	_, log, err := n.calico()
+	require.Error(t, err)
+	assert.Contains(t, log, "not exactly one quay.io/tigera/operator image")
+	assert.NotContains(t, n.calls(), "kubectl apply Deployment")
 }

@@ -151,7 +151,7 @@ func TestAPIServerPatchHashFollowsHardeningFiles(t *testing.T) {
 }
 
 func TestCalicoInstallationUsesPodCIDR(t *testing.T) {
-	b, err := renderCalicoInstallation("10.42.0.0/16")
+	b, err := renderCalicoInstallation("10.42.0.0/16", "")
 	require.NoError(t, err)
 	d := docs(t, b)
 	pool := d["Installation"]["spec"].(map[string]any)["calicoNetwork"].(map[string]any)["ipPools"].([]any)[0].(map[string]any)
@@ -161,7 +161,7 @@ func TestCalicoInstallationUsesPodCIDR(t *testing.T) {
 // The lab deploys only the Calico components it uses (renderCalicoInstallation says why): no
 // APIServer resource (no calico-apiserver), no flexvol init container, no CSI DaemonSet.
 func TestCalicoInstallationDeploysOnlyWhatTheLabUses(t *testing.T) {
-	b, err := renderCalicoInstallation("10.42.0.0/16")
+	b, err := renderCalicoInstallation("10.42.0.0/16", "")
 	require.NoError(t, err)
 	d := docs(t, b)
 	assert.Len(t, d, 1, "one document")
@@ -176,7 +176,7 @@ func TestCalicoInstallationDeploysOnlyWhatTheLabUses(t *testing.T) {
 // tigera/operator v1.40.0 pkg/controller/installation/validation.go; VXLANCrossSubnet would
 // route same-subnet traffic natively, which needs BGP to learn those routes).
 func TestCalicoInstallationIsVXLANWithoutBGP(t *testing.T) {
-	b, err := renderCalicoInstallation("10.42.0.0/16")
+	b, err := renderCalicoInstallation("10.42.0.0/16", "")
 	require.NoError(t, err)
 	network := docs(t, b)["Installation"]["spec"].(map[string]any)["calicoNetwork"].(map[string]any)
 	assert.Equal(t, "Disabled", network["bgp"])

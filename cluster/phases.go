@@ -276,7 +276,7 @@ func (b *bootstrap) ensureWorkersJoined() error {
 }
 
 func (b *bootstrap) ensureCalico() error {
-	installation, err := renderCalicoInstallation(b.args.PodCIDR)
+	installation, err := renderCalicoInstallation(b.args.PodCIDR, b.args.ImageRepository)
 	if err != nil {
 		return err
 	}
@@ -287,8 +287,11 @@ func (b *bootstrap) ensureCalico() error {
 			"CALICO_VERSION":         b.args.CalicoVersion,
 			"CALICO_MANIFEST_SHA256": operatorSHA,
 			"CALICO_CRDS_SHA256":     crdsSHA,
-			"STATE_DIR":              stateDir,
-			"INSTALLATION_B64":       base64.StdEncoding.EncodeToString(installation),
+			// The operator's image follows the Installation's registry (calico.sh rewrites it).
+			"CALICO_IMAGE_REGISTRY":    b.args.ImageRepository,
+			"CALICO_MANIFEST_BASE_URL": b.args.calicoManifestBaseURL(),
+			"STATE_DIR":                stateDir,
+			"INSTALLATION_B64":         base64.StdEncoding.EncodeToString(installation),
 		},
 		dependsOn: []pulumi.Resource{b.init},
 	})

@@ -100,7 +100,7 @@ func TestCalicoOperatorRendersTheLabInstallation(t *testing.T) {
 	if !strings.Contains(string(lab), "podCidr: "+podCIDR) {
 		t.Fatalf("stacks/Pulumi.lab.yaml no longer has podCidr %s; update this test", podCIDR)
 	}
-	installation, err := cluster.CalicoInstallation(podCIDR)
+	installation, err := cluster.CalicoInstallation(podCIDR, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,11 +122,18 @@ type Kubernetes struct {
 	// (v3.31.0), else the file is applied unverified and `up` warns.
 	CalicoManifestSHA256 string `json:"calicoManifestSha256,omitempty"`
 	CalicoCRDsSHA256     string `json:"calicoCrdsSha256,omitempty"`
+	// CalicoManifestBaseURL is where the nodes download those two manifests,
+	// <base>/<calicoVersion>/manifests/<file>: a mirror for a network that cannot reach
+	// raw.githubusercontent.com (the box serves them on http://10.77.0.1:8080/calico). The same
+	// sha256 pins apply. Empty: https://raw.githubusercontent.com/projectcalico/calico.
+	CalicoManifestBaseURL string `json:"calicoManifestBaseUrl,omitempty"`
 	// ContainerdVersion is the exact containerd release (x.y.z) every node installs from
 	// Docker's containerd.io packages; empty keeps the cluster layer's default.
 	ContainerdVersion string `json:"containerdVersion,omitempty"`
 	// ImageRepository (host[:port]/path) is where every node pulls the images kubeadm names
-	// (control plane, etcd, CoreDNS, pause) instead of registry.k8s.io: kubeadm's imageRepository
+	// (control plane, etcd, CoreDNS, pause) instead of registry.k8s.io, and Calico's and the
+	// tigera operator's instead of quay.io, at upstream's paths below it (<repo>/calico/node:<tag>,
+	// <repo>/tigera/operator:<tag>): kubeadm's imageRepository, the Installation's registry,
 	// plus a containerd hosts.toml for its host. ImageRepositoryCA is that registry's CA (PEM),
 	// installed on the nodes so pulls are TLS-verified against it. Both empty: registry.k8s.io.
 	ImageRepository   string `json:"imageRepository,omitempty"`

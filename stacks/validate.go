@@ -180,6 +180,7 @@ func validateKubernetes(k *Kubernetes, c *errs) {
 	if h := k.CalicoCRDsSHA256; h != "" && (len(h) != 64 || !hexRE.MatchString(h)) {
 		c.add("kubernetes.calicoCrdsSha256", "is not a sha256 hex digest", "sha256sum operator-crds.yaml of "+k.CalicoVersion)
 	}
+	validateCalicoManifestBaseURL(k.CalicoManifestBaseURL, c)
 	validateImageRepository(k, c)
 	validatePackageRepository(k.PackageRepository, c)
 	if v := k.ContainerdVersion; v != "" {

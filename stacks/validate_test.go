@@ -191,6 +191,9 @@ func TestInvalidConfigs(t *testing.T) {
 		{"cert renew days", lab, []edit{{"kubernetes.certRenewDays", 400}}, []string{"kubernetes.certRenewDays"}},
 		{"calico checksum", lab, []edit{{"kubernetes.calicoManifestSha256", "abc"}}, []string{"kubernetes.calicoManifestSha256"}},
 		{"calico crds checksum", lab, []edit{{"kubernetes.calicoCrdsSha256", "abc"}}, []string{"kubernetes.calicoCrdsSha256"}},
+		{"calico manifest base without a scheme", lab, []edit{{"kubernetes.calicoManifestBaseUrl", "10.77.0.1:8080/calico"}}, []string{"kubernetes.calicoManifestBaseUrl"}},
+		{"calico manifest base with a trailing slash", lab, []edit{{"kubernetes.calicoManifestBaseUrl", "http://10.77.0.1:8080/calico/"}}, []string{"kubernetes.calicoManifestBaseUrl"}},
+		{"calico manifest base with credentials", lab, []edit{{"kubernetes.calicoManifestBaseUrl", "https://u:p@mirror.example/calico"}}, []string{"kubernetes.calicoManifestBaseUrl"}},
 		{"containerd version wildcard", lab, []edit{{"kubernetes.containerdVersion", "2.3"}}, []string{"kubernetes.containerdVersion"}},
 		{"containerd 1.x", lab, []edit{{"kubernetes.containerdVersion", "1.7.28"}}, []string{"kubernetes.containerdVersion"}},
 		{"image repository with a scheme", lab, []edit{{"kubernetes.imageRepository", "https://10.77.0.1:5000/k8s"}}, []string{"kubernetes.imageRepository"}},
@@ -426,6 +429,10 @@ func TestValidVariants(t *testing.T) {
 			{"kubernetes.calicoManifestSha256", strings.Repeat("ab", 32)},
 			{"kubernetes.calicoCrdsSha256", strings.Repeat("cd", 32)},
 			{"kubernetes.containerdVersion", "2.3.3"},
+		},
+		"calico manifests and images from the box": {
+			{"kubernetes.calicoManifestBaseUrl", "http://10.77.0.1:8080/calico"},
+			{"kubernetes.imageRepository", "10.77.0.1:5000/k8s"},
 		},
 		"image pinned by digest": {
 			{"apps.api.image", "ghcr.io/infralab/healthcare-api@sha256:" + strings.Repeat("0f", 32)},
