@@ -63,6 +63,14 @@ func calicoSHA256s(version, operator, crds string) (string, string) {
 	return operator, crds
 }
 
+// CalicoPinnedSHA256s are the sha256 of tigera-operator.yaml and operator-crds.yaml that the
+// calico phase checks for version without a stack override (ok false: none pinned), so a mirror
+// (the box's) can refuse to serve other bytes before a node does.
+func CalicoPinnedSHA256s(version string) (operator, crds string, ok bool) {
+	pin, ok := calicoPins[version]
+	return pin.Operator, pin.CRDs, ok
+}
+
 // CalicoManifestsPinned reports whether both manifests of version are checked against a sha256,
 // from the stack config (operatorSHA256, crdsSHA256) or from the pins above.
 func CalicoManifestsPinned(version, operatorSHA256, crdsSHA256 string) bool {

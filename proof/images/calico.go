@@ -100,6 +100,18 @@ func CalicoNames() []string {
 	return out
 }
 
+// BuildCalico makes the Calico images and the tigera operator's (CalicoNames) into OutDir,
+// cached by content like Build.
+func (b *Builder) BuildCalico(ctx context.Context) ([]Result, error) {
+	return b.Build(ctx, CalicoNames())
+}
+
+// CalicoManifest is the path of manifests/<name> of the Calico build (tigera-operator.yaml,
+// operator-crds.yaml: hack/tools.sh checked them against hack/versions.env's sha256).
+func (b *Builder) CalicoManifest(name string) (string, error) {
+	return b.calicoFile(filepath.Join("share", "manifests", name))
+}
+
 func (b *Builder) calicoFile(rel string) (string, error) {
 	p := filepath.Join(b.calicoDir(), rel)
 	if _, err := os.Stat(p); err != nil {

@@ -6,5 +6,7 @@
 //
 // It also pushes the control-plane images proof/images builds (push.go) under a repository
 // prefix, with the tags kubeadm pulls, so `kubeadm init` with imageRepository set to
-// <address>/<prefix> needs no other registry.
+// <address>/<prefix> needs no other registry. Calico's images and the tigera operator's go under
+// the same prefix, and the two pinned Calico manifests are written under the box's HTTP root
+// (calico.go), so the cluster layer's calico phase needs nothing from quay.io or GitHub either.
 package registry
