@@ -48,6 +48,8 @@ func TestImportBoundaries(t *testing.T) {
 			why: "the name rules are shared by the config loader and the infra layer, so they depend on neither"},
 		{dir: "internal/hostkey", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),
 			why: "the host key check is shared by the config loader and both layers, so it depends on none"},
+		{dir: "internal/pki", forbid: append([]string{"github.com/pulumi/", "k8s.io/", modulePath + "/proof"}, layers...),
+			why: "the certificate authority is shared by the proof environments, so it depends on none of them and on nothing of the program"},
 		{dir: "internal/memhog", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),
 			why: "the memfd writer is shared by chaos and the e2e suite, so it depends on neither"},
 		{dir: "proof/images", forbid: append([]string{"github.com/pulumi/", "k8s.io/"}, layers...),

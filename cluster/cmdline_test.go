@@ -6,9 +6,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/infralab/infralab/internal/testenv"
 )
 
 // runCommandLine runs a command line exactly as the program registered it (the `create` or
@@ -45,7 +46,7 @@ exec bash -c "$(cat "${STAGE}")"
 		"STAGE=" + stage, "HASH=" + fakeKubeletHash}
 	cmd.Stdin = strings.NewReader(stdin)
 	var o, e strings.Builder
-	var both syncBuffer
+	var both testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = multi(&o, &both), multi(&e, &both)
 	err = cmd.Run()
 	return o.String(), e.String(), both.String(), err
@@ -57,24 +58,6 @@ func (n *fakeNode) localFile(path string) (string, bool) {
 	require.True(n.t, ok, "%s is not under /usr/local", path)
 	b, err := os.ReadFile(filepath.Join(n.dir, "overlay", "usr", "local", "up", rest))
 	return string(b), err == nil
-}
-
-// syncBuffer is one buffer two copying goroutines (stdout, stderr) may write at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func multi(w ...io.Writer) io.Writer { return io.MultiWriter(w...) }

@@ -239,7 +239,7 @@ var errHung = errors.New("interrupted: still running at the time limit")
 func (p *pulumiCLI) runWithin(t *testing.T, limit time.Duration, args ...string) (string, time.Duration, error) {
 	t.Helper()
 	cmd := p.command(args...)
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	begin := time.Now()
 	err := cmd.Start()
@@ -276,10 +276,10 @@ func (p *pulumiCLI) must(t *testing.T, args ...string) string {
 
 // start runs one CLI command in the background, its output collected in a buffer safe to read
 // while it runs.
-func (p *pulumiCLI) start(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
+func (p *pulumiCLI) start(t *testing.T, args ...string) (*exec.Cmd, *testenv.SyncBuffer) {
 	t.Helper()
 	cmd := p.command(args...)
-	buf := &syncBuffer{}
+	buf := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -332,23 +332,6 @@ func kubernetesObjects(rs []stateResource) []stateResource {
 		}
 	}
 	return out
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func isFile(p string) bool {

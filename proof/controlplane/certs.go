@@ -1,20 +1,17 @@
 package controlplane
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
-	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	// ipki: this package's own type pki (the credential paths) keeps its name.
+	ipki "github.com/infralab/infralab/internal/pki"
 )
 
 // certValidity is long enough for any test or demo session and short enough that a leaked
@@ -38,11 +35,6 @@ type pki struct {
 	SAPublicKey, SAPrivateKey     string
 }
 
-type issuer struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
-
 // generatePKI writes a fresh CA hierarchy and every leaf certificate to dir.
 func generatePKI(dir string) (*pki, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -63,7 +55,7 @@ func generatePKI(dir string) (*pki, error) {
 	loopback := []net.IP{net.ParseIP("127.0.0.1")}
 	leaves := []struct {
 		name    string
-		issuer  *issuer
+		issuer  *ipki.CA
 		subject pkix.Name
 		usage   []x509.ExtKeyUsage
 		ips     []net.IP
@@ -90,17 +82,15 @@ func generatePKI(dir string) (*pki, error) {
 			[]x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil, &p.KubeletClientCert, &p.KubeletClientKey},
 	}
 	for _, l := range leaves {
-		tmpl := &x509.Certificate{
-			Subject:     l.subject,
-			KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-			ExtKeyUsage: l.usage,
-			IPAddresses: l.ips,
-			DNSNames:    l.dns,
-		}
-		if err := p.issue(l.name, l.issuer, tmpl); err != nil {
+		leaf, err := l.issuer.Issue(ipki.Leaf{Subject: l.subject, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+			ExtKeyUsage: l.usage, IPs: l.ips, DNSNames: l.dns, Lifetime: certValidity})
+		if err != nil {
 			return nil, err
 		}
 		*l.cert, *l.key = p.path(l.name+".crt"), p.path(l.name+".key")
+		if err := leaf.WriteFiles(*l.cert, *l.key, ipki.PKCS8); err != nil {
+			return nil, err
+		}
 	}
 
 	// Service-account tokens are signed with RSA, which every token consumer accepts.
@@ -109,14 +99,14 @@ func generatePKI(dir string) (*pki, error) {
 		return nil, err
 	}
 	p.SAPrivateKey, p.SAPublicKey = p.path("sa.key"), p.path("sa.pub")
-	if err := writeKey(p.SAPrivateKey, saKey); err != nil {
+	if err := ipki.WriteKey(p.SAPrivateKey, saKey, ipki.PKCS8); err != nil {
 		return nil, err
 	}
 	pub, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
 	if err != nil {
 		return nil, err
 	}
-	if err := writePEM(p.SAPublicKey, "PUBLIC KEY", pub, 0o644); err != nil {
+	if err := ipki.WritePEM(p.SAPublicKey, "PUBLIC KEY", pub, ipki.CertMode); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -124,69 +114,13 @@ func generatePKI(dir string) (*pki, error) {
 
 func (p *pki) path(name string) string { return filepath.Join(p.dir, name) }
 
-func (p *pki) newCA(name, cn string) (*issuer, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+func (p *pki) newCA(name, cn string) (*ipki.CA, error) {
+	ca, err := ipki.NewCA(ipki.CAOptions{Subject: pkix.Name{CommonName: cn}, Lifetime: certValidity})
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(certValidity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return nil, fmt.Errorf("creating %s: %w", name, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
+	if err := ca.WriteFiles(p.path(name+".crt"), p.path(name+".key"), ipki.PKCS8); err != nil {
 		return nil, err
 	}
-	if err := writePEM(p.path(name+".crt"), "CERTIFICATE", der, 0o644); err != nil {
-		return nil, err
-	}
-	if err := writeKey(p.path(name+".key"), key); err != nil {
-		return nil, err
-	}
-	return &issuer{cert: cert, key: key}, nil
-}
-
-func (p *pki) issue(name string, ca *issuer, tmpl *x509.Certificate) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	tmpl.SerialNumber = serial()
-	tmpl.NotBefore = time.Now().Add(-time.Minute)
-	tmpl.NotAfter = time.Now().Add(certValidity)
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		return fmt.Errorf("creating certificate %s: %w", name, err)
-	}
-	if err := writePEM(p.path(name+".crt"), "CERTIFICATE", der, 0o644); err != nil {
-		return err
-	}
-	return writeKey(p.path(name+".key"), key)
-}
-
-func serial() *big.Int {
-	// crypto/rand's reader never fails (it aborts the process instead), so rand.Int cannot either.
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	return n
-}
-
-func writeKey(path string, key crypto.Signer) error {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	return writePEM(path, "PRIVATE KEY", der, 0o600)
-}
-
-func writePEM(path, typ string, der []byte, mode os.FileMode) error {
-	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode)
+	return ca, nil
 }

@@ -32,16 +32,12 @@ func (s *starter) ensureCertificates(context.Context) error {
 	if err != nil {
 		return err
 	}
-	caPEM, err := os.ReadFile(n.opts.ControlPlane.CACert)
-	if err != nil {
-		return err
-	}
 	for name, subject := range n.identities() {
 		cert, key := n.path("pki", name+".crt"), n.path("pki", name+".key")
 		if err := c.issue(cert, key, subject, nil, nil); err != nil {
 			return err
 		}
-		if err := writeKubeconfig(n.kubeconfigPath(name), n.opts.ControlPlane.ServerURL, caPEM, cert, key); err != nil {
+		if err := writeKubeconfig(n.kubeconfigPath(name), n.opts.ControlPlane.ServerURL, c.CertPEM, cert, key); err != nil {
 			return err
 		}
 	}

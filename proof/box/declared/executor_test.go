@@ -1,35 +1,17 @@
 package declared
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pulumi/pulumi-command/sdk/go/command/remote"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/infralab/infralab/internal/testenv"
 )
-
-// syncBuffer is the executor's output, read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func (l *sshLab) remoteConnection() remote.ConnectionArgs {
 	c := l.connection()
@@ -55,7 +37,7 @@ func TestExecutorRunsDeclaredCommandsInTheEnginesOrderOverRealSSH(t *testing.T) 
 	dir := t.TempDir() // the namespaces share this host's filesystem
 	const secretValue = "s3cret-value-never-printed"
 	mark := func(name string) string { return filepath.Join(dir, name) }
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	mask := &Masker{}
 	runner := &SSH{HostKeys: map[string]string{l.NodeAddr: l.NodeHostKey}, Names: map[string]string{l.NodeAddr: "node-1"}, Out: out, Mask: mask}
 	eng := &Engine{Phases: []string{"first", "slow", "use-output", "fail", "after-fail", "independent", "secret", "env"}, Runner: runner}

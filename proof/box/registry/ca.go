@@ -1,19 +1,16 @@
 package registry
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/infralab/infralab/internal/pki"
 )
 
 // CA file names in the box state dir. The certificate is public (0644: the machines copy it);
@@ -29,11 +26,9 @@ const (
 	serverLifetime = 90 * 24 * time.Hour
 )
 
-// CA is the box certificate authority.
+// CA is the box certificate authority (Cert, CertPEM and Pool come from pki.CA).
 type CA struct {
-	Cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	CertPEM []byte
+	*pki.CA
 	// CertPath is where CertPEM is on disk.
 	CertPath string
 }
@@ -55,139 +50,48 @@ func EnsureCA(dir string) (*CA, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.NewCA(pki.CAOptions{Subject: pkix.Name{CommonName: "infralab box CA", Organization: []string{"infralab"}},
+		Lifetime: caLifetime, MaxPathLenZero: true})
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "infralab box CA", Organization: []string{"infralab"}},
-		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.Add(caLifetime),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	// Key first: a crash between the two writes leaves a key without a certificate, which
-	// EnsureCA reports instead of trusting.
-	if err := writeFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		return nil, err
-	}
-	if err := writeFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	// Key first (WriteFiles): a crash between the two writes leaves a key without a
+	// certificate, which EnsureCA reports instead of trusting.
+	if err := ca.WriteFiles(certPath, keyPath, pki.SEC1); err != nil {
 		return nil, err
 	}
 	return loadCA(certPath, keyPath)
 }
 
 func loadCA(certPath, keyPath string) (*CA, error) {
-	certPEM, err := os.ReadFile(certPath)
+	ca, err := pki.LoadCA(certPath, keyPath)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("box CA: %w", err)
 	}
-	keyPEM, err := os.ReadFile(keyPath)
-	if err != nil {
-		return nil, err
+	if time.Now().After(ca.Cert.NotAfter) {
+		return nil, fmt.Errorf("box CA %s expired on %s; remove %s and %s to make a new one", certPath, ca.Cert.NotAfter.Format(time.RFC3339), certPath, keyPath)
 	}
-	cb, _ := pem.Decode(certPEM)
-	kb, _ := pem.Decode(keyPEM)
-	if cb == nil || kb == nil {
-		return nil, fmt.Errorf("box CA %s or its key is not PEM", certPath)
-	}
-	cert, err := x509.ParseCertificate(cb.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("box CA %s: %w", certPath, err)
-	}
-	key, err := x509.ParseECPrivateKey(kb.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("box CA key %s: %w", keyPath, err)
-	}
-	if !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, fmt.Errorf("box CA key %s does not match %s", keyPath, certPath)
-	}
-	if time.Now().After(cert.NotAfter) {
-		return nil, fmt.Errorf("box CA %s expired on %s; remove %s and %s to make a new one", certPath, cert.NotAfter.Format(time.RFC3339), certPath, keyPath)
-	}
-	return &CA{Cert: cert, key: key, CertPEM: certPEM, CertPath: certPath}, nil
-}
-
-// Pool is a certificate pool holding only the box CA.
-func (ca *CA) Pool() *x509.CertPool {
-	p := x509.NewCertPool()
-	p.AddCert(ca.Cert)
-	return p
+	return &CA{CA: ca, CertPath: certPath}, nil
 }
 
 // IssueServer writes a server certificate for ips (and DNS names) and its key into dir as
 // certFile and keyFile (0644, 0600). It is issued anew on every start: cheap, and a changed
 // address never meets a stale certificate.
 func (ca *CA) IssueServer(dir, certFile, keyFile string, ips []net.IP, names []string) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "infralab box registry", Organization: []string{"infralab"}},
-		NotBefore:    now.Add(-time.Minute),
-		NotAfter:     now.Add(serverLifetime),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  ips,
-		DNSNames:     names,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
+	leaf, err := ca.Issue(pki.Leaf{
+		Subject:     pkix.Name{CommonName: "infralab box registry", Organization: []string{"infralab"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IPs: ips, DNSNames: names, Lifetime: serverLifetime,
+	})
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := writeFile(filepath.Join(dir, keyFile), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		return err
-	}
-	return writeFile(filepath.Join(dir, certFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return leaf.WriteFiles(filepath.Join(dir, certFile), filepath.Join(dir, keyFile), pki.SEC1)
 }
 
-func serial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return big.NewInt(time.Now().UnixNano())
-	}
-	return n
-}
-
-// writeFile writes atomically with mode, whatever the umask.
+// writeFile writes atomically with mode, whatever the umask (server.go's config and pid files).
 func writeFile(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return pki.WriteFile(path, data, mode)
 }
