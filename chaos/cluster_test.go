@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,7 +149,7 @@ func imageIs(image string) func(*corev1.Pod) bool {
 }
 
 // testEnv builds a guarded Env for a scope on the real API server.
-func testEnv(t *testing.T, cfg *rest.Config, namespaces, selector string, dryRun bool, limits Limits, opts Options) (*Env, *strings.Builder) {
+func testEnv(t *testing.T, cfg *rest.Config, namespaces, selector string, dryRun bool, limits Limits, opts Options) (*Env, *testenv.SyncBuffer) {
 	t.Helper()
 	scope, err := ParseScope(namespaces, selector)
 	if err != nil {
@@ -161,20 +160,10 @@ func testEnv(t *testing.T, cfg *rest.Config, namespaces, selector string, dryRun
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out strings.Builder
+	// Read with String while the experiment may still write (its goroutines).
+	out := &testenv.SyncBuffer{}
 	return &Env{Client: client, Config: guarded, Scope: scope, Guard: guard, DryRun: dryRun, Opts: opts,
-		Out: &syncWriter{w: &out}, Now: time.Now}, &out
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
+		Out: out, Now: time.Now}, out
 }
 
 func testLimits(d time.Duration) Limits {
